@@ -1,0 +1,172 @@
+"""The Task type: what one task file declares, and the example schema of each head kind.
+
+A task file owns its data sources (a datasets hub id and the released on-disk format), the
+schema it maps them to, its head kind and head name, its languages and its metric. Tasks do
+not tokenize: featurization is per head kind (trainer/features.py), so a new task is only a
+reader plus metadata.
+
+Canonical example schemas, one per head kind (every reader yields dicts of exactly this shape):
+
+  classification   {"id": str, "text_a": str, "text_b": str ("" for single sentences),
+                    "label": int (index into Task.labels; -1 where the file withholds it)}
+  multiple_choice  {"id": str, "context": str, "question": str, "choices": list[str],
+                    "label": int (-1 where withheld)}
+  span             {"id": str, "context": str, "question": str,
+                    "answers": {"text": list[str], "answer_start": list[int]}}
+                    (empty lists where withheld or unanswerable)
+  tagging          {"id": str, "tokens": list[str], "tags": list[str]} (tags = [] where withheld)
+  mlm              {"id": str, "text": str}
+  retrieval        see RetrievalTask.read_pairs
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+HEAD_KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval")
+DEFAULT_SCORER = {"classification": "accuracy", "multiple_choice": "accuracy", "span": "squad",
+                  "tagging": "seqeval", "mlm": "mlm", "retrieval": "tatoeba"}
+
+
+class DataError(ValueError):
+    """Bad input in a data file; the message names the file and line."""
+
+    def __init__(self, path: str, line: int | None, message: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line
+
+
+class SkipCounter:
+    """Counts rows skipped on purpose (data.skip_bad_rows = true); nothing is dropped silently.
+
+    Readers call ``handle(err)`` for every bad row: it raises unless skipping was asked for,
+    in which case the row is counted (and the first few messages kept for the log).
+    """
+
+    def __init__(self, skip: bool = False, keep: int = 5):
+        self.skip, self.keep = skip, keep
+        self.count = 0
+        self.examples: list[str] = []
+
+    def handle(self, err: DataError) -> None:
+        if not self.skip:
+            raise err
+        self.count += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(str(err))
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a split lives on the datasets hub. ``config`` and ``split`` may hold ``{lang}``."""
+
+    path: str
+    config: str | None = None
+    split: str = "{split}"
+
+
+@dataclass
+class Task:
+    """One task: sources, schema, head, languages and metric.
+
+    Subclasses override ``read_local`` (the released format) and, where the hub layout
+    differs from the canonical schema, ``from_hub``.
+    """
+
+    name: str
+    kind: str  # one of HEAD_KINDS
+    head: str  # head instance name; tasks that share a head share its weights (mnli, xnli)
+    metric: str  # main metric, named as the official XTREME scorer names it
+    languages: tuple[str, ...] = ("en",)
+    labels: tuple[str, ...] = ()  # class labels, tag set, or () for span/mlm
+    num_choices: int = 0  # multiple_choice only
+    # split -> path pattern relative to data.root, may contain {lang} and {split}
+    local: dict[str, str] = field(default_factory=dict)
+    hub: dict[str, HubSource] = field(default_factory=dict)  # split -> hub source
+    train_split: str = "train"
+    dev_split: str = "validation"
+    test_split: str = "test"
+    # Target tasks that fine-tune on the same English data share one fine-tuning run
+    # (xquad and mlqa both train on SQuAD v1.1): they name the same group.
+    train_group: str = ""
+    train_language: str = "en"  # the language of the training data (zero-shot: English)
+    chance: float = 0.0  # the score of a random guess on the main metric, in percent
+    train_size: int | None = None  # examples in the full training split (sampler weight)
+    # which official scoring routine applies (eval.metrics.score_task); default by kind
+    scorer: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEAD_KINDS:
+            raise ValueError(f"task {self.name}: unknown head kind {self.kind!r}")
+        if not self.train_group:
+            self.train_group = self.name
+        if not self.scorer:
+            self.scorer = DEFAULT_SCORER[self.kind]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def label_index(self, value: Any, path: str, line: int) -> int:
+        """Map a raw label to its index; an unknown label is a DataError naming file and line."""
+        key = str(value).strip()
+        try:
+            return self.labels.index(key)
+        except ValueError:
+            raise DataError(path, line, f"unknown label {key!r} for task {self.name} "
+                                        f"(expected one of {list(self.labels)})") from None
+
+    def check_language(self, lang: str) -> None:
+        if lang not in self.languages and lang != self.train_language:
+            raise ValueError(f"task {self.name}: unknown language {lang!r}; "
+                             f"known: {', '.join(self.languages)}")
+
+    def local_path(self, root: str, split: str, lang: str) -> str:
+        if split not in self.local:
+            raise FileNotFoundError(f"task {self.name} has no local file layout for split {split!r}")
+        return os.path.join(root, self.local[split].format(lang=lang, split=split))
+
+    def read_local(self, path: str, split: str, lang: str,
+                   skips: SkipCounter) -> Iterator[dict]:
+        """Yield canonical examples from one released file. Bad rows go through ``skips``."""
+        raise NotImplementedError(f"task {self.name} has no local reader")
+
+    def from_hub(self, split: str, lang: str) -> Iterator[dict]:
+        """Yield canonical examples from the hub source for ``split``/``lang``."""
+        import datasets
+
+        src = self.hub.get(split)
+        if src is None:
+            raise FileNotFoundError(f"task {self.name} has no hub source for split {split!r}")
+        ds = datasets.load_dataset(src.path, src.config.format(lang=lang) if src.config else None,
+                                   split=src.split.format(split=split, lang=lang))
+        for i, row in enumerate(ds):
+            yield self.hub_row(row, i)
+
+    def hub_row(self, row: dict, index: int) -> dict:
+        """Map one hub row to the canonical schema (identity by default)."""
+        return row
+
+    def score(self, predictions: list, references: list, lang: str) -> dict[str, float]:
+        """Every metric the official scorer reports for this task, in percent."""
+        from eval.metrics import score_task
+
+        return score_task(self.scorer, predictions, references, lang)
+
+
+@dataclass
+class RetrievalTask(Task):
+    """Sentence retrieval (BUCC, Tatoeba): no training, scored from sentence embeddings."""
+
+    def read_pairs(self, root: str, split: str, lang: str
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+        """Return (source sentences, target sentences, gold pairs) for ``lang``-English.
+
+        Sentences are (id, text); gold pairs are (source id, target id)."""
+        raise NotImplementedError
+
+
+Reader = Callable[[str, str, str, SkipCounter], Iterator[dict]]
