@@ -1,0 +1,24 @@
+"""Shared fixtures: the repo root, the real data samples beside the checkout, a tiny tokenizer."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL = os.path.join(os.path.dirname(ROOT), "shared", "data", "real")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> str:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> str:
+    if not os.path.isdir(REAL):
+        pytest.skip(f"real data samples not found at {REAL} (../shared/data/real beside the checkout)")
+    return REAL

@@ -1,0 +1,107 @@
+"""Config tree: file + CLI overrides, unknown keys and wrong types refused with the key named."""
+import json
+import os
+
+import pytest
+
+from trainer import config
+from trainer.config import ConfigError
+
+RECIPE = """
+[run]
+name = "t"
+out = "runs/t"
+[optim]
+lr = 2e-5
+[[phases]]
+name = "intermediate"
+tasks = ["mnli", "squad"]
+[[phases]]
+name = "target"
+init = "intermediate"
+tasks = ["xnli"]
+per_task = true
+"""
+
+
+def write(tmp_path, text: str) -> str:
+    p = tmp_path / "r.toml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_file_then_cli_overrides(tmp_path):
+    cfg = config.load(write(tmp_path, RECIPE), ["--optim.lr=3e-5", "deepspeed.micro_batch=4",
+                                                "--phases.1.epochs=2", "eval.languages=de,fr"])
+    assert cfg.optim.lr == 3e-5
+    assert cfg.deepspeed.micro_batch == 4
+    assert cfg.phases[1].epochs == 2.0 and cfg.phases[1].per_task is True
+    assert cfg.phases[0].tasks == ["mnli", "squad"]
+    assert cfg.eval.languages == ["de", "fr"]
+    assert cfg.optim.weight_decay == 0.01  # default kept
+
+
+def test_int_accepted_for_float_and_bool_parsed(tmp_path):
+    cfg = config.load(write(tmp_path, RECIPE + "\n"), ["optim.clip=1", "data.skip_bad_rows=true"])
+    assert isinstance(cfg.optim.clip, float) and cfg.data.skip_bad_rows is True
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[optim]\nlrr = 1.0\n", "optim.lrr"),
+    ("[optim]\nlr = \"fast\"\n", "optim.lr"),
+    ("[deepspeed]\nmicro_batch = 2.5\n", "deepspeed.micro_batch"),
+    ("[bogus]\nx = 1\n", "bogus"),
+    ("[[phases]]\nname = \"a\"\ntasks = [\"mnli\"]\nepoch = 1\n", "phases.0.epoch"),
+])
+def test_bad_keys_and_types_name_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config.load(write(tmp_path, text))
+
+
+def test_unknown_override_key_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="optim.nope"):
+        config.load(write(tmp_path, RECIPE), ["--optim.nope=1"])
+    with pytest.raises(ConfigError, match="must look like"):
+        config.load(write(tmp_path, RECIPE), ["--optim.lr"])
+
+
+def test_phase_graph_validation(tmp_path):
+    bad = RECIPE.replace('init = "intermediate"', 'init = "nowhere"')
+    with pytest.raises(ConfigError, match="phases.1.init"):
+        config.load(write(tmp_path, bad))
+    dup = RECIPE.replace('name = "target"', 'name = "intermediate"')
+    with pytest.raises(ConfigError, match="duplicate phase"):
+        config.load(write(tmp_path, dup))
+
+
+def test_enums_refused(tmp_path):
+    with pytest.raises(ConfigError, match="deepspeed.precision"):
+        config.load(write(tmp_path, RECIPE), ["deepspeed.precision=fp8"])
+    with pytest.raises(ConfigError, match="sampler.kind"):
+        config.load(write(tmp_path, RECIPE), ["sampler.kind=random"])
+
+
+def test_missing_recipe_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="recipe not found"):
+        config.load(str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="r.toml"):
+        config.load(write(tmp_path, "[run\nname = 1"))
+
+
+def test_dump_round_trip(tmp_path):
+    cfg = config.load(write(tmp_path, RECIPE))
+    path = os.path.join(tmp_path, "out", "config.json")
+    config.dump(cfg, path)
+    again = config.from_dict(json.load(open(path)))
+    assert again == cfg
+
+
+def test_every_field_has_a_docstring():
+    docs = config.field_docs()
+    import dataclasses
+    for section in dataclasses.fields(config.Config):
+        if section.name == "phases":
+            continue
+        cls = getattr(config, type(getattr(config.Config(), section.name)).__name__)
+        for f in dataclasses.fields(cls):
+            assert docs.get(f"{section.name}.{f.name}"), f"{section.name}.{f.name} has no docstring"

@@ -1,0 +1,91 @@
+"""DeepSpeed JSON: "auto" keys filled from the recipe, disagreements refused, batch arithmetic."""
+import json
+
+import pytest
+
+from trainer.config import Config
+from trainer.engine import EngineConfigError, batch_arithmetic, fill_ds_config, load_ds_json, param_groups
+
+
+def fill(ds, cfg=None, **kw):
+    args = dict(lr=2e-5, global_batch=32, world_size=2, total_steps=100, device="cpu")
+    args.update(kw)
+    return fill_ds_config(ds, cfg or Config(), **args)
+
+
+@pytest.mark.parametrize("name", ["zero2_bf16", "zero2_fp16", "zero2_offload"])
+def test_shipped_configs_fill_completely(repo_root, name):
+    ds = load_ds_json(f"{repo_root}/ds_configs/{name}.json")
+    cfg = Config()
+    cfg.deepspeed.precision = "fp16" if name == "zero2_fp16" else "bf16"
+    out = fill(ds, cfg, device="cuda")
+    assert out["train_batch_size"] == 32
+    assert out["train_micro_batch_size_per_gpu"] == 8
+    assert out["gradient_accumulation_steps"] == 2
+    assert out["gradient_clipping"] == 1.0
+    assert out["optimizer"]["params"]["lr"] == 2e-5
+    assert out["optimizer"]["params"]["weight_decay"] == 0.01
+    assert out["scheduler"]["params"]["warmup_num_steps"] == 10
+    assert out["scheduler"]["params"]["total_num_steps"] == 100
+    assert out["zero_optimization"]["stage"] == 2
+    assert out[cfg.deepspeed.precision]["enabled"] is True
+    assert "auto" not in json.dumps(out)
+
+
+def test_torch_adam_on_cpu_only(repo_root):
+    ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
+    assert fill(ds)["optimizer"]["params"]["torch_adam"] is True
+    assert fill(ds, device="cuda")["optimizer"]["params"]["torch_adam"] is False
+
+
+def test_concrete_value_that_disagrees_is_refused(repo_root):
+    ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
+    ds["train_micro_batch_size_per_gpu"] = 4
+    with pytest.raises(EngineConfigError, match="train_micro_batch_size_per_gpu"):
+        fill(ds)
+    ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
+    ds["optimizer"]["params"]["lr"] = 1e-3
+    with pytest.raises(EngineConfigError, match="optimizer.params.lr"):
+        fill(ds)
+    ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
+    ds["gradient_clipping"] = 1.0  # agreeing concrete values are fine
+    assert fill(ds)["gradient_clipping"] == 1.0
+
+
+def test_precision_conflicts(repo_root):
+    ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
+    ds["fp16"] = {"enabled": True}
+    with pytest.raises(EngineConfigError, match="fp16.enabled"):
+        fill(ds)
+    cfg = Config()
+    cfg.deepspeed.precision = "fp16"
+    with pytest.raises(EngineConfigError, match="needs a GPU"):
+        fill(load_ds_json(f"{repo_root}/ds_configs/zero2_fp16.json"), cfg)
+
+
+def test_batch_arithmetic():
+    assert batch_arithmetic(32, 8, 2) == 2
+    assert batch_arithmetic(32, 4, 8) == 1
+    with pytest.raises(EngineConfigError, match="not divisible"):
+        batch_arithmetic(32, 6, 2)
+    with pytest.raises(EngineConfigError, match="not divisible"):
+        batch_arithmetic(32, 8, 3)
+
+
+def test_missing_and_invalid_json(tmp_path):
+    with pytest.raises(EngineConfigError, match="not found"):
+        load_ds_json(str(tmp_path / "nope.json"))
+    p = tmp_path / "bad.json"
+    p.write_text('{\n  "a": 1,\n  "b": \n}')
+    with pytest.raises(EngineConfigError, match=r"bad.json:4"):
+        load_ds_json(str(p))
+
+
+def test_no_weight_decay_on_bias_and_layernorm():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    decay, no_decay = param_groups(model, 0.01)
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert [p.shape for p in decay["params"]] == [torch.Size([4, 4])]
+    assert len(no_decay["params"]) == 3  # linear bias, LayerNorm weight and bias

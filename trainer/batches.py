@@ -1,0 +1,62 @@
+"""Build the per-task training streams of a run: load + tokenize (main process first), then
+wrap each task's features in a ``TaskStream`` with its collate function."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from trainer import dist
+from trainer.data import TaskStream, featurize_dataset, load_examples
+
+log = logging.getLogger("xstilts.data")
+
+
+class TrainStream(TaskStream):
+    """A TaskStream that also knows how to pad its rows (and mask them, for MLM)."""
+
+    def __init__(self, *args, kind: str, pad_id: int, pad_multiple: int, masker=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind, self.pad_id, self.pad_multiple, self.masker = kind, pad_id, pad_multiple, masker
+
+    def collate(self, rows: list[dict], step: int) -> dict:
+        from trainer.collate import collate
+
+        if self.masker is not None:
+            self.masker.set_step(step)
+        return collate(self.kind, rows, self.pad_id, pad_to_multiple_of=self.pad_multiple or None,
+                       mlm=self.masker)
+
+
+def build_masker(tokenizer, cfg):
+    from trainer.collate import MlmMasker
+
+    return MlmMasker(mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
+                     special_ids=list(tokenizer.all_special_ids), prob=cfg.data.mlm_probability,
+                     seed=cfg.run.seed)
+
+
+def load_train_features(cfg, task, tokenizer, info: dist.DistInfo):
+    with dist.main_process_first(info):
+        examples = load_examples(task, task.train_split, task.train_language, cfg,
+                                 limit=cfg.data.max_train_examples)
+        features = featurize_dataset(task, examples, tokenizer, cfg, is_train=True)
+    return features
+
+
+def build_streams(cfg, run, tokenizer, info: dist.DistInfo, global_batch: int) -> dict[str, TrainStream]:
+    streams = {}
+    for task in run.tasks:
+        features = load_train_features(cfg, task, tokenizer, info)
+        streams[task.name] = TrainStream(
+            task.name, features, global_batch, cfg.deepspeed.micro_batch, info.world_size,
+            info.rank, cfg.run.seed, cfg.data.group_by_length, kind=task.kind,
+            pad_id=tokenizer.pad_token_id, pad_multiple=cfg.data.pad_to_multiple_of,
+            masker=build_masker(tokenizer, cfg) if task.kind == "mlm" else None)
+        log.info("[%s] %s: %d training features", run.name, task.name, len(features))
+    return streams
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items() if k != "meta"}

@@ -1,0 +1,87 @@
+"""Command line: argv -> command -> run. No training logic here.
+
+  xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N]] [--key.sub=value ...]
+  xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--watch]
+  xstilts score --predictions P --labels L --out results.json
+  xstilts report RUN_DIR ... [--out DIR]
+  xstilts tasks
+  xstilts demo [--out DIR] [--ranks N]
+
+Every command accepts the ``--local_rank`` argument that the deepspeed launcher adds.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def setup_logging(rank: int) -> None:
+    level = logging.INFO if rank == 0 else logging.WARNING
+    logging.basicConfig(level=level, format=f"%(asctime)s [rank {rank}] %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", force=True)
+    for noisy in ("datasets", "transformers", "DeepSpeed", "torch.distributed"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xstilts", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="run a recipe: intermediate phase(s), target fine-tuning, evaluation")
+    p.add_argument("recipe")
+    p.add_argument("--out", help="run folder (overrides run.out)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoints")
+    p.add_argument("--dry-run", action="store_true", help="validate the recipe without loading weights or data")
+    p.add_argument("--world-size", type=int, default=1, help="world size assumed by --dry-run")
+    _common(p)
+    p = sub.add_parser("evaluate", help="zero-shot evaluation of a run or an export, on all ranks")
+    p.add_argument("target", help="a run folder (its final exports) or one export folder")
+    p.add_argument("--out", help="output folder (default: <target>/eval)")
+    p.add_argument("--tasks", nargs="*", default=None, help="tasks to score (default: the recipe's)")
+    p.add_argument("--languages", nargs="*", default=None)
+    p.add_argument("--split", default=None)
+    p.add_argument("--watch", action="store_true", help="score each new export as it appears")
+    p.add_argument("--poll", type=float, default=30.0, help="seconds between looks in --watch mode")
+    p.add_argument("--max-idle", type=float, default=0.0, help="--watch: stop after this long without a new export")
+    _common(p)
+    p = sub.add_parser("score", help="score XTREME-layout predictions against labels")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--out", default="results.json")
+    p.add_argument("--tasks", nargs="*", default=None)
+    p.add_argument("--languages", nargs="*", default=None)
+    p = sub.add_parser("report", help="mean +- std over runs (seeds)")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default=None)
+    sub.add_parser("tasks", help="list tasks: kind, head, languages, training size")
+    p = sub.add_parser("demo", help="the full pipeline on the built-in synthetic suite (2 CPU ranks)")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single"), default="deepspeed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    bad = [r for r in rest if not (r.startswith("--") and "=" in r)]
+    if bad or (rest and args.command != "train"):
+        parser.error(f"unrecognized arguments: {' '.join(bad or rest)} "
+                     f"(recipe overrides look like --section.key=value and go after `train RECIPE`)")
+    from trainer import commands
+
+    try:
+        return int(getattr(commands, f"cmd_{args.command}")(args, rest) or 0)
+    except (commands.UserError,) as err:
+        print(f"xstilts: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

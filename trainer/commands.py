@@ -1,0 +1,193 @@
+"""What each CLI command does: parse config -> init distributed -> run -> close, in `finally`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from trainer.config import ConfigError
+from trainer.engine import EngineConfigError
+from trainer.tasks.base import DataError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_RECIPE = os.path.join(ROOT, "trainer", "recipes", "demo.toml")
+
+
+class UserError(Exception):
+    """An error in what the user gave us (recipe, data, files): one clear line, exit 2."""
+
+
+USER_ERRORS = (ConfigError, EngineConfigError, DataError, FileNotFoundError, UserError)
+
+
+def load_config(recipe: str, overrides: list[str], out: str | None = None):
+    from trainer import config
+
+    extra = [f"run.out={out}"] if out else []
+    try:
+        cfg = config.load(recipe, list(overrides) + extra)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
+    return resolve_paths(cfg, os.path.dirname(os.path.abspath(recipe)))
+
+
+def resolve_paths(cfg, recipe_dir: str):
+    """``{out}`` in paths means the run folder; relative engine-config paths are looked up in
+    the working directory, then beside the recipe, then in the project root."""
+    for section, key in (("data", "root"), ("data", "cache_dir"), ("model", "tokenizer"),
+                         ("model", "name")):
+        obj = getattr(cfg, section)
+        setattr(obj, key, getattr(obj, key).replace("{out}", cfg.run.out))
+    path = cfg.deepspeed.config
+    if not os.path.isabs(path) and not os.path.isfile(path):
+        for base in (recipe_dir, ROOT):
+            if os.path.isfile(os.path.join(base, path)):
+                cfg.deepspeed.config = os.path.join(base, path)
+                break
+    return cfg
+
+
+def cmd_train(args, overrides: list[str]) -> int:
+    from trainer import dist
+    from trainer.cli import setup_logging
+
+    cfg = load_config(args.recipe, overrides, args.out)
+    if args.resume:
+        cfg.checkpoint.resume = True
+    if args.dry_run:
+        from trainer.dryrun import dry_run
+
+        try:
+            print(dry_run(cfg, args.world_size))
+        except USER_ERRORS as err:
+            raise UserError(str(err)) from None
+        return 0
+    info = dist.discover()
+    setup_logging(info.rank)
+    check_output_dir(cfg.run.out)
+    dist.init(info, cfg.deepspeed.backend, cfg.deepspeed.timeout_s, cfg.deepspeed.cpu_shm_comm)
+    tracker = None
+    try:
+        tracker = start_run(cfg, info)
+        from trainer.pipeline import run_pipeline
+        from trainer.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(cfg, info)
+        run_pipeline(cfg, info, tracker, tokenizer)
+    except USER_ERRORS as err:
+        raise UserError(f"rank {info.rank}: {err}") from None
+    finally:
+        if tracker is not None:
+            tracker.close()
+        dist.shutdown()
+    return 0
+
+
+def check_output_dir(out: str) -> None:
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".write-test-{os.getpid()}")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"run folder {out} is not writable: {err.strerror}") from None
+
+
+def start_run(cfg, info):
+    """Tracker on rank 0 (no-op elsewhere); resolved config into the run folder and TensorBoard."""
+    from trainer import config
+    from trainer.tracking import build_tracker, flatten
+
+    tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb"), info.is_main)
+    if info.is_main:
+        config.dump(cfg, os.path.join(cfg.run.out, "config.json"))
+        resolved = json.dumps(config.to_dict(cfg), indent=2)
+        tracker.text("config", resolved)
+        hp = {k: v for k, v in flatten(config.to_dict(cfg)).items() if not k.startswith("phases")}
+        hp["phases"] = json.dumps([p["name"] for p in config.to_dict(cfg)["phases"]])
+        hp["world_size"] = info.world_size
+        tracker.hparams(hp, {})
+    return tracker
+
+
+def cmd_evaluate(args, _overrides) -> int:
+    from trainer.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def cmd_score(args, _overrides) -> int:
+    from eval.scorer import main as score_main
+
+    argv = ["--predictions", args.predictions, "--labels", args.labels, "--out", args.out]
+    if args.tasks:
+        argv += ["--tasks", *args.tasks]
+    if args.languages:
+        argv += ["--languages", *args.languages]
+    return score_main(argv)
+
+
+def cmd_report(args, _overrides) -> int:
+    from eval.report import main as report_main
+
+    return report_main(args.runs, args.out)
+
+
+def cmd_tasks(args, _overrides) -> int:
+    from trainer.tasks import TASKS
+
+    rows = [("task", "kind", "head", "metric", "langs", "train size", "train group")]
+    for name, t in TASKS.items():
+        size = f"{t.train_size:,}" if t.train_size else "-"
+        rows.append((name, t.kind, t.head, t.metric, str(len(t.languages)), size, t.train_group))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
+                 extra: list[str] | None = None) -> list[str]:
+    """The launcher command line that runs ``recipe`` on ``ranks`` local CPU ranks."""
+    from trainer.dist import free_port
+
+    port = str(free_port())
+    train = ["train", recipe, "--out", out, *(extra or [])]
+    if launcher == "deepspeed" and ranks > 1:
+        return ["deepspeed", "--num_gpus", str(ranks), "--master_port", port, "--module", "trainer.cli", *train]
+    if launcher == "torchrun" and ranks > 1:
+        return ["torchrun", "--nproc-per-node", str(ranks), "--master-port", port, "-m", "trainer.cli", *train]
+    if launcher == "mpirun" and ranks > 1:
+        return ["mpirun", "-np", str(ranks), sys.executable, "-m", "mpi4py", "-m", "trainer.cli", *train]
+    return [sys.executable, "-m", "trainer.cli", *train]
+
+
+def launch_env(ranks: int) -> dict:
+    env = dict(os.environ)
+    cores = os.cpu_count() or 1
+    # One rank per core: more threads per rank than cores only adds contention.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, cores // max(ranks, 1))))
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def cmd_demo(args, _overrides) -> int:
+    import time
+
+    from eval.results import format_table, load_results
+
+    args.out = os.path.abspath(args.out)
+    cmd = demo_command(args.out, args.ranks, args.launcher)
+    print("+", " ".join(cmd), flush=True)
+    t0 = time.time()
+    rc = subprocess.call(cmd, env=launch_env(args.ranks), cwd=ROOT)
+    if rc != 0:
+        print(f"xstilts demo: the training job failed (exit {rc})", file=sys.stderr)
+        return rc
+    results = load_results(os.path.join(args.out, "results.json"))
+    print(format_table(results))
+    print(f"\ndemo finished in {time.time() - t0:.0f} s; results in {args.out}/results.json, "
+          f"results.md; TensorBoard: tensorboard --logdir {args.out}/tb --host 127.0.0.1")
+    return 0

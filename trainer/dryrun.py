@@ -1,0 +1,58 @@
+"""`xstilts train RECIPE --dry-run`: validate a recipe end to end without weights or data.
+
+Checks every task name, the phase graph, the DeepSpeed JSON after filling its "auto" keys, and
+the batch arithmetic for the given world size; prints the runs the recipe would launch.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from trainer.config import Config, phase_global_batch, phase_lr
+from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json
+from trainer.tasks import get_task
+from trainer.tasks.base import RetrievalTask
+
+
+def dry_run(cfg: Config, world_size: int) -> str:
+    lines = [f"recipe ok: run {cfg.run.name!r} -> {cfg.run.out}",
+             f"model: {cfg.model.name or f'{cfg.model.arch} from config {cfg.model.init_config}'}",
+             f"world size {world_size}, precision {cfg.deepspeed.precision}, "
+             f"DeepSpeed config {cfg.deepspeed.config}"]
+    ds_json = load_ds_json(cfg.deepspeed.config)
+    exports = {"pretrained": "pretrained"}
+    from trainer.pipeline import plan_runs
+
+    for phase in cfg.phases:
+        for name in phase.tasks:
+            get_task(name)
+        for name in phase.retrieval:
+            if not isinstance(get_task(name), RetrievalTask):
+                raise ValueError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
+        gb = phase_global_batch(cfg, phase)
+        accum = batch_arithmetic(gb, cfg.deepspeed.micro_batch, world_size)
+        runs = plan_runs(cfg, phase, exports)
+        for run in runs:
+            sizes = {t.name: _size(cfg, t) for t in run.tasks}
+            known = all(v for v in sizes.values())
+            steps = phase.max_steps or (math.ceil(phase.epochs * sum(sizes.values()) / gb) if known else 1000)
+            filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, phase), global_batch=gb,
+                                    world_size=world_size, total_steps=steps, device="cuda",
+                                    path=cfg.deepspeed.config)
+            lines.append(f"phase {run.name}: init {phase.init}, tasks {[t.name for t in run.tasks]}"
+                         f"{' + scored ' + str([t.name for t in run.eval_tasks]) if run.eval_tasks else ''}, "
+                         f"{steps}{'' if known or phase.max_steps else ' (assumed; sizes unknown)'} steps, "
+                         f"global batch {gb} = {cfg.deepspeed.micro_batch} x {accum} x {world_size}, "
+                         f"lr {phase_lr(cfg, phase):g}"
+                         f"{', then zero-shot on all languages' if phase.evaluate else ''}"
+                         f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
+        exports[phase.name] = "export"
+    lines.append("DeepSpeed config after filling (last run):")
+    lines.append(json.dumps(filled, indent=2))
+    return "\n".join(lines)
+
+
+def _size(cfg: Config, task) -> int:
+    if cfg.data.max_train_examples:
+        return min(cfg.data.max_train_examples, task.train_size or cfg.data.max_train_examples)
+    return task.train_size or 0

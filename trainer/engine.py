@@ -1,0 +1,121 @@
+"""DeepSpeed: fill the JSON's "auto" keys from the run config, then build the engine.
+
+The JSON in ds_configs/ holds engine knobs only (ZeRO stage, buckets, offload, loss-scale
+policy). Batch sizes, learning rate, clipping, precision, optimizer hyper-parameters and the
+schedule are "auto" there and come from the recipe; a concrete value in the JSON that disagrees
+with the recipe is refused. This is the only module that calls ``deepspeed.initialize``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+
+class EngineConfigError(ValueError):
+    pass
+
+
+def load_ds_json(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise EngineConfigError(f"deepspeed.config: DeepSpeed config not found: {path}")
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise EngineConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+
+
+def _fill(node: dict, key: str, value: Any, where: str) -> None:
+    """Set ``node[key]`` if absent or "auto"; a concrete value that disagrees raises."""
+    current = node.get(key, "auto")
+    if current == "auto":
+        node[key] = value
+    elif current != value and not (isinstance(value, float) and isinstance(current, (int, float))
+                                   and abs(float(current) - value) <= 1e-12 * max(1.0, abs(value))):
+        raise EngineConfigError(f"{where}.{key} = {current!r} in the DeepSpeed config disagrees with "
+                                f"the recipe ({value!r}); set it to \"auto\"")
+
+
+def batch_arithmetic(global_batch: int, micro_batch: int, world_size: int) -> int:
+    """Gradient-accumulation steps for ``global = micro x accum x world``; refuses remainders."""
+    per_step = micro_batch * world_size
+    if micro_batch <= 0 or global_batch <= 0 or global_batch % per_step:
+        raise EngineConfigError(
+            f"deepspeed.global_batch = {global_batch} is not divisible by micro_batch x world size "
+            f"= {micro_batch} x {world_size} = {per_step}")
+    return global_batch // per_step
+
+
+def fill_ds_config(ds: dict, cfg, *, lr: float, global_batch: int, world_size: int,
+                   total_steps: int, device: str = "cpu", path: str = "ds_config") -> dict:
+    """Return a copy of ``ds`` with every "auto" key filled from the run config."""
+    ds = copy.deepcopy(ds)
+    d, o = cfg.deepspeed, cfg.optim
+    accum = batch_arithmetic(global_batch, d.micro_batch, world_size)
+    _fill(ds, "train_batch_size", global_batch, path)
+    _fill(ds, "train_micro_batch_size_per_gpu", d.micro_batch, path)
+    _fill(ds, "gradient_accumulation_steps", accum, path)
+    _fill(ds, "gradient_clipping", o.clip, path)
+    for prec in ("bf16", "fp16"):
+        section = ds.setdefault(prec, {})
+        _fill(section, "enabled", d.precision == prec, f"{path}.{prec}")
+    if ds["bf16"]["enabled"] and ds["fp16"]["enabled"]:
+        raise EngineConfigError(f"{path}: bf16 and fp16 are both enabled")
+    if d.precision == "fp16" and device == "cpu":
+        raise EngineConfigError("deepspeed.precision = fp16 needs a GPU (this CPU does not run fp16); "
+                                "use bf16 or fp32 here")
+    opt = ds.setdefault("optimizer", {"type": "AdamW", "params": {}})
+    params = opt.setdefault("params", {})
+    where = f"{path}.optimizer.params"
+    _fill(params, "lr", lr, where)
+    _fill(params, "betas", list(o.betas), where)
+    _fill(params, "eps", o.eps, where)
+    _fill(params, "weight_decay", o.weight_decay, where)
+    if params.get("torch_adam") == "auto":
+        # FusedAdam is JIT-compiled for GPUs; on CPU torch's AdamW does the same update.
+        params["torch_adam"] = device == "cpu"
+    sched = ds.setdefault("scheduler", {"type": "WarmupDecayLR", "params": {}})
+    sp = sched.setdefault("params", {})
+    where = f"{path}.scheduler.params"
+    _fill(sp, "total_num_steps", max(total_steps, 1), where)
+    _fill(sp, "warmup_num_steps", int(round(o.warmup_ratio * total_steps)), where)
+    _fill(sp, "warmup_max_lr", lr, where)
+    _fill(sp, "warmup_min_lr", 0.0, where)
+    left = _find_auto(ds)
+    if left:
+        raise EngineConfigError(f"{path}: no recipe value fills {left}")
+    return ds
+
+
+def _find_auto(node: Any, prefix: str = "") -> str | None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            hit = _find_auto(v, f"{prefix}.{k}" if prefix else k)
+            if hit:
+                return hit
+    return prefix if node == "auto" else None
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """Weight decay on weights only: never on biases or LayerNorm parameters."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias"):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_engine(model, ds_config: dict):
+    import deepspeed
+
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, model_parameters=param_groups(model, ds_config["optimizer"]["params"]["weight_decay"]),
+        config=ds_config)
+    return engine

@@ -1,0 +1,116 @@
+"""Task heads, keyed by kind. Each takes the encoder's last hidden states and a batch and
+returns (loss or None, logits). Single-device code: no deepspeed, no torch.distributed."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ClassificationHead(nn.Module):
+    """Sentence / sentence-pair classification from the first token (<s> / [CLS])."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: dict, **_) -> tuple:
+        x = self.dropout(hidden[:, 0])
+        logits = self.out_proj(self.dropout(torch.tanh(self.dense(x))))
+        labels = batch.get("labels")
+        loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if labels is not None else None
+        return loss, logits
+
+
+class MultipleChoiceHead(nn.Module):
+    """One score per (context, choice) sequence; softmax over the choices of an example."""
+
+    def __init__(self, hidden: int, num_labels: int = 1, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.scorer = nn.Linear(hidden, 1)
+
+    def forward(self, hidden: torch.Tensor, batch: dict, num_choices: int = 1, **_) -> tuple:
+        logits = self.scorer(self.dropout(hidden[:, 0])).view(-1, num_choices)
+        labels = batch.get("labels")
+        loss = F.cross_entropy(logits.float(), labels, ignore_index=-1) if labels is not None else None
+        return loss, logits
+
+
+class SpanHead(nn.Module):
+    """Extractive QA: a start and an end logit per token."""
+
+    def __init__(self, hidden: int, num_labels: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.qa_outputs = nn.Linear(hidden, 2)
+
+    def forward(self, hidden: torch.Tensor, batch: dict, **_) -> tuple:
+        logits = self.qa_outputs(hidden).float()
+        start, end = logits[..., 0], logits[..., 1]
+        mask = batch.get("attention_mask")
+        if mask is not None:  # padding can never be a span boundary
+            start = start.masked_fill(mask == 0, -1e4)
+            end = end.masked_fill(mask == 0, -1e4)
+        loss = None
+        if "start_positions" in batch:
+            loss = (F.cross_entropy(start, batch["start_positions"])
+                    + F.cross_entropy(end, batch["end_positions"])) / 2
+        return loss, torch.stack([start, end], dim=-1)
+
+
+class TaggingHead(nn.Module):
+    """Token classification; labels are -100 except on the first sub-token of each word."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: dict, **_) -> tuple:
+        logits = self.classifier(self.dropout(hidden))
+        labels = batch.get("labels")
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return loss, logits
+
+
+class MLMHead(nn.Module):
+    """Masked-LM head tied to the input embeddings; logits only at masked positions, so the
+    250k-way vocabulary projection costs 15% of a full one."""
+
+    def __init__(self, hidden: int, num_labels: int, dropout: float = 0.0, eps: float = 1e-5):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.layer_norm = nn.LayerNorm(hidden, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(num_labels))
+
+    def forward(self, hidden: torch.Tensor, batch: dict, embeddings: torch.Tensor | None = None,
+                **_) -> tuple:
+        labels = batch["labels"].flatten()
+        positions = batch.get("mlm_positions")
+        if positions is None:
+            positions = (labels != -100).nonzero().squeeze(-1)
+        x = hidden.flatten(0, 1).index_select(0, positions)
+        x = self.layer_norm(F.gelu(self.dense(x)))
+        logits = F.linear(x, embeddings, self.bias)
+        target = labels.index_select(0, positions)
+        loss = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0
+        return loss, logits
+
+
+HEADS: dict[str, type[nn.Module]] = {
+    "classification": ClassificationHead,
+    "multiple_choice": MultipleChoiceHead,
+    "span": SpanHead,
+    "tagging": TaggingHead,
+    "mlm": MLMHead,
+}
+
+
+def build_head(kind: str, hidden: int, num_labels: int, dropout: float = 0.1) -> nn.Module:
+    if kind not in HEADS:
+        raise ValueError(f"no head for kind {kind!r} (known: {', '.join(HEADS)})")
+    return HEADS[kind](hidden, num_labels, dropout)

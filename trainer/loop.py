@@ -1,0 +1,261 @@
+"""The training loop of one run (one phase, or one target group of a per-task phase).
+
+``train()`` reads top to bottom: skip if exported, build, resume, loop, checkpoint, export.
+Policy lives in small predicates (``should_log``, ``should_eval``, ``should_save``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from trainer import checkpoint, dist
+from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
+from trainer.engine import batch_arithmetic, build_engine, fill_ds_config, load_ds_json
+from trainer.model import HeadSpec, build_model, read_export_meta, save_export
+from trainer.samplers import build_sampler
+from trainer.tasks.base import Task
+from trainer.watchdog import Watchdog
+
+log = logging.getLogger("xstilts.train")
+
+
+@dataclass
+class PhaseRun:
+    """One training run: which tasks, from which weights, into which folder."""
+
+    name: str
+    phase: PhaseConfig
+    tasks: list[Task]
+    init: str  # "pretrained" or an export folder
+    out: str
+    eval_tasks: list[Task] = field(default_factory=list)  # scored with this run's export
+
+    @property
+    def export_dir(self) -> str:
+        return os.path.join(self.out, "export")
+
+    @property
+    def ckpt_dir(self) -> str:
+        return os.path.join(self.out, "checkpoints")
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    best_score: float | None = None
+    best_step: int | None = None
+    nonfinite: int = 0
+
+
+def head_specs(tasks: list[Task], vocab_size: int) -> tuple[dict[str, HeadSpec], dict[str, str]]:
+    """Heads keyed by name (tasks naming the same head share it) and the task-to-head map."""
+    heads: dict[str, HeadSpec] = {}
+    for t in tasks:
+        n = {"span": 2, "multiple_choice": 1, "mlm": vocab_size}.get(t.kind, t.num_labels)
+        spec = HeadSpec(t.kind, n, list(t.labels))
+        if t.head in heads and heads[t.head] != spec:
+            raise ValueError(f"tasks sharing head {t.head!r} disagree on its kind or labels")
+        heads[t.head] = spec
+    return heads, {t.name: t.head for t in tasks}
+
+
+def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int) -> int:
+    if phase.max_steps > 0:
+        return phase.max_steps
+    return max(1, math.ceil(phase.epochs * sum(sizes.values()) / global_batch))
+
+
+def should_log(step: int, cfg: Config, last: bool) -> bool:
+    return last or step % max(cfg.run.log_every, 1) == 0
+
+
+def should_eval(step: int, cfg: Config, last: bool) -> bool:
+    return cfg.eval.every > 0 and (last or step % cfg.eval.every == 0)
+
+
+def should_save(step: int, cfg: Config, last: bool) -> bool:
+    return last or (cfg.checkpoint.every > 0 and step % cfg.checkpoint.every == 0)
+
+
+class Meter:
+    """Per-task loss sums kept on the device; read (one sync) only at log steps."""
+
+    def __init__(self):
+        self.loss: dict[str, torch.Tensor] = {}
+        self.count: dict[str, int] = {}
+        self.tokens = self.samples = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, task: str, loss: torch.Tensor, tokens: int, samples: int) -> None:
+        self.loss[task] = self.loss.get(task, 0) + loss.detach().float()
+        self.count[task] = self.count.get(task, 0) + 1
+        self.tokens += tokens
+        self.samples += samples
+
+    def flush(self, tasks: list[str]) -> dict[str, float]:
+        vals = [float(self.loss.get(t, 0)) for t in tasks] + [self.count.get(t, 0) for t in tasks]
+        vals += [self.tokens, self.samples]
+        tot = dist.all_reduce_sum(vals)
+        k = len(tasks)
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        out = {f"train/loss/{t}": tot[i] / tot[k + i] for i, t in enumerate(tasks) if tot[k + i]}
+        out["perf/tokens_per_sec"] = tot[2 * k] / dt
+        out["perf/samples_per_sec"] = tot[2 * k + 1] / dt
+        self.__init__()
+        return out
+
+
+def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -> str:
+    """Train ``run`` and return its export folder (skipped if the export already exists)."""
+    from trainer.batches import build_streams, to_device
+
+    if os.path.isfile(os.path.join(run.export_dir, "xstilts.json")):
+        log.info("[%s] export exists, skipping: %s", run.name, run.export_dir)
+        return run.export_dir
+    heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
+    model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
+    global_batch = phase_global_batch(cfg, run.phase)
+    streams = build_streams(cfg, run, tokenizer, info, global_batch)
+    sizes = {t.name: len(streams[t.name].lengths) for t in run.tasks}
+    sampler = build_sampler({t: (run_size(cfg, run, t) or n) for t, n in sizes.items()},
+                            cfg.sampler, cfg.run.seed)
+    steps = total_steps(run.phase, sizes, global_batch)
+    ds_cfg = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=phase_lr(cfg, run.phase),
+                            global_batch=global_batch, world_size=info.world_size,
+                            total_steps=steps, device=dist.device_type(), path=cfg.deepspeed.config)
+    engine = build_engine(model, ds_cfg)
+    state = resume(cfg, run, engine, streams, sampler)
+    log.info("[%s] %d steps, tasks %s, probabilities %s, global batch %d (micro %d x accum %d x %d ranks)",
+             run.name, steps, list(sizes), {t: round(p, 4) for t, p in zip(sampler.tasks, sampler.probs)},
+             global_batch, cfg.deepspeed.micro_batch,
+             batch_arithmetic(global_batch, cfg.deepspeed.micro_batch, info.world_size), info.world_size)
+    tracker.scalars({f"train/task_prob/{t}": float(p) for t, p in zip(sampler.tasks, sampler.probs)},
+                    state.step)
+    meter, watchdog = Meter(), Watchdog(cfg.deepspeed.watchdog_s, f"rank {info.rank} [{run.name}]")
+    task_of = {t.name: t for t in run.tasks}
+    try:
+        while state.step < steps:
+            name = sampler.task_at(state.step)
+            for micro in streams[name].next_step():
+                rows = streams[name].rows(micro)
+                batch = to_device(streams[name].collate(rows, state.step), engine.device)
+                loss, _ = engine(name, batch)
+                engine.backward(loss)
+                engine.step()
+                meter.add(name, loss, sum(r["length"] for r in rows), len(rows))
+            state.step += 1
+            watchdog.beat()
+            last = state.step == steps
+            if should_log(state.step, cfg, last):
+                log_step(tracker, meter, engine, state, list(task_of), run.name, steps)
+            is_best = False
+            if should_eval(state.step, cfg, last):
+                is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
+            if should_save(state.step, cfg, last) or is_best:
+                save(cfg, run, engine, streams, sampler, state, info, is_best)
+    finally:
+        watchdog.stop()
+    export(cfg, run, engine, tokenizer, info, state)
+    return run.export_dir
+
+
+def run_size(cfg: Config, run: PhaseRun, task: str) -> int | None:
+    """The sampler weighs tasks by their full training size when it is known (a capped demo
+    subset keeps the real mix)."""
+    t = next(t for t in run.tasks if t.name == task)
+    return t.train_size if cfg.data.max_train_examples and t.train_size else None
+
+
+def log_step(tracker, meter: Meter, engine, state: TrainState, tasks: list[str], name: str,
+             steps: int) -> None:
+    values = meter.flush(tasks)
+    values["train/lr"] = float(engine.get_lr()[0])
+    norm = engine.get_global_grad_norm()
+    if norm is not None:
+        values["train/grad_norm"] = float(norm)
+    scale = getattr(engine.optimizer, "cur_scale", None) or getattr(engine.optimizer, "loss_scale", None)
+    if isinstance(scale, (int, float)):
+        values["train/loss_scale"] = float(scale)
+    values["train/skipped_steps"] = float(getattr(engine, "skipped_steps", 0))
+    check_finite(values, state, engine)
+    tracker.scalars(values, state.step)
+    losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in values.items() if k.startswith("train/loss/"))
+    log.info("[%s] step %d/%d %s lr=%.2e tok/s=%.0f", name, state.step, steps, losses,
+             values["train/lr"], values["perf/tokens_per_sec"])
+
+
+def check_finite(values: dict, state: TrainState, engine) -> None:
+    losses = [v for k, v in values.items() if k.startswith("train/loss/")]
+    if all(math.isfinite(v) for v in losses):
+        state.nonfinite = 0
+        return
+    state.nonfinite += 1
+    log.warning("non-finite loss at step %d (%d logged in a row)", state.step, state.nonfinite)
+
+
+def resume(cfg: Config, run: PhaseRun, engine, streams, sampler) -> TrainState:
+    state = TrainState()
+    if not cfg.checkpoint.resume:
+        return state
+    client = checkpoint.load(engine, run.ckpt_dir)
+    if client is None:
+        return state
+    sampler.check_state(client["sampler"])
+    for name, pos in client["streams"].items():
+        streams[name].load_state_dict(pos)
+    state = TrainState(**client["train_state"])
+    log.info("[%s] resumed at step %d from %s", run.name, state.step, run.ckpt_dir)
+    return state
+
+
+def save(cfg: Config, run: PhaseRun, engine, streams, sampler, state: TrainState,
+         info: dist.DistInfo, is_best: bool) -> None:
+    client = {"train_state": vars(state).copy(), "sampler": sampler.state_dict(),
+              "streams": {n: s.state_dict() for n, s in streams.items()},
+              "config": to_dict(cfg), "run": run.name}
+    checkpoint.save(engine, run.ckpt_dir, state.step, client, info, cfg.checkpoint.keep_last, is_best)
+
+
+def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bool:
+    """English dev score of the run's tasks (model selection); True when it is a new best."""
+    from trainer.pipeline import evaluate_model
+
+    model.eval()
+    scores = evaluate_model(cfg, model, tokenizer, run.tasks, info, split="dev", languages=["en"])
+    model.train()
+    values = [s["languages"]["en"][s["metric"]] for s in scores.values() if "en" in s["languages"]]
+    if not values:
+        return False
+    score = sum(values) / len(values)
+    tracker.scalars({f"dev/{t}/en/{s['metric']}": s["languages"]["en"][s["metric"]]
+                     for t, s in scores.items() if "en" in s["languages"]}, state.step)
+    if state.best_score is None or score > state.best_score:
+        state.best_score, state.best_step = score, state.step
+        return True
+    return False
+
+
+def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, state: TrainState) -> None:
+    """Full fp32 weights from the ZeRO checkpoint -> model-only export (rank 0 writes)."""
+    tag = None
+    if cfg.eval.select_best:
+        tag = checkpoint.read_pointer(run.ckpt_dir, "best")
+    tag = tag or checkpoint.read_pointer(run.ckpt_dir)
+    if info.is_main:
+        weights = checkpoint.fp32_state_dict(run.ckpt_dir, tag)
+        heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
+        cpu_model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
+        save_export(cpu_model.float(), run.export_dir, tokenizer, weights, phase=run.name,
+                    step=int(tag.split("_")[-1]), checkpoint=os.path.join(run.ckpt_dir, tag),
+                    init=run.init, best_score=state.best_score, config=to_dict(cfg))
+        log.info("[%s] exported %s (from %s)", run.name, run.export_dir, tag)
+    dist.barrier()
+
+
+def export_meta(path: str) -> dict:
+    return read_export_meta(path)

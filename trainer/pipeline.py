@@ -1,0 +1,125 @@
+"""The phase graph of a recipe: pretrained -> intermediate phase(s) -> per-target fine-tuning ->
+zero-shot evaluation on every language; retrieval scored from the phase that names it.
+
+Each phase run writes an export that the next phase loads; a finished run is skipped on re-run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from trainer import dist
+from trainer.config import Config, PhaseConfig
+from trainer.loop import PhaseRun, train
+from trainer.tasks import get_task
+from trainer.tasks.base import RetrievalTask, Task
+
+log = logging.getLogger("xstilts.pipeline")
+
+
+def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[PhaseRun]:
+    """One run for a joint phase; one per training group for a per-task phase."""
+    init = exports[phase.init]
+    tasks = [get_task(n) for n in phase.tasks]
+    trainable = [t for t in tasks if not isinstance(t, RetrievalTask)]
+    base = os.path.join(cfg.run.out, phase.name)
+    if not phase.per_task:
+        return [PhaseRun(phase.name, phase, trainable, init, base)]
+    groups: dict[str, list[Task]] = {}
+    for t in trainable:
+        groups.setdefault(t.train_group, []).append(t)
+    # The group's first task supplies the English training data; the others share its head.
+    return [PhaseRun(f"{phase.name}/{g}", phase, ts[:1], init, os.path.join(base, g), eval_tasks=ts[1:])
+            for g, ts in groups.items()]
+
+
+def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
+    """Train every phase in order, score as the recipe asks, write results (rank 0)."""
+    from eval.results import build_results, format_table, write_results
+
+    exports = {"pretrained": "pretrained"}
+    scores: dict[str, dict] = {}
+    provenance: dict[str, dict] = {}
+    for phase in cfg.phases:
+        runs = plan_runs(cfg, phase, exports)
+        for run in runs:
+            export = train(cfg, run, info, tracker, tokenizer)
+            if phase.evaluate:
+                got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
+                                      split=cfg.eval.split)
+                scores.update(got)
+                provenance.update({t: {"export": export} for t in got})
+        exports[phase.name] = runs[0].export_dir
+        if phase.retrieval:
+            got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
+                                  info, tracker, split=cfg.eval.split)
+            scores.update(got)
+            provenance.update({t: {"export": runs[0].export_dir,
+                                   "retrieval_layer": cfg.model.retrieval_layer} for t in got})
+    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance})
+    if info.is_main and scores:
+        write_results(results, cfg.run.out)
+        print(format_table(results), flush=True)
+    return results
+
+
+def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.DistInfo, tracker,
+                    split: str, out_dir: str | None = None) -> dict:
+    """Load an export on every rank and score ``tasks`` on all their languages."""
+    from trainer.model import load_export, read_export_meta
+    from trainer.tokenizer import load_tokenizer_from
+
+    model = load_export(export, cfg.model.attn_implementation).to(_device())
+    tokenizer = load_tokenizer_from(export)
+    step = read_export_meta(export).get("step", 0)
+    return evaluate_model(cfg, model, tokenizer, tasks, info, split=split, tracker=tracker,
+                          step=step, out_dir=out_dir or os.path.join(cfg.run.out, "predictions"))
+
+
+def _device():
+    import torch
+
+    return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+
+
+def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
+                   split: str, languages: list[str] | None = None, tracker=None, step: int = 0,
+                   out_dir: str | None = None) -> dict:
+    """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank."""
+    from eval import evaluator
+    from trainer.predict import Predictor
+    from trainer.scoring import score_all
+
+    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split)
+    wanted = languages or cfg.eval.languages
+    expected, items = {}, []
+    with dist.main_process_first(info):
+        for task in tasks:
+            for lang in task.languages:
+                if wanted and lang not in wanted:
+                    continue
+                n = predictor.prepare(task, lang)
+                parts = ("src", "trg") if isinstance(task, RetrievalTask) else ("",)
+                for part in parts:
+                    count = n if part != "trg" else len(predictor.pairs[(task.name, lang)][1])
+                    expected[(task.name, lang, part)] = count
+                    items += evaluator.chunk(task.name, lang, count, cfg.eval.batch_size * 4, 1.0, part)
+    mine = evaluator.assign(items, info.world_size)[info.rank]
+    results, report = evaluator.run(mine, predictor, info.rank, progress=info.is_main)
+    merged, reports = evaluator.gather(results, report)
+    scores = None
+    if info.is_main:
+        assembled = evaluator.assemble(merged, expected)
+        scores = score_all(predictor, tasks, assembled, out_dir)
+        log.info("evaluation balance (slowest / mean busy time): %.3f", evaluator.balance(reports))
+        if tracker is not None:
+            tracker.scalars({f"eval/{t}/{lang}/{m}": v for t, s in scores.items()
+                             for lang, ms in s.items() for m, v in ms.items()}, step)
+    return evaluator.broadcast(scores)
+
+
+def write_json(path: str, obj) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)

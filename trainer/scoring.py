@@ -1,0 +1,66 @@
+"""Turn gathered predictions into scores (once, on rank 0) and leaderboard prediction files.
+
+Each task scores itself (``Task.score`` -> the official routine in eval.metrics); this module
+only lines predictions up with references and writes ``<out>/<task>/test-<lang>.*`` in the
+XTREME submission layout. Splits whose labels are withheld get prediction files but no score.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from trainer.tasks.base import RetrievalTask, Task
+
+log = logging.getLogger("xstilts.eval")
+
+
+def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None) -> dict:
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for task in tasks:
+        langs = sorted({lang for (t, lang, _) in assembled if t == task.name})
+        for lang in langs:
+            if isinstance(task, RetrievalTask):
+                metrics, preds = score_retrieval(predictor, task, lang, assembled)
+            else:
+                metrics, preds = score_examples(predictor, task, lang, assembled[(task.name, lang, "")])
+            if out_dir:
+                from eval.scorer import write_predictions
+
+                write_predictions(task.name, lang, preds, out_dir)
+            if metrics:
+                scores.setdefault(task.name, {})[lang] = metrics
+    return scores
+
+
+def score_examples(predictor, task: Task, lang: str, preds: list) -> tuple[dict, object]:
+    examples = predictor.examples(task.name, lang)
+    if task.kind in ("classification", "multiple_choice"):
+        gold = list(examples["label"])
+        out = [task.labels[p] if task.labels else p for p in preds]
+        if any(g < 0 for g in gold):
+            return {}, out
+        gold_out = [task.labels[g] if task.labels else g for g in gold]
+        return task.score(out, gold_out, lang), out
+    if task.kind == "tagging":
+        gold = list(examples["tags"])
+        if any(len(g) == 0 for g in gold):
+            return {}, preds
+        return task.score(preds, gold, lang), preds
+    if task.kind == "span":
+        ids = list(examples["id"])
+        answers = dict(zip(ids, preds))
+        refs = [{"id": i, "answers": a} for i, a in zip(ids, examples["answers"])]
+        if all(len(r["answers"]["text"]) == 0 for r in refs):
+            return {}, answers
+        return task.score(answers, refs, lang), answers
+    raise ValueError(f"task {task.name}: cannot score head kind {task.kind}")
+
+
+def score_retrieval(predictor, task: RetrievalTask, lang: str, assembled: dict) -> tuple[dict, object]:
+    from eval import retrieval
+
+    src, trg, gold = predictor.pairs[(task.name, lang)]
+    src_emb = np.asarray(assembled[(task.name, lang, "src")], dtype=np.float32)
+    trg_emb = np.asarray(assembled[(task.name, lang, "trg")], dtype=np.float32)
+    return retrieval.score(task.scorer, [i for i, _ in src], [i for i, _ in trg], src_emb, trg_emb, gold)

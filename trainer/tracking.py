@@ -1,0 +1,67 @@
+"""Trackers: a no-op by default, TensorBoard on rank 0. Call sites never test the rank.
+
+Tag scheme: train/loss/<task>, train/lr, train/task_prob/<task>, train/grad_norm,
+train/loss_scale, perf/tokens_per_sec, perf/samples_per_sec, eval/<task>/<lang>/<metric>.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+
+class NullTracker:
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        pass
+
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        pass
+
+    def hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TensorBoardTracker(NullTracker):
+    def __init__(self, logdir: str):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(logdir)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        # Markdown code block keeps TOML/JSON readable in TensorBoard's text tab.
+        self.writer.add_text(tag, "```\n" + text + "\n```", step)
+
+    def hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        flat = {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v))
+                for k, v in hparams.items()}
+        self.writer.add_hparams(flat, metrics, run_name=".")
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def build_tracker(enabled: bool, logdir: str, is_main: bool) -> NullTracker:
+    if not (enabled and is_main):
+        return NullTracker()
+    os.makedirs(logdir, exist_ok=True)
+    return TensorBoardTracker(logdir)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested config -> {"optim.lr": 1e-5, ...} for hparams."""
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
