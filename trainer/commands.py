@@ -99,7 +99,8 @@ def start_run(cfg, info):
     from trainer import config
     from trainer.tracking import build_tracker, flatten
 
-    tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb"), info.is_main)
+    tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb"), info.is_main,
+                            os.path.join(cfg.run.out, "metrics.jsonl"))
     if info.is_main:
         config.dump(cfg, os.path.join(cfg.run.out, "config.json"))
         resolved = json.dumps(config.to_dict(cfg), indent=2)

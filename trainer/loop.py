@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trainer import checkpoint, dist
+from trainer import checkpoint, dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
 from trainer.engine import batch_arithmetic, build_engine, fill_ds_config, load_ds_json
 from trainer.model import HeadSpec, build_model, read_export_meta, save_export
@@ -140,6 +140,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     task_of = {t.name: t for t in run.tasks}
     try:
         while state.step < steps:
+            faults.maybe_fail(state.step + 1, info.rank)
             name = sampler.task_at(state.step)
             for micro in streams[name].next_step():
                 rows = streams[name].rows(micro)
@@ -158,6 +159,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
                 is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
             if should_save(state.step, cfg, last) or is_best:
                 save(cfg, run, engine, streams, sampler, state, info, is_best)
+                faults.maybe_fail(state.step, info.rank, after_save=True)
     finally:
         watchdog.stop()
     export(cfg, run, engine, tokenizer, info, state)

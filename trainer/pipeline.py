@@ -37,6 +37,7 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
 def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     """Train every phase in order, score as the recipe asks, write results (rank 0)."""
     from eval.results import build_results, format_table, write_results
+    from trainer.tracking import build_tracker
 
     exports = {"pretrained": "pretrained"}
     scores: dict[str, dict] = {}
@@ -44,7 +45,12 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     for phase in cfg.phases:
         runs = plan_runs(cfg, phase, exports)
         for run in runs:
-            export = train(cfg, run, info, tracker, tokenizer)
+            run_tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb", run.name),
+                                        info.is_main, os.path.join(run.out, "metrics.jsonl"))
+            try:
+                export = train(cfg, run, info, run_tracker, tokenizer)
+            finally:
+                run_tracker.close()
             if phase.evaluate:
                 got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
                                       split=cfg.eval.split)

@@ -48,11 +48,51 @@ class TensorBoardTracker(NullTracker):
         self.writer.close()
 
 
-def build_tracker(enabled: bool, logdir: str, is_main: bool) -> NullTracker:
-    if not (enabled and is_main):
+class JsonlTracker(NullTracker):
+    """Scalars as JSON lines (``{"step": s, "tag": value, ...}``): easy to diff and test."""
+
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.file = open(path, "a")
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.file.write(json.dumps({"step": step, **values}) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class MultiTracker(NullTracker):
+    def __init__(self, trackers: list[NullTracker]):
+        self.trackers = trackers
+
+    def scalars(self, values, step):
+        for t in self.trackers:
+            t.scalars(values, step)
+
+    def text(self, tag, text, step=0):
+        for t in self.trackers:
+            t.text(tag, text, step)
+
+    def hparams(self, hparams, metrics):
+        for t in self.trackers:
+            t.hparams(hparams, metrics)
+
+    def close(self):
+        for t in self.trackers:
+            t.close()
+
+
+def build_tracker(enabled: bool, logdir: str, is_main: bool, jsonl: str | None = None) -> NullTracker:
+    """TensorBoard under ``logdir`` (if enabled) plus JSON lines at ``jsonl``, main rank only."""
+    if not is_main:
         return NullTracker()
-    os.makedirs(logdir, exist_ok=True)
-    return TensorBoardTracker(logdir)
+    trackers: list[NullTracker] = [JsonlTracker(jsonl)] if jsonl else []
+    if enabled:
+        os.makedirs(logdir, exist_ok=True)
+        trackers.append(TensorBoardTracker(logdir))
+    return MultiTracker(trackers)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
