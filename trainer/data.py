@@ -95,22 +95,39 @@ def load_examples(task: Task, split: str, lang: str, cfg, limit: int = 0):
 
 
 def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
-    """Tokenize with ``datasets.map`` (cached by fingerprint: a re-run reads the cache)."""
-    from trainer.features import featurize
+    """Tokenize with ``datasets.map`` (cached by fingerprint: a re-run reads the cache).
 
+    Counters from featurization (QA answers that cannot be located, empty MLM texts) are kept
+    beside the cache, so a cached run reports them as the first one did."""
     d = cfg.data
     max_len = d.qa_max_length if task.kind == "span" else d.max_length
     kwargs = dict(kind=task.kind, tokenizer=tokenizer, max_length=max_len, doc_stride=d.doc_stride,
                   max_query_length=d.max_query_length, labels=tuple(task.labels), is_train=is_train)
-    return examples.map(_featurize_rows, batched=True, with_indices=True, fn_kwargs={"kw": kwargs},
-                        remove_columns=examples.column_names,
-                        desc=f"tokenizing {task.name}", load_from_cache_file=True)
+    stats: dict = {}
+    features = examples.map(_featurize_rows, batched=True, with_indices=True,
+                            fn_kwargs={"kw": kwargs, "stats": stats},
+                            remove_columns=examples.column_names,
+                            desc=f"tokenizing {task.name}", load_from_cache_file=True)
+    report = os.path.join(cache_root(cfg), "reports", f"features-{features._fingerprint}.json")
+    if stats:
+        os.makedirs(os.path.dirname(report), exist_ok=True)
+        with open(report, "w") as f:
+            json.dump(stats, f)
+    elif os.path.isfile(report):
+        with open(report) as f:
+            stats = json.load(f)
+    if stats.get("unlocatable"):
+        log.warning("%s: %d training examples whose answer is not at its answer_start were left out "
+                    "(e.g. ids %s)", task.name, stats["unlocatable"], stats.get("unlocatable_ids", [])[:3])
+    if stats.get("empty"):
+        log.warning("%s: %d texts without tokens were skipped", task.name, stats["empty"])
+    return features
 
 
-def _featurize_rows(batch: dict, indices: list[int], kw: dict) -> dict:
+def _featurize_rows(batch: dict, indices: list[int], kw: dict, stats: dict) -> dict:
     from trainer.features import featurize
 
-    return featurize(batch=batch, indices=indices, **kw)
+    return featurize(batch=batch, indices=indices, stats=stats, **kw)
 
 
 # ---------------------------------------------------------------- batching
