@@ -31,6 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xstilts", description=__doc__.split("\n")[0])
+    _common(parser)  # the deepspeed launcher puts --local_rank before the command
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="run a recipe: intermediate phase(s), target fine-tuning, evaluation")
     p.add_argument("recipe")

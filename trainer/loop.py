@@ -117,6 +117,9 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     if os.path.isfile(os.path.join(run.export_dir, "xstilts.json")):
         log.info("[%s] export exists, skipping: %s", run.name, run.export_dir)
         return run.export_dir
+    for task in run.tasks + run.eval_tasks:
+        if hasattr(task, "load_labels"):  # tag sets read from licensed data (CCGbank)
+            task.load_labels(cfg.data.root)
     heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
     model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
     global_batch = phase_global_batch(cfg, run.phase)
