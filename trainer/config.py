@@ -180,6 +180,8 @@ class PhaseConfig:
     """Passes over the (sampled) training data; ignored when `max_steps` > 0."""
     max_steps: int = 0
     """Optimizer steps of the phase (0 = from `epochs`)."""
+    task_epochs: dict = field(default_factory=dict)
+    """Per-task epochs of a per-task phase, e.g. {udpos = 10, tydiqa = 15}; others use `epochs`."""
     lr: float = 0.0
     """Peak learning rate of this phase (0 = optim.lr)."""
     global_batch: int = 0
@@ -335,8 +337,12 @@ def validate(cfg: Config) -> None:
         if phase.init not in seen:
             raise ConfigError(f"phases.{i}.init: {phase.init!r} is not `pretrained` or an earlier phase "
                               f"(earlier: {', '.join(sorted(seen))})")
-        if not phase.tasks:
-            raise ConfigError(f"phases.{i}.tasks: a phase needs at least one task")
+        if not phase.tasks and not phase.retrieval:
+            raise ConfigError(f"phases.{i}.tasks: a phase needs tasks to train (or only `retrieval`, "
+                              f"to score its starting point)")
+        if phase.per_task and phase.retrieval:
+            raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
+                              f"score retrieval from a joint phase (or a phase with no tasks)")
         seen.add(phase.name)
 
 

@@ -6,10 +6,10 @@ the batch arithmetic for the given world size; prints the runs the recipe would 
 from __future__ import annotations
 
 import json
-import math
 
 from trainer.config import Config, phase_global_batch, phase_lr
 from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json
+from trainer.loop import total_steps
 from trainer.tasks import get_task
 from trainer.tasks.base import RetrievalTask
 
@@ -19,8 +19,11 @@ def dry_run(cfg: Config, world_size: int) -> str:
              f"model: {cfg.model.name or f'{cfg.model.arch} from config {cfg.model.init_config}'}",
              f"world size {world_size}, precision {cfg.deepspeed.precision}, "
              f"DeepSpeed config {cfg.deepspeed.config}"]
+    if not cfg.phases:
+        raise ValueError("the recipe has no [[phases]]")
     ds_json = load_ds_json(cfg.deepspeed.config)
     exports = {"pretrained": "pretrained"}
+    filled = None
     from trainer.pipeline import plan_runs
 
     for phase in cfg.phases:
@@ -33,9 +36,13 @@ def dry_run(cfg: Config, world_size: int) -> str:
         accum = batch_arithmetic(gb, cfg.deepspeed.micro_batch, world_size)
         runs = plan_runs(cfg, phase, exports)
         for run in runs:
+            if not run.tasks:
+                lines.append(f"phase {run.name}: no training, exports its starting point ({phase.init})"
+                             f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
+                continue
             sizes = {t.name: _size(cfg, t) for t in run.tasks}
             known = all(v for v in sizes.values())
-            steps = phase.max_steps or (math.ceil(phase.epochs * sum(sizes.values()) / gb) if known else 1000)
+            steps = total_steps(phase, sizes, gb) if known or phase.max_steps else 1000
             filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, phase), global_batch=gb,
                                     world_size=world_size, total_steps=steps, device="cuda",
                                     path=cfg.deepspeed.config)
@@ -47,6 +54,8 @@ def dry_run(cfg: Config, world_size: int) -> str:
                          f"{', then zero-shot on all languages' if phase.evaluate else ''}"
                          f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
         exports[phase.name] = "export"
+    if filled is None:
+        return "\n".join(lines)
     lines.append("DeepSpeed config after filling (last run):")
     lines.append(json.dumps(filled, indent=2))
     return "\n".join(lines)

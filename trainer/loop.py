@@ -67,7 +67,10 @@ def head_specs(tasks: list[Task], vocab_size: int) -> tuple[dict[str, HeadSpec],
 def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int) -> int:
     if phase.max_steps > 0:
         return phase.max_steps
-    return max(1, math.ceil(phase.epochs * sum(sizes.values()) / global_batch))
+    epochs = phase.epochs
+    if len(sizes) == 1 and next(iter(sizes)) in phase.task_epochs:
+        epochs = float(phase.task_epochs[next(iter(sizes))])
+    return max(1, math.ceil(epochs * sum(sizes.values()) / global_batch))
 
 
 def should_log(step: int, cfg: Config, last: bool) -> bool:
@@ -117,6 +120,8 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     if os.path.isfile(os.path.join(run.export_dir, "xstilts.json")):
         log.info("[%s] export exists, skipping: %s", run.name, run.export_dir)
         return run.export_dir
+    if not run.tasks:  # nothing to train: export the starting point (retrieval from it)
+        return export_init(cfg, run, tokenizer, info)
     for task in run.tasks + run.eval_tasks:
         if hasattr(task, "load_labels"):  # tag sets read from licensed data (CCGbank)
             task.load_labels(cfg.data.root)
@@ -260,6 +265,15 @@ def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, s
                     init=run.init, best_score=state.best_score, config=to_dict(cfg))
         log.info("[%s] exported %s (from %s)", run.name, run.export_dir, tag)
     dist.barrier()
+
+
+def export_init(cfg: Config, run: PhaseRun, tokenizer, info: dist.DistInfo) -> str:
+    if info.is_main:
+        model = build_model(cfg.model, {}, {}, run.init, seed=cfg.run.seed)
+        save_export(model.float(), run.export_dir, tokenizer, phase=run.name, step=0, init=run.init,
+                    config=to_dict(cfg))
+    dist.barrier()
+    return run.export_dir
 
 
 def export_meta(path: str) -> dict:
