@@ -23,6 +23,15 @@ def setup_logging(rank: int) -> None:
                         datefmt="%H:%M:%S", force=True)
     for noisy in ("datasets", "transformers", "DeepSpeed", "torch.distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:  # progress bars: rank 0's evaluator bar only; no per-load bars from the libraries
+        import datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        if rank != 0:
+            datasets.disable_progress_bars()
+    except ImportError:
+        pass
 
 
 def _common(p: argparse.ArgumentParser) -> None:

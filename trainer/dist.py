@@ -3,16 +3,21 @@
 Supported: the deepspeed launcher and torchrun (they set the variables), mpirun (ranks from
 mpi4py; MASTER_ADDR is rank 0's host name, chosen here rather than guessed from the first
 network interface), and a single plain process. Also owns the collective timeout: every process
-group, ZeRO's gradient groups included, gets ``deepspeed.timeout_s`` instead of torch's default.
+group, ZeRO's gradient groups included, gets ``deepspeed.timeout_s`` instead of torch's default;
+and the failure report: each rank announces (host, pid) in the rendezvous store and publishes a
+heartbeat there, so that a rank whose collective failed can name the peer that died or stopped.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import socket
+import sys
+import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 
@@ -102,6 +107,7 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
     backend = backend or ("nccl" if device_type() == "cuda" else "gloo")
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout,
                                rank=info.rank, world_size=info.world_size, verbose=False)
+    announce(info)
 
 
 def is_initialized() -> bool:
@@ -136,6 +142,35 @@ def main_process_first(info: DistInfo) -> Iterator[None]:
             barrier()
 
 
+def run_on_main(info: DistInfo, name: str, fn: Callable[[], None], patience_s: float = 3600.0) -> None:
+    """Run ``fn`` on the main process while the others wait for it, however long it takes.
+
+    A barrier would do, but it is bounded by the collective timeout, which is short on purpose;
+    a long one-off job (a checkpoint conversion) is waited for through the store instead, and
+    its failure on the main process is raised on every rank rather than left to time out."""
+    if info.world_size == 1 or not is_initialized():
+        fn()
+        return
+    key = f"{KEY}/once/{name}"
+    store = _store()
+    if info.is_main:
+        try:
+            fn()
+        except BaseException as err:
+            store.set(key, f"error: {type(err).__name__}: {err}")
+            raise
+        store.set(key, "ok")
+        return
+    deadline = time.monotonic() + patience_s
+    while not store.check([key]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {info.rank}: rank 0 did not finish {name} in {patience_s:g} s")
+        time.sleep(0.2)
+    result = store.get(key).decode()
+    if result != "ok":
+        raise RuntimeError(f"rank {info.rank}: {name} failed on rank 0: {result}")
+
+
 def all_reduce_sum(values: list[float]) -> list[float]:
     """Sum a few host scalars over ranks (used only at log steps)."""
     import torch
@@ -158,3 +193,102 @@ def gather_objects(obj, info: DistInfo) -> list:
     out = [None] * info.world_size
     tdist.all_gather_object(out, obj)
     return out
+
+
+# ---------------------------------------------------------------- failure report
+
+KEY = "xstilts"
+
+
+def _store():
+    # The store the default group rendezvoused through (served by rank 0, or by torchrun's
+    # agent); it lives outside the collectives, so it still answers after one of them failed.
+    from torch.distributed import distributed_c10d as c10d
+
+    return c10d._get_default_store()
+
+
+def announce(info: DistInfo) -> None:
+    """Record this rank's host and pid, so that peers on the same host can check it directly."""
+    if info.world_size > 1:
+        _store().set(f"{KEY}/proc/{info.rank}", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+
+
+def heartbeat_publisher(info: DistInfo) -> Callable[[int, int], None] | None:
+    """A callback for the watchdog's heartbeat thread: (beat count, last finished step)."""
+    if info.world_size == 1 or not is_initialized():
+        return None
+    store = _store()
+
+    def publish(count: int, step: int) -> None:
+        store.set(f"{KEY}/beat/{info.rank}", f"{count} {step}")
+
+    return publish
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child stays a zombie until its launcher reaps it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _read(store, key: str) -> str | None:
+    return store.get(key).decode() if store.check([key]) else None
+
+
+def describe_peers(info: DistInfo, wait_s: float = 2.5) -> list[tuple[int, bool, str]]:
+    """(rank, gone, description) of every peer. Peers on this host are checked by pid; others by
+    whether their heartbeat still advances over ``wait_s``."""
+    try:
+        store = _store()
+        procs = {r: _read(store, f"{KEY}/proc/{r}") for r in range(info.world_size) if r != info.rank}
+        beats = {r: _read(store, f"{KEY}/beat/{r}") for r in procs}
+    except Exception:
+        return [(0, True, f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
+                          f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
+    host, out, remote = socket.gethostname(), [], []
+    for r, proc in procs.items():
+        step = f", last finished step {beats[r].split()[1]}" if beats[r] else ""
+        if proc is None:
+            out.append((r, True, f"rank {r}: never announced itself"))
+        elif json.loads(proc)["host"] == host:
+            pid = json.loads(proc)["pid"]
+            alive = _pid_alive(pid)
+            out.append((r, not alive, f"rank {r} (pid {pid} on {host}): {'alive' if alive else 'EXITED'}{step}"))
+        else:
+            remote.append(r)
+    if remote:
+        time.sleep(wait_s)
+        for r in remote:
+            again = _read(store, f"{KEY}/beat/{r}")
+            moving = again is not None and again != beats[r]
+            where = json.loads(procs[r])["host"]
+            out.append((r, not moving, f"rank {r} (on {where}): " + (
+                "alive (heartbeat advancing)" if moving else
+                f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)")))
+    return sorted(out)
+
+
+def report_failure(info: DistInfo, step: int, err: BaseException, label: str) -> None:
+    """Print what failed on this rank, then the state of every peer (which one died)."""
+    head = f"xstilts: rank {info.rank} {label}: step {step} failed: {type(err).__name__}: {err}"
+    print(head, file=sys.stderr, flush=True)  # first, in case the launcher ends us any moment
+    if info.world_size == 1 or not is_initialized():
+        return
+    try:
+        peers = describe_peers(info)
+    except Exception as why:  # the report must never hide the original error
+        peers = [(-1, False, f"could not check the peers: {why}")]
+    gone = [str(r) for r, dead, _ in peers if dead]
+    summary = (f"rank {', '.join(gone)} died or stopped first; rank {info.rank} failed because of that"
+               if gone else f"every peer is alive: rank {info.rank} failed on its own (or a peer is stuck)")
+    lines = [f"xstilts: rank {info.rank}: peer {text}" for _, _, text in peers]
+    print("\n".join(lines + [f"xstilts: rank {info.rank}: {summary}"]), file=sys.stderr, flush=True)

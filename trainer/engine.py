@@ -80,7 +80,7 @@ def fill_ds_config(ds: dict, cfg, *, lr: float, global_batch: int, world_size: i
     sp = sched.setdefault("params", {})
     where = f"{path}.scheduler.params"
     _fill(sp, "total_num_steps", max(total_steps, 1), where)
-    _fill(sp, "warmup_num_steps", int(round(o.warmup_ratio * total_steps)), where)
+    _fill(sp, "warmup_num_steps", max(1, int(round(o.warmup_ratio * total_steps))), where)
     _fill(sp, "warmup_max_lr", lr, where)
     _fill(sp, "warmup_min_lr", 0.0, where)
     left = _find_auto(ds)

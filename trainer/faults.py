@@ -1,16 +1,26 @@
 """Fault injection for resilience tests and drills: ``XSTILTS_FAULT="kind@step[:rank]"``.
 
-kinds: ``exit`` (clean stop after the step's checkpoint, as a pre-emption would leave it),
-``kill`` (SIGKILL this rank), ``raise`` (an exception in the step), ``hang`` (sleep forever in
-the step). Unset, this costs one dict lookup per step.
+Kinds, each firing at optimizer step ``step`` (1-based) on ``rank`` (every rank if omitted):
+
+  exit      clean stop right after the step's checkpoint, as a pre-emption would leave it
+  kill      SIGKILL this rank at the start of the step
+  raise     an exception at the start of the step
+  hang      sleep forever at the start of the step (alive, but making no progress)
+  nan       the loss is NaN from this step on (exercises the non-finite-loss policy)
+  killsave  SIGKILL inside the checkpoint save of this step: after the engine wrote its
+            shards into the temporary tag, before the rename and the ``latest`` pointer
+
+Unset, each hook costs one environment lookup.
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
 
 ENV = "XSTILTS_FAULT"
+KINDS = ("exit", "kill", "raise", "hang", "nan", "killsave")
 
 
 class InjectedFault(RuntimeError):
@@ -21,12 +31,28 @@ class Preempted(SystemExit):
     pass
 
 
+@functools.lru_cache(maxsize=8)
 def parse(spec: str) -> tuple[str, int, int | None]:
     kind, _, where = spec.partition("@")
     step, _, rank = where.partition(":")
-    if kind not in ("exit", "kill", "raise", "hang") or not step.isdigit():
-        raise ValueError(f"{ENV}={spec!r}: expected kind@step[:rank], kind in exit/kill/raise/hang")
+    if kind not in KINDS or not step.isdigit() or (rank and not rank.isdigit()):
+        raise ValueError(f"{ENV}={spec!r}: expected kind@step[:rank], kind in {'/'.join(KINDS)}")
     return kind, int(step), int(rank) if rank else None
+
+
+def _active(kind: str, rank: int) -> int | None:
+    """The step at which ``kind`` fires on ``rank``, or None when no such fault is set."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return None
+    got, at, who = parse(spec)
+    if got != kind or (who is not None and who != rank):
+        return None
+    return at
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
@@ -34,8 +60,9 @@ def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    kind, at, who = parse(spec)
-    if step != at or (who is not None and who != rank):
+    kind = parse(spec)[0]
+    at = _active(kind, rank)
+    if at != step:
         return
     if kind == "exit":
         if after_save:
@@ -44,8 +71,23 @@ def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
     if after_save:
         return
     if kind == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
+        _kill_self()
     if kind == "raise":
         raise InjectedFault(f"injected failure on rank {rank} at step {step}")
-    while True:  # hang: alive but making no progress
-        time.sleep(3600)
+    if kind == "hang":
+        while True:  # alive but making no progress
+            time.sleep(3600)
+
+
+def during_save(step: int, rank: int) -> None:
+    """Called by the checkpoint writer between the shards and the rename (``killsave``)."""
+    if _active("killsave", rank) == step:
+        _kill_self()
+
+
+def poison_loss(loss, step: int, rank: int):
+    """``nan``: the loss (and so every gradient) is NaN from the given step on."""
+    at = _active("nan", rank)
+    if at is not None and step >= at:
+        return loss * float("nan")
+    return loss

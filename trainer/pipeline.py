@@ -106,9 +106,9 @@ def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.
                 if wanted and lang not in wanted:
                     continue
                 n = predictor.prepare(task, lang)
-                parts = ("src", "trg") if isinstance(task, RetrievalTask) else ("",)
-                for part in parts:
-                    count = n if part != "trg" else len(predictor.pairs[(task.name, lang)][1])
+                parts = predictor.retrieval_parts(task.name, lang) if isinstance(task, RetrievalTask) \
+                    else {"": n}
+                for part, count in parts.items():
                     expected[(task.name, lang, part)] = count
                     items += evaluator.chunk(task.name, lang, count, cfg.eval.batch_size * 4, 1.0, part)
     mine = evaluator.assign(items, info.world_size)[info.rank]

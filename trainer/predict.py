@@ -25,8 +25,14 @@ class Predictor:
     def prepare(self, task: Task, lang: str) -> int:
         """Load and tokenize one evaluation set (cached); returns its number of examples."""
         if isinstance(task, RetrievalTask):
-            src, trg, gold = task.read_pairs(self.cfg.data.root, self.split_of(task), lang)
-            self.pairs[(task.name, lang)] = (src, trg, gold)
+            split = self.split_of(task)
+            src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
+            parts = {"src": src, "trg": trg, "gold": gold}
+            if task.scorer.startswith("bucc") and split != task.dev_split:
+                # BUCC's threshold is tuned on dev gold and applied to the scored split
+                dsrc, dtrg, dgold = task.read_pairs(self.cfg.data.root, task.dev_split, lang)
+                parts.update(dev_src=dsrc, dev_trg=dtrg, dev_gold=dgold)
+            self.pairs[(task.name, lang)] = parts
             return len(src)
         split = self.split_of(task)
         examples = load_examples(task, split, lang, self.cfg, limit=self.cfg.data.max_eval_examples)
@@ -43,12 +49,16 @@ class Predictor:
     def examples(self, task: str, lang: str):
         return self.data[(task, lang)][0]
 
+    def retrieval_parts(self, task: str, lang: str) -> dict[str, int]:
+        """Sentence lists of a retrieval set and their sizes (each is a work-item part)."""
+        parts = self.pairs[(task, lang)]
+        return {k: len(v) for k, v in parts.items() if not k.endswith("gold")}
+
     # ------------------------------------------------------------ prediction
     def __call__(self, item: WorkItem):
         task = self.tasks[item.task]
         if isinstance(task, RetrievalTask):
-            src, trg, _ = self.pairs[(item.task, item.lang)]
-            sents = (src if item.part == "src" else trg)[item.start:item.stop]
+            sents = self.pairs[(item.task, item.lang)][item.part][item.start:item.stop]
             return self.embed([text for _, text in sents])
         examples, features, starts = self.data[(item.task, item.lang)]
         fs, fe = int(starts[item.start]), int(starts[item.stop])

@@ -60,7 +60,7 @@ def score_examples(predictor, task: Task, lang: str, preds: list) -> tuple[dict,
 def score_retrieval(predictor, task: RetrievalTask, lang: str, assembled: dict) -> tuple[dict, object]:
     from eval import retrieval
 
-    src, trg, gold = predictor.pairs[(task.name, lang)]
-    src_emb = np.asarray(assembled[(task.name, lang, "src")], dtype=np.float32)
-    trg_emb = np.asarray(assembled[(task.name, lang, "trg")], dtype=np.float32)
-    return retrieval.score(task.scorer, [i for i, _ in src], [i for i, _ in trg], src_emb, trg_emb, gold)
+    parts = predictor.pairs[(task.name, lang)]
+    emb = {part: np.asarray(assembled[(task.name, lang, part)], dtype=np.float32)
+           for part in predictor.retrieval_parts(task.name, lang)}
+    return retrieval.score(task.scorer, parts, emb)

@@ -1,6 +1,14 @@
-"""A progress watchdog: if the loop makes no progress for ``timeout_s``, end the process with an
-error naming the rank and where it was. Collective timeouts catch a peer that died; this catches
-a rank that is alive but stuck (and the peers stuck in a collective with it)."""
+"""The progress watchdog and the heartbeat of a rank.
+
+The watchdog ends the process when the training loop makes no progress for ``timeout_s``,
+with a message naming the rank, where its main thread is, and whether that is inside a
+collective: collective timeouts catch a peer that died, the watchdog catches a rank that is
+alive but stuck (and the peers waiting in a collective for it). The heartbeat publishes
+(beat count, last finished step) through a callback, so that a rank whose collective failed
+can tell which peer stopped (see ``dist.describe_peers``). Both run in daemon threads; the
+heartbeat gets its own, because publishing may block on a dead peer and must never keep the
+watchdog from firing.
+"""
 from __future__ import annotations
 
 import faulthandler
@@ -9,35 +17,80 @@ import os
 import sys
 import threading
 import time
+import traceback
+from typing import Callable
 
 log = logging.getLogger("xstilts.watchdog")
 EXIT_CODE = 75
+HEARTBEAT_S = 1.0
+# Frames from these paths mean "waiting for the other ranks", not "stuck on its own".
+COLLECTIVE_PATHS = ("torch/distributed/", "deepspeed/comm/", "deepspeed/runtime/zero/")
+
+
+def main_thread_location() -> tuple[str, bool]:
+    """(where the main thread is, whether it is inside a collective), for stuck-rank messages."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    if frame is None:
+        return "unknown", False
+    stack = traceback.extract_stack(frame)
+    in_collective = any(p in f.filename.replace(os.sep, "/") for f in stack for p in COLLECTIVE_PATHS)
+    ours = [f for f in stack if f"{os.sep}trainer{os.sep}" in f.filename]
+    top = ours[-1] if ours else stack[-1]
+    return f"{os.path.basename(top.filename)}:{top.lineno} in {top.name}()", in_collective
 
 
 class Watchdog:
-    def __init__(self, timeout_s: float, label: str):
+    def __init__(self, timeout_s: float, label: str,
+                 heartbeat: Callable[[int, int], None] | None = None):
         self.timeout_s, self.label = timeout_s, label
         self.last = time.monotonic()
+        self.step = 0
         self._stop = threading.Event()
-        self._thread = None
+        self._threads: list[threading.Thread] = []
         if timeout_s > 0:
-            self._thread = threading.Thread(target=self._watch, daemon=True, name="xstilts-watchdog")
-            self._thread.start()
+            self._start(self._watch, "xstilts-watchdog")
+        if heartbeat is not None:
+            self._start(lambda: self._publish(heartbeat), "xstilts-heartbeat")
 
-    def beat(self) -> None:
+    def _start(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+
+    def beat(self, step: int | None = None) -> None:
         self.last = time.monotonic()
+        if step is not None:
+            self.step = step
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _publish(self, heartbeat: Callable[[int, int], None]) -> None:
+        count = 0
+        while not self._stop.is_set():
+            count += 1
+            try:
+                heartbeat(count, self.step)
+            except Exception:  # a dead store is reported by the rank that needs it, not here
+                pass
+            self._stop.wait(HEARTBEAT_S)
 
     def _watch(self) -> None:
         interval = min(5.0, self.timeout_s / 4)
         while not self._stop.wait(interval):
             idle = time.monotonic() - self.last
             if idle > self.timeout_s:
-                msg = (f"xstilts watchdog: {self.label} made no progress for {idle:.0f} s "
-                       f"(deepspeed.watchdog_s = {self.timeout_s:g}); ending the job")
-                print(msg, file=sys.stderr, flush=True)
-                faulthandler.dump_traceback(file=sys.stderr)
-                sys.stderr.flush()
-                os._exit(EXIT_CODE)
+                self._fire(idle)
+
+    def _fire(self, idle: float) -> None:
+        where, in_collective = main_thread_location()
+        why = ("waiting in a collective for a peer that does not arrive (the stuck or dead rank "
+               "reports itself)" if in_collective else
+               "not in a collective: this rank itself is stuck and holds the others up")
+        msg = (f"xstilts watchdog: {self.label} made no progress for {idle:.0f} s after step "
+               f"{self.step} (deepspeed.watchdog_s = {self.timeout_s:g}); main thread at {where}, "
+               f"{why}; ending the job")
+        print(msg, file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_CODE)
