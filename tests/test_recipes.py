@@ -1,0 +1,47 @@
+"""Every shipped recipe stays valid: `xstilts train RECIPE --dry-run` succeeds for several world
+sizes, and the paper's recipes keep the paper's shape."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from trainer.commands import load_config
+from trainer.dryrun import dry_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = sorted(glob.glob(os.path.join(ROOT, "trainer", "recipes", "*.toml")))
+NINE = {"anli_plus", "mnli", "qqp", "sst2", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "ccg"}
+TARGETS = {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=os.path.basename)
+@pytest.mark.parametrize("world", [1, 2, 8])
+def test_recipe_dry_run(recipe, world):
+    cfg = load_config(recipe, [])
+    if cfg.deepspeed.global_batch % (cfg.deepspeed.micro_batch * world):
+        pytest.skip(f"global batch {cfg.deepspeed.global_batch} does not split over {world} ranks")
+    out = dry_run(cfg, world)
+    assert out.startswith("recipe ok")
+    assert "auto" not in out.split("DeepSpeed config after filling")[-1]
+
+
+def test_multitask_recipe_is_the_papers():
+    cfg = load_config(os.path.join(ROOT, "trainer", "recipes", "xlmr_large_multitask.toml"), [])
+    assert cfg.model.name == "xlm-roberta-large" and cfg.model.retrieval_layer == 14
+    inter, target = cfg.phases
+    assert set(inter.tasks) == NINE and cfg.sampler.kind == "proportional"
+    assert set(inter.retrieval) == {"bucc2018", "tatoeba"}
+    assert target.init == "intermediate" and target.per_task and target.evaluate
+    assert set(target.tasks) == TARGETS
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.warmup_ratio, cfg.optim.clip) == (1e-5, 0.01, 0.1, 1.0)
+    assert cfg.deepspeed.precision == "bf16" and "zero2" in cfg.deepspeed.config
+
+
+def test_dry_run_cli_reports_bad_world_size():
+    recipe = os.path.join(ROOT, "trainer", "recipes", "xlmr_large_multitask.toml")
+    p = subprocess.run([sys.executable, "-m", "trainer.cli", "train", recipe, "--dry-run", "--world-size", "3"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2
+    assert "not divisible by micro_batch x world size" in p.stderr
