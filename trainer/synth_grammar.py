@@ -31,11 +31,13 @@ VP_MOD = r"(S\NP)\(S\NP)"
 CCG_TAGS = ("N", "N/N", "NP/N", r"(S\NP)/NP", r"S[pss]\NP", r"(S\NP)/(S[pss]\NP)",
             r"(S\NP)/(S\NP)", r"(S[pss]\NP)/(S[pss]\NP)", f"({VP_MOD})/NP", r"(NP\NP)/NP",
             "conj", ".")
-PUNCT = {".", "?", ","}
+PUNCT = {".", "?"}  # attached to the word before them
 
 
 @dataclass(frozen=True)
 class Tok:
+    """One rendered word with its tags (ccg is "" outside English declaratives)."""
+
     text: str
     pos: str
     ner: str = "O"

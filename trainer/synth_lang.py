@@ -6,9 +6,10 @@ types (``NP``, ``Clause``) that the generator samples before rendering them in a
 The languages carry the ISO codes en, de, fr and sw so that task tables, file names and the
 Tatoeba 3-letter mapping treat them like real languages; they are synthetic stand-ins that only
 borrow the codes. Each maps the shared concepts to its own pseudo-words, built from its own
-syllable inventory, so that no content word is shared by accident. What the languages do share
-is what real related languages share and what makes zero-shot transfer possible at all: digits,
-proper names (persons, places, organisations), a few loanwords (cognates) and punctuation.
+syllable inventory, so that no word is shared by accident. What the languages do share is what
+real related languages share and what makes zero-shot transfer possible at all: digits, proper
+names (persons, places, organisations), punctuation, and cognates: a part of the vocabulary
+spelled as in English, large for "de", smaller for "fr", small for "sw" (SHARED_WITH_EN).
 Their grammars differ (synth_grammar.py): word order, adjective and determiner placement,
 negation and question formation.
 """
@@ -57,7 +58,7 @@ SYLLABLES = {
 }
 # Names and loanwords come from a neutral inventory shared by all four languages.
 SHARED_SYLLABLES = ("k l m n r s t v z d".split(), "a e i o u".split(), ["", "", "n", "r"])
-GRAMMAR_SEED_SALT = "synth-lexicon"
+LEXICON_SEED_SALT = "synth-lexicon"
 
 
 def _word(rng: random.Random, inventory: tuple, syllables: int) -> str:
@@ -76,41 +77,67 @@ class Names:
     orgs: tuple[str, ...]
 
 
+# How much of its vocabulary each language shares with English: (content words, function
+# words), identical in spelling, like cognates and loanwords. Nested: a word Swahili shares,
+# French and German share too. The gradient mirrors real transfer, which degrades with distance
+# from English; a tiny encoder warmed up for a minute cannot align unrelated vocabularies, so
+# these shared words (with names and digits) are what zero-shot transfer runs on.
+SHARED_WITH_EN = {"en": (1.0, 1.0), "de": (0.6, 0.6), "fr": (0.4, 0.3), "sw": (0.2, 0.0)}
+
+
 class Lexicon:
     """Surface forms of every concept in every language, drawn once from ``seed``.
 
     ``forms[lang][concept]`` holds one form, or two for concepts with a synonym (the second is
-    what paraphrases swap in). Cognates hold the same single form in every language."""
+    what paraphrases swap in). A cognate has one form shared by English and the languages
+    whose SHARED_WITH_EN rate covers it, and no synonym."""
 
-    def __init__(self, seed: int, cognate_rate: float = 0.15, synonym_rate: float = 0.35):
-        rng = random.Random(f"{GRAMMAR_SEED_SALT}-{seed}")
-        self.used: set[str] = set()
+    def __init__(self, seed: int, synonym_rate: float = 0.2):
+        rng = random.Random(f"{LEXICON_SEED_SALT}-{seed}")
+        self._used: set[str] = set()
         self.forms: dict[str, dict[str, tuple[str, ...]]] = {lang: {} for lang in LANGUAGES}
-        self.cognates = tuple(c for c in CONTENT if rng.random() < cognate_rate)
+        self.shared: dict[str, tuple[str, ...]] = {}  # concept -> languages sharing its form
         for concept in CONTENT + FUNCTION + ORG_WORDS:
-            if concept in self.cognates:
-                form = self._fresh(rng, SHARED_SYLLABLES, 2)
-                for lang in LANGUAGES:
-                    self.forms[lang][concept] = (form,)
-                continue
-            has_synonym = concept in CONTENT and rng.random() < synonym_rate
-            for lang in LANGUAGES:
-                n_syl = 1 if concept in FUNCTION and lang != "sw" else 2
-                forms = tuple(self._fresh(rng, SYLLABLES[lang], n_syl)
-                              for _ in range(2 if has_synonym else 1))
-                if concept in ORG_WORDS:
-                    forms = tuple(f.capitalize() for f in forms)
-                self.forms[lang][concept] = forms
+            self._draw_forms(rng, concept, synonym_rate)
         self.names = self._names(rng)
+        # World knowledge, the same in every language: what a verb is typically done to and
+        # where, the usual colour of a thing, the usual mood of a person. Co-occurrence is what
+        # lets an MLM tell words of one class apart, and because it is shared by the languages
+        # it is also a signal for aligning them.
+        things = NOUNS["object"] + NOUNS["animal"]
+        self.patients_of = {v: tuple(rng.sample(things, 4)) for v in VERBS}
+        self.place_of = {v: rng.choice(NOUNS["place"]) for v in VERBS}
+        self.colour_of = {n: rng.choice(COLOURS) for n in things}
+        self.mood_of = {n: rng.choice(MOODS) for n in NOUNS["person"]}
         self._inverse = {lang: {f: c for c, fs in self.forms[lang].items() for f in fs}
                          for lang in LANGUAGES}
+
+    def _draw_forms(self, rng: random.Random, concept: str, synonym_rate: float) -> None:
+        kind = 1 if concept in FUNCTION else 0
+        draw = rng.random()
+        sharing = tuple(lang for lang in LANGUAGES if draw < SHARED_WITH_EN[lang][kind])
+        if len(sharing) > 1:
+            self.shared[concept] = sharing
+            form = self._fresh(rng, SHARED_SYLLABLES, 2 - kind)
+            for lang in sharing:
+                self.forms[lang][concept] = (form.capitalize() if concept in ORG_WORDS else form,)
+        has_synonym = len(sharing) < 2 and concept in CONTENT and rng.random() < synonym_rate
+        for lang in LANGUAGES:
+            if concept in self.forms[lang]:
+                continue
+            n_syl = 1 if kind and lang != "sw" else 2
+            forms = tuple(self._fresh(rng, SYLLABLES[lang], n_syl)
+                          for _ in range(2 if has_synonym else 1))
+            if concept in ORG_WORDS:  # part of a name: capitalized, as in "Acme Bank"
+                forms = tuple(f.capitalize() for f in forms)
+            self.forms[lang][concept] = forms
 
     def _fresh(self, rng: random.Random, inventory: tuple, syllables: int) -> str:
         """A form no other concept or name uses, in any language."""
         while True:
             w = _word(rng, inventory, syllables)
-            if w not in self.used and len(w) > 1:
-                self.used.add(w)
+            if w not in self._used and len(w) > 1:
+                self._used.add(w)
                 return w
 
     def _names(self, rng: random.Random) -> Names:
@@ -130,7 +157,7 @@ class Lexicon:
         return len(self.forms["en"].get(concept, ())) > 1
 
     def concept_of(self, lang: str, token: str) -> str:
-        """The concept a word expresses ("" for names, digits and punctuation)."""
+        """The concept a word of ``lang`` expresses ("" for names, digits and punctuation)."""
         return self._inverse[lang].get(token, "")
 
 

@@ -7,7 +7,9 @@ translations of one another, as XNLI, PAWS-X and XQuAD are.
 
 The NLI intermediate task and the paraphrase target share their operations on purpose:
 contradictions and neutral hypotheses are built by the same edits as non-paraphrases (negation,
-antonyms, role swaps, changed verbs), so that training on NLI first can help.
+antonyms, role swaps, changed verbs or things), so that training on NLI first can help.
+Sampling follows a little world knowledge held by the lexicon (what a verb is usually done to,
+the usual colour of a thing), which gives the MLM corpus co-occurrences to learn.
 """
 from __future__ import annotations
 
@@ -17,8 +19,6 @@ from dataclasses import replace
 from trainer.synth_lang import (ANTONYMS, CLASS_WORDS, COLOURS, MOODS, NOUNS, NUMBERS, ORG_WORDS,
                                 SIZES, VERBS, NP, Clause, Lexicon)
 
-QUESTION_TARGETS = ("agent", "patient", "place", "num")
-
 
 class World:
     """Samples noun phrases and clauses from one random stream."""
@@ -26,8 +26,14 @@ class World:
     def __init__(self, lex: Lexicon, rng: random.Random, entity_rate: float = 0.3):
         self.lex, self.rng, self.entity_rate = lex, rng, entity_rate
 
-    def _adjs(self, pool: tuple[str, ...], p: float) -> tuple[str, ...]:
-        return (self.rng.choice(pool),) if self.rng.random() < p else ()
+    def _adjs(self, pool: tuple[str, ...], p: float, usual: str = "") -> tuple[str, ...]:
+        """One adjective with probability ``p``; mostly the usual one where there is one."""
+        if self.rng.random() >= p:
+            return ()
+        return (usual,) if usual and self.rng.random() < 0.7 else (self.rng.choice(pool),)
+
+    def _definite(self) -> bool:
+        return self.rng.random() < 0.7
 
     def person(self) -> NP:
         names = self.lex.names
@@ -36,36 +42,43 @@ class World:
             if self.rng.random() < 0.5:
                 parts += (self.rng.choice(names.last),)
             return NP("", "person", name=parts)
-        return NP(self.rng.choice(NOUNS["person"]), adjs=self._adjs(MOODS, 0.4),
-                  definite=self.rng.random() < 0.7)
+        head = self.rng.choice(NOUNS["person"])
+        return NP(head, adjs=self._adjs(MOODS, 0.4, self.lex.mood_of[head]), definite=self._definite())
 
-    def animal(self) -> NP:
-        return NP(self.rng.choice(NOUNS["animal"]), adjs=self._adjs(COLOURS + SIZES + MOODS, 0.4),
-                  definite=self.rng.random() < 0.7)
+    def animal(self, head: str = "") -> NP:
+        head = head or self.rng.choice(NOUNS["animal"])
+        adjs = self._adjs(SIZES + MOODS, 0.2) or self._adjs(COLOURS, 0.3, self.lex.colour_of[head])
+        return NP(head, adjs=adjs, definite=self._definite())
 
-    def thing(self) -> NP:
-        adjs = self._adjs(SIZES, 0.3) + self._adjs(COLOURS, 0.5)
+    def thing(self, head: str = "") -> NP:
+        head = head or self.rng.choice(NOUNS["object"])
+        adjs = self._adjs(SIZES, 0.3) + self._adjs(COLOURS, 0.5, self.lex.colour_of[head])
         num = self.rng.choice(NUMBERS) if self.rng.random() < 0.25 else None
-        return NP(self.rng.choice(NOUNS["object"]), adjs=adjs, num=num,
-                  definite=self.rng.random() < 0.6)
+        return NP(head, adjs=adjs, num=num, definite=self.rng.random() < 0.6)
 
     def org(self) -> NP:
         return NP("", "org", name=(self.rng.choice(self.lex.names.orgs),),
                   org_word=self.rng.choice(ORG_WORDS))
 
-    def place(self) -> NP:
+    def place(self, verb: str = "") -> NP:
         if self.rng.random() < self.entity_rate * 1.5:
             return NP("", "place", name=self.rng.choice(self.lex.names.places))
-        return NP(self.rng.choice(NOUNS["place"]), adjs=self._adjs(SIZES, 0.3))
+        usual = verb and self.rng.random() < 0.6
+        head = self.lex.place_of[verb] if usual else self.rng.choice(NOUNS["place"])
+        return NP(head, adjs=self._adjs(SIZES, 0.3))
 
     def agent(self) -> NP:
         r = self.rng.random()
         np = self.animal() if r < 0.2 else self.org() if r < 0.2 + self.entity_rate / 3 else self.person()
         if np.kind == "noun" and self.rng.random() < 0.1:
-            np = replace(np, mod=NP(self.rng.choice(NOUNS["object"]), adjs=self._adjs(COLOURS, 0.6)))
+            np = replace(np, mod=self.thing())
         return np
 
-    def patient(self) -> NP:
+    def patient(self, verb: str = "") -> NP:
+        """Mostly one of the things the verb is usually done to."""
+        if verb and self.rng.random() < 0.7:
+            head = self.rng.choice(self.lex.patients_of[verb])
+            return self.animal(head) if head in NOUNS["animal"] else self.thing(head)
         r = self.rng.random()
         return self.thing() if r < 0.6 else self.animal() if r < 0.8 else self.person()
 
@@ -75,10 +88,27 @@ class World:
 
     def clause(self, place_rate: float = 0.5, neg_rate: float = 0.15,
                passive_rate: float = 0.2) -> Clause:
-        c = Clause(self.agent(), self.rng.choice(VERBS), self.patient(),
-                   place=self.place() if self.rng.random() < place_rate else None,
+        verb = self.rng.choice(VERBS)
+        c = Clause(self.agent(), verb, self.patient(verb),
+                   place=self.place(verb) if self.rng.random() < place_rate else None,
                    neg=self.rng.random() < neg_rate, passive=self.rng.random() < passive_rate)
         return replace(c, alt=self.alt(c))
+
+    def running(self, n: int) -> list[Clause]:
+        """``n`` clauses about a small recurring cast, as in running text: re-mentions are what
+        teaches an encoder to look back at earlier words (QA and pair tasks need that)."""
+        agents, patients, place = [self.agent(), self.agent()], [self.patient(), self.patient()], self.place()
+        out = []
+        for _ in range(n):
+            c = self.clause()
+            if self.rng.random() < 0.7:
+                c = replace(c, agent=self.rng.choice(agents))
+            if self.rng.random() < 0.7:
+                c = replace(c, patient=self.rng.choice(patients))
+            if c.place is not None and self.rng.random() < 0.5:
+                c = replace(c, place=place)
+            out.append(replace(c, alt=self.alt(c)))
+        return out
 
     def story(self, n: int) -> list[Clause]:
         """``n`` affirmative clauses with distinct verbs, agents and patients, so that a question
@@ -139,19 +169,24 @@ def contradict(rng: random.Random, c: Clause) -> Clause:
 
 
 def unrelate(rng: random.Random, world: World, c: Clause) -> Clause:
-    """An edit whose truth the clause leaves open: another verb, swapped roles, an added place
-    or adjective."""
-    options = ["verb", "swap", "swap"] + (["place"] if c.place is None else [])
+    """An edit whose truth the clause leaves open: another verb or thing, swapped roles, an
+    added place or adjective, or another statement about the same agent altogether."""
+    options = ["verb", "noun", "swap", "other"] + (["place"] if c.place is None else [])
     options += ["adj"] if c.patient.kind == "noun" and not c.patient.adjs else []
     pick = rng.choice(options)
     if pick == "swap" and c.agent != c.patient:
         return swap_roles(c)
-    if pick in ("swap", "verb"):
-        return replace(c, verb=other(rng, VERBS, c.verb))
+    if pick == "noun" and c.patient.head in _CLASS_OF:
+        cls = next(k for k, ns in NOUNS.items() if c.patient.head in ns)
+        return replace(c, patient=replace(c.patient, head=other(rng, NOUNS[cls], c.patient.head)))
+    if pick == "other":
+        return replace(world.clause(neg_rate=0.0), agent=c.agent, neg=c.neg)
     if pick == "place":
         return replace(c, place=world.place())
-    pool = MOODS if c.patient.head in NOUNS["person"] + NOUNS["animal"] else COLOURS
-    return replace(c, patient=replace(c.patient, adjs=(rng.choice(pool),)))
+    if pick == "adj":
+        pool = MOODS if c.patient.head in NOUNS["person"] + NOUNS["animal"] else COLOURS
+        return replace(c, patient=replace(c.patient, adjs=(rng.choice(pool),)))
+    return replace(c, verb=other(rng, VERBS, c.verb))
 
 
 def weaken(rng: random.Random, c: Clause) -> Clause:
@@ -202,18 +237,26 @@ def nli_example(world: World, label: str) -> tuple[list[Clause], Clause]:
     return premise, restyle(world, h, p_voice=0.3)
 
 
-def paws_example(world: World, positive: bool) -> tuple[Clause, Clause]:
-    """(sentence 1, sentence 2): a paraphrase (voice, synonyms) or a close non-paraphrase
-    (mostly swapped roles, as in PAWS, or a contradicting edit)."""
+def paws_example(world: World, positive: bool) -> tuple[list[Clause], list[Clause]]:
+    """(sentence 1, sentence 2) as clause lists. A paraphrase changes synonyms, the voice or
+    the order of two joined clauses. A non-paraphrase is graded: another statement about the
+    same agent (easy: many words differ), swapped roles as in PAWS (hard: the same words), or
+    one edit (a negation, antonym, colour, count, verb or thing). Voice changes are equally
+    frequent in both classes, so that they give no label away."""
     rng = world.rng
-    a = world.clause(neg_rate=0.1)
-    if positive:
-        b = restyle(world, a)
-        if b.passive == a.passive and b.alt == a.alt:
-            b = replace(b, passive=not b.passive)
-        return a, b
-    r = rng.random()
-    b = swap_roles(a) if r < 0.45 else contradict(rng, a) if r < 0.8 else unrelate(rng, world, a)
-    if b == a:  # unrelate's swap of two identical phrases changes nothing
-        b = replace(a, neg=not a.neg)
-    return a, restyle(world, b)
+    a = [world.clause(neg_rate=0.1) for _ in range(2 if rng.random() < 0.3 else 1)]
+    b = list(a)
+    if not positive:
+        i = rng.randrange(len(b))
+        r = rng.random()
+        if r < 0.4:
+            b[i] = replace(world.clause(neg_rate=0.1), agent=b[i].agent)
+        elif r < 0.55:
+            b[i] = swap_roles(b[i])
+        else:
+            b[i] = contradict(rng, b[i]) if rng.random() < 0.5 else unrelate(rng, world, b[i])
+        if b[i] == a[i]:  # a swap of two identical phrases changes nothing
+            b[i] = replace(b[i], neg=not b[i].neg)
+    elif len(b) == 2 and rng.random() < 0.5:
+        b.reverse()
+    return a, [restyle(world, c, p_voice=0.35) for c in b]

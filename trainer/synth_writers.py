@@ -13,11 +13,13 @@ import random
 from dataclasses import replace
 
 from trainer import synth_world as sw
-from trainer.synth_grammar import (Tok, answer_span, clause_parts, detokenize, render_np,
+from trainer.synth_grammar import (Tok, answer_span, clause_parts, detokenize,
                                    render_question, render_sentence)
-from trainer.synth_lang import LANGUAGES, NUMBERS, Clause, Lexicon
+from trainer.synth_lang import CONTENT, LANGUAGES, Clause, Lexicon
 
-ISO3 = {"en": "eng", "de": "deu", "fr": "fra", "sw": "swh"}  # Tatoeba file names
+# Tatoeba's 3-letter file names (as in trainer/tasks/formats.ISO3, which the readers use; the
+# generator keeps its own copy so that it imports nothing of the task registry)
+ISO3 = {"en": "eng", "de": "deu", "fr": "fra", "sw": "swh"}
 
 
 def rng_for(seed: int, *parts: str) -> random.Random:
@@ -48,16 +50,35 @@ def splits(sizes: dict, langs: tuple[str, ...]) -> list[tuple[str, int, tuple[st
 # ---------------------------------------------------------------- MLM corpus
 
 
-def paragraph(lex: Lexicon, world: sw.World, lang: str) -> str:
-    """3-6 sentences: mostly statements, some questions (QA and MC need question words)."""
+CODE_SWITCH = 0.1  # share of content words of the MLM corpus borrowed from another language
+
+
+def code_switch(lex: Lexicon, lang: str, toks: list[Tok], rng: random.Random) -> list[Tok]:
+    """Swap some content words for their form in another language, as multilingual web text
+    mixes languages: a word and its translation then share contexts, which is the signal an
+    MLM needs to align the languages' embeddings."""
     out = []
-    for _ in range(world.rng.randint(3, 6)):
-        if world.rng.random() < 0.2:
-            c = replace(world.clause(), neg=False)
-            out.append(detokenize(render_question(lex, lang, c, world.question_target(c)))[0])
+    for t in toks:
+        concept = lex.concept_of(lang, t.text)
+        if concept in CONTENT and rng.random() < CODE_SWITCH:
+            other = rng.choice([x for x in LANGUAGES if x != lang])
+            t = replace(t, text=lex.word(other, concept, rng.random() < 0.5))
+        out.append(t)
+    return out
+
+
+def paragraph(lex: Lexicon, world: sw.World, lang: str) -> str:
+    """3-6 sentences about a recurring cast: mostly statements, some questions (QA and MC
+    need question words), a few words code-switched."""
+    rng, out = world.rng, []
+    for c in world.running(rng.randint(3, 6)):
+        if rng.random() < 0.2:
+            toks = render_question(lex, lang, replace(c, neg=False), world.question_target(c))
+        elif rng.random() < 0.2:
+            toks = render_sentence(lex, lang, [c, world.clause()])
         else:
-            n = world.rng.choice((1, 1, 1, 2))
-            out.append(text(lex, lang, [world.clause() for _ in range(n)]))
+            toks = render_sentence(lex, lang, [c])
+        out.append(detokenize(code_switch(lex, lang, toks, rng))[0])
     return " ".join(out)
 
 
@@ -91,10 +112,10 @@ def write_pairs(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
                 label = labels[i % len(labels)]
                 if task == "nli":
                     premise, hyp = sw.nli_example(world, label)
+                    hyp = [hyp]
                 else:
-                    one, hyp = sw.paws_example(world, label == "1")
-                    premise = [one]
-                rows.append((premise, [hyp], label))
+                    premise, hyp = sw.paws_example(world, label == "1")
+                rows.append((premise, hyp, label))
             world.rng.shuffle(rows)
             for lang in split_langs:
                 paths.append(os.path.join(base, task, f"{split}-{lang}.tsv"))
@@ -178,44 +199,57 @@ def write_qa(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
     return paths
 
 
-def _phrase(lex: Lexicon, np_toks: list[Tok]) -> str:
-    a, b = answer_span(np_toks)
-    return detokenize(np_toks[a:b])[0]
-
-
-def choices_for(lex: Lexicon, world: sw.World, story: list[Clause], q: Question) -> tuple[list[str], int]:
-    """The answer and three distractors of its type, story participants first."""
-    i, target = q
-    draw = {"agent": world.agent, "patient": world.patient, "place": world.place}
-    if target == "num":
-        right = str(story[i].patient.num)
-        pool = [str(n) for n in world.rng.sample(NUMBERS, len(NUMBERS))]
+def corrupt(rng: random.Random, lex: Lexicon, toks: list[Tok], kind: int) -> list[Tok]:
+    """An ill-formed variant of a sentence (the full stop stays): 0 shuffles all its words,
+    1 moves one word elsewhere, 2 puts a function word in place of a word. The kinds go from
+    blatant to subtle, so that a model picks up the easy cases first."""
+    body = list(toks[:-1])
+    if kind == 0:
+        rng.shuffle(body)
+    elif kind == 1 and len(body) > 2:
+        body.insert(rng.randrange(len(body)), body.pop(rng.randrange(len(body))))
     else:
-        right = _phrase(lex, render_np(lex, "en", getattr(story[i], target), story[i].alt))
-        roles = ("place",) if target == "place" else ("agent", "patient")
-        pool = [_phrase(lex, render_np(lex, "en", getattr(c, r), c.alt))
-                for c in story for r in roles if getattr(c, r) is not None]
-        world.rng.shuffle(pool)
-        pool += [_phrase(lex, render_np(lex, "en", draw[target](), frozenset())) for _ in range(20)]
-    wrong = list(dict.fromkeys(p for p in pool if p != right))[:3]
+        body[rng.randrange(len(body))] = Tok(lex.word("en", rng.choice(MC_FILLERS)), "X")
+    return body + toks[-1:]
+
+
+MC_FILLERS = ("the", "a", "not", "and", "in", "with", "by", "is")
+MC_KINDS = (0, 0, 1)  # two blatant distractors and a subtle one per item
+
+
+def mc_item(lex: Lexicon, world: sw.World) -> tuple[str, list[str], int]:
+    """(context, four endings, index of the right one), SWAG-style: two sentences of running
+    text, then the next sentence and three ill-formed variants of it. Telling them apart takes
+    the word-order knowledge an MLM warm-up gives, and no answer occurs in the context."""
+    clauses = world.running(3)
+    context = " ".join(text(lex, "en", [c]) for c in clauses[:2])
+    toks = render_sentence(lex, "en", clauses[2:])
+    right = detokenize(toks)[0]
+    wrong: list[str] = []
+    for attempt in range(1000):  # a short sentence has few distinct corruptions of one kind
+        kind = MC_KINDS[len(wrong)] if attempt < 50 else 2
+        cand = detokenize(corrupt(world.rng, lex, toks, kind))[0]
+        if cand != right and cand not in wrong:
+            wrong.append(cand)
+        if len(wrong) == 3:
+            break
+    world.rng.shuffle(wrong)
     label = world.rng.randrange(4)
-    return wrong[:label] + [right] + wrong[label:], label
+    return context, wrong[:label] + [right] + wrong[label:], label
 
 
 def write_mc(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
-    """English 4-way multiple choice over stories, rows in CosmosQA's JSONL fields."""
+    """English 4-way multiple choice (pick the well-formed continuation), rows in CosmosQA's
+    JSONL fields with an empty question, as HellaSwag has none."""
     paths = []
     for split, n in (("train", sizes["train"]), ("dev", sizes["dev"])):
         world = sw.World(lex, rng_for(seed, "mc", split))
         rows = []
-        for s, (story, questions) in enumerate(stories(world, n)):
-            context = detokenize(render_story(lex, "en", story)[0])[0]
-            for k, q in enumerate(questions):
-                choices, label = choices_for(lex, world, story, q)
-                row = {"id": f"mc-{split}-{s}-{k}", "context": context,
-                       "question": detokenize(render_question(lex, "en", story[q[0]], q[1]))[0]}
-                row.update({f"answer{j}": c for j, c in enumerate(choices)})
-                rows.append(json.dumps({**row, "label": label}, ensure_ascii=False))
+        for i in range(n):
+            context, choices, label = mc_item(lex, world)
+            row = {"id": f"mc-{split}-{i}", "context": context, "question": ""}
+            row.update({f"answer{j}": c for j, c in enumerate(choices)})
+            rows.append(json.dumps({**row, "label": label}, ensure_ascii=False))
         paths.append(os.path.join(base, "mc", f"{split}-en.jsonl"))
         write_lines(paths[-1], rows)
     return paths
@@ -265,4 +299,19 @@ def write_retrieval(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str
     return paths
 
 
-WRITERS = (write_mlm, write_pairs, write_qa, write_mc, write_tagging, write_retrieval)
+def write_lexicon(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
+    """The bilingual dictionary of the suite: concept\tlanguage\tform per line (names, shared
+    by all languages, under language "*"). Tests check translations with it, and the
+    tokenizer corpus appends it so that every word is covered whatever the corpus size."""
+    rows = [f"{c}\t{lang}\t{f}" for lang in LANGUAGES for c, forms in lex.forms[lang].items()
+            for f in forms]
+    names = lex.names
+    for kind, items in (("first", names.first), ("last", names.last), ("org", names.orgs),
+                        ("place", [p for place in names.places for p in place])):
+        rows += [f"name:{kind}\t*\t{n}" for n in items]
+    path = os.path.join(base, "lexicon.tsv")
+    write_lines(path, rows)
+    return [path]
+
+
+WRITERS = (write_lexicon, write_mlm, write_pairs, write_qa, write_mc, write_tagging, write_retrieval)

@@ -12,14 +12,16 @@ language; intermediate tasks: English train and dev):
   mlm/train.txt, mlm/dev-{lang}.txt          one paragraph per line (MLM warm-up); train.txt
                                              interleaves the four languages line by line
   nli/{train,dev}-en.tsv                     premise\\thypothesis\\tlabel (3-way NLI)
-  mc/{train,dev}-en.jsonl                    CosmosQA fields: id, context, question,
-                                             answer0..answer3, label
+  mc/{train,dev}-en.jsonl                    CosmosQA fields (id, context, question,
+                                             answer0..answer3, label): pick the well-formed
+                                             next sentence, SWAG-style (question "")
   qa/{train,dev}-en.json                     SQuAD v1.1 JSON (also the QA target's training set)
   ccg/{train,dev}-en.tsv                     token\\tsupertag, a blank line between sentences
   pawsx/train-en.tsv, {dev,test}-{lang}.tsv  sentence1\\tsentence2\\tlabel (0/1 paraphrase)
   pos/..., ner/...                           token\\ttag (UPOS-like; BIO over PER/ORG/LOC)
   xquad/{dev,test}-{lang}.json               SQuAD JSON; every language translates one set
   tatoeba/tatoeba.{xxx}-eng.{xxx,eng}        line-aligned translations (xxx: deu, fra, swh)
+  lexicon.tsv                                concept\tlanguage\tform: the suite's dictionary
   STAMP.json                                 generator version, seed and sizes (written last)
 
 The pipeline calls ``ensure_generated(root, seed)`` on the main process before any rank
@@ -101,8 +103,19 @@ def ensure_generated(root: str, seed: int = 0, sizes: dict | None = None) -> dic
     return generate(root, seed, sizes)
 
 
+def read_lexicon(root: str) -> list[tuple[str, str, str]]:
+    """(concept, language, form) rows of ``<root>/synth/lexicon.tsv``; names have language "*"."""
+    with open(os.path.join(root, "synth", "lexicon.tsv"), encoding="utf-8") as f:
+        return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+
+
 def corpus_texts(root: str) -> list[str]:
-    """The multilingual MLM corpus (every language), the text a tokenizer for the suite is
-    trained on; it holds every word of the lexicon."""
+    """The text a tokenizer for the suite is trained on: the multilingual MLM corpus, then
+    one line per language listing its whole vocabulary, so that no word of any task file is
+    missing from the tokenizer's alphabet even when the corpus is small."""
     with open(os.path.join(root, "synth", "mlm", "train.txt"), encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+        lines = [line.rstrip("\n") for line in f if line.strip()]
+    words: dict[str, list[str]] = {}
+    for _, lang, form in read_lexicon(root):
+        words.setdefault(lang, []).append(form)
+    return lines + [" ".join(forms) for forms in words.values()]

@@ -27,6 +27,9 @@ XTREME targets (zero-shot: trained on English, languages from eval.xtreme.LANGUA
   tydiqa     span            qa              3,696  TyDiQA-GoldP English (tydiqa)
   bucc2018   retrieval       -                   -  none (sentence embeddings)
   tatoeba    retrieval       -                   -  none (sentence embeddings)
+
+The demo's generated suite (synth_*: English intermediate tasks of each head kind, targets in
+en/de/fr/sw) is listed in trainer/tasks/synth.py.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from trainer.tasks.pawsx import PAWSX
 from trainer.tasks.qqp import QQP
 from trainer.tasks.squad import SQUAD_V1, SQUAD_V2
 from trainer.tasks.sst2 import SST2
+from trainer.tasks.synth import SYNTH_TASKS
 from trainer.tasks.tatoeba import TATOEBA
 from trainer.tasks.tydiqa import TYDIQA
 from trainer.tasks.udpos import UDPOS
@@ -73,6 +77,8 @@ TASKS: dict[str, Task] = {
     "tydiqa": TYDIQA,
     "bucc2018": BUCC2018,
     "tatoeba": TATOEBA,
+    # the generated multilingual suite of the embedded demo (trainer/synthetic.py)
+    **SYNTH_TASKS,
 }
 
 
