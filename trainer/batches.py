@@ -41,7 +41,22 @@ def load_train_features(cfg, task, tokenizer, info: dist.DistInfo):
         examples = load_examples(task, task.train_split, task.train_language, cfg,
                                  limit=cfg.data.max_train_examples)
         features = featurize_dataset(task, examples, tokenizer, cfg, is_train=True)
+    report_truncation(task, features["length"], cfg)
     return features
+
+
+def report_truncation(task, lengths, cfg) -> int:
+    """Count (and log) training features cut at the length limit: featurization truncates
+    rather than refuses, and nothing should be dropped silently. QA windows are excluded
+    (a long context becomes several windows, not a truncated one)."""
+    if task.kind == "span" or not len(lengths):
+        return 0
+    limit = cfg.data.max_length
+    cut = sum(1 for n in lengths if n >= limit)
+    if cut:
+        log.warning("%s: %d of %d training features reached data.max_length = %d tokens and were "
+                    "truncated", task.name, cut, len(lengths), limit)
+    return cut
 
 
 def build_streams(cfg, run, tokenizer, info: dist.DistInfo, global_batch: int) -> dict[str, TrainStream]:

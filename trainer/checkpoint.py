@@ -72,7 +72,8 @@ def latest_tag(ckpt_dir: str) -> str | None:
     tags = list_tags(ckpt_dir)
     if tags and (tag is None or tags[-1] > tag):
         if tag is not None or os.path.isfile(os.path.join(ckpt_dir, "latest")):
-            log.warning("%s: `latest` names %s but %s is newer and complete; using it", ckpt_dir, tag, tags[-1])
+            log.warning("%s: `latest` names %s but %s is newer and complete; using it",
+                        ckpt_dir, tag, tags[-1])
         return tags[-1]
     return tag
 
@@ -145,20 +146,29 @@ def save(engine, ckpt_dir: str, step: int, client_state: dict, info: dist.DistIn
     engine.save_checkpoint(ckpt_dir, tag=tmp_tag, client_state=client_state, save_latest=False)
     dist.barrier()  # every rank's optimizer shard is on disk before the rename
     faults.during_save(step, info.rank)
-    if info.local_rank == 0:
-        final = os.path.join(ckpt_dir, tag)
-        try:
-            if os.path.isdir(final):
-                shutil.rmtree(final)
-            os.replace(os.path.join(ckpt_dir, tmp_tag), final)
-        except FileNotFoundError:
-            pass  # another node on the same shared filesystem renamed it first
-        if is_best:
-            _write_atomic(os.path.join(ckpt_dir, "best"), tag)
-        _write_atomic(os.path.join(ckpt_dir, "latest"), tag)
-        prune(ckpt_dir, keep_last)
+    # One process publishes the tag: the global main on a shared run folder. A node whose run
+    # folder is its own (the main's rename did not reach it) then publishes its local copy; two
+    # nodes renaming the same shared folder could delete each other's result.
+    if info.is_main:
+        _publish(ckpt_dir, tag, is_best, keep_last)
+    dist.barrier()
+    if not info.is_main and info.local_rank == 0 and os.path.isdir(os.path.join(ckpt_dir, tmp_tag)):
+        _publish(ckpt_dir, tag, is_best, keep_last)
     dist.barrier()
     return tag
+
+
+def _publish(ckpt_dir: str, tag: str, is_best: bool, keep_last: int) -> None:
+    """Rename ``<tag>.tmp`` to ``<tag>``, then point ``best`` and ``latest`` at it, then prune."""
+    final = os.path.join(ckpt_dir, tag)
+    if os.path.isdir(final):  # a re-run of the same step (resumed from an earlier tag)
+        shutil.rmtree(final)
+    shutil.rmtree(os.path.join(ckpt_dir, UNIVERSAL, tag), ignore_errors=True)  # a stale conversion
+    os.replace(os.path.join(ckpt_dir, tag + ".tmp"), final)
+    if is_best:
+        _write_atomic(os.path.join(ckpt_dir, "best"), tag)
+    _write_atomic(os.path.join(ckpt_dir, "latest"), tag)
+    prune(ckpt_dir, keep_last)
 
 
 def prune(ckpt_dir: str, keep_last: int) -> list[str]:

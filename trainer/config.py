@@ -156,6 +156,8 @@ class EvalConfig:
     """Restrict zero-shot evaluation to these languages (empty = all of each task)."""
     batch_size: int = 64
     """Examples per evaluation forward pass."""
+    chunk_tokens: int = 32768
+    """Tokens per evaluation work item, the unit spread over ranks (0 = one item per language)."""
     every: int = 0
     """Optimizer steps between English dev evaluations for model selection (0 = none)."""
     select_best: bool = False
@@ -344,6 +346,39 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
                               f"score retrieval from a joint phase (or a phase with no tasks)")
         seen.add(phase.name)
+    _check_languages(cfg)
+    _check_lengths(cfg)
+
+
+# RoBERTa-family position ids start after the padding index: two positions are never usable.
+POSITION_OFFSET = {"xlm-roberta": 2, "roberta": 2, "camembert": 2}
+
+
+def _check_lengths(cfg: Config) -> None:
+    """An encoder built from a config knows its longest input: refuse longer ``data.max_length``
+    here rather than fail in the embedding lookup of the first long batch."""
+    positions = cfg.model.init_config.get("max_position_embeddings") if not cfg.model.name else None
+    if not isinstance(positions, int):
+        return
+    limit = positions - POSITION_OFFSET.get(cfg.model.arch, 0)
+    if cfg.data.max_length > limit:
+        raise ConfigError(f"data.max_length = {cfg.data.max_length} exceeds what the model allows "
+                          f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+
+
+def _check_languages(cfg: Config) -> None:
+    """``eval.languages`` filters every task's languages; an unknown code would silently match
+    nothing, so it is refused."""
+    if not cfg.eval.languages:
+        return
+    from trainer.tasks import TASKS
+
+    known = set().union(*(t.languages for t in TASKS.values()))
+    unknown = [code for code in cfg.eval.languages if code not in known]
+    if unknown:
+        plain = sorted(code for code in known if "-" not in code)
+        raise ConfigError(f"eval.languages: unknown language code(s) {unknown}; tasks know "
+                          f"{', '.join(plain)} (and MLQA pairs such as de-en)")
 
 
 def to_dict(cfg: Any) -> Any:

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
+KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
+# Waiting for one-off work on the main process (tokenizing a large training set, converting a
+# checkpoint) legitimately outlasts the short collective timeout; such waits use a separate
+# gloo group with this bound. A peer that dies still ends them at once (its sockets close).
+SLOW_WAIT_S = 2 * 3600
+_slow_group = None
 
 
 @dataclass
@@ -108,6 +114,11 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout,
                                rank=info.rank, world_size=info.world_size, verbose=False)
     announce(info)
+    global _slow_group
+    if info.world_size > 1:
+        import torch.distributed as tdist
+
+        _slow_group = tdist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SLOW_WAIT_S))
 
 
 def is_initialized() -> bool:
@@ -123,23 +134,35 @@ def barrier() -> None:
         tdist.barrier()
 
 
-def shutdown() -> None:
+def slow_barrier() -> None:
+    """A barrier that waits up to ``SLOW_WAIT_S`` (for peers doing one-off work), not the
+    collective timeout."""
     import torch.distributed as tdist
 
     if is_initialized():
+        tdist.barrier(group=_slow_group)
+
+
+def shutdown() -> None:
+    import torch.distributed as tdist
+
+    global _slow_group
+    if is_initialized():
         tdist.destroy_process_group()
+    _slow_group = None
 
 
 @contextlib.contextmanager
 def main_process_first(info: DistInfo) -> Iterator[None]:
-    """Local rank 0 runs the body first (fills caches); the others then run it on the cache."""
+    """Local rank 0 runs the body first (fills caches); the others then run it on the cache.
+    The others wait on the slow barrier: filling a cache may take longer than a collective."""
     if info.local_rank != 0:
-        barrier()
+        slow_barrier()
     try:
         yield
     finally:
         if info.local_rank == 0:
-            barrier()
+            slow_barrier()
 
 
 def run_on_main(info: DistInfo, name: str, fn: Callable[[], None], patience_s: float = 3600.0) -> None:
@@ -197,8 +220,6 @@ def gather_objects(obj, info: DistInfo) -> list:
 
 # ---------------------------------------------------------------- failure report
 
-KEY = "xstilts"
-
 
 def _store():
     # The store the default group rendezvoused through (served by rank 0, or by torchrun's
@@ -211,19 +232,24 @@ def _store():
 def announce(info: DistInfo) -> None:
     """Record this rank's host and pid, so that peers on the same host can check it directly."""
     if info.world_size > 1:
-        _store().set(f"{KEY}/proc/{info.rank}", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+        me = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+        _store().set(f"{KEY}/proc/{info.rank}", me)
 
 
-def heartbeat_publisher(info: DistInfo) -> Callable[[int, int], None] | None:
-    """A callback for the watchdog's heartbeat thread: (beat count, last finished step)."""
+def watchdog_hooks(info: DistInfo) -> dict:
+    """The watchdog's ``heartbeat`` (publish this rank's state) and ``peers`` (describe the
+    others) callbacks; none in a single-process run."""
     if info.world_size == 1 or not is_initialized():
-        return None
+        return {}
     store = _store()
 
-    def publish(count: int, step: int) -> None:
-        store.set(f"{KEY}/beat/{info.rank}", f"{count} {step}")
+    def heartbeat(text: str) -> None:
+        store.set(f"{KEY}/beat/{info.rank}", text)
 
-    return publish
+    def peers() -> list[str]:
+        return [text for _, _, text in describe_peers(info)]
+
+    return {"heartbeat": heartbeat, "peers": peers}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -244,51 +270,77 @@ def _read(store, key: str) -> str | None:
     return store.get(key).decode() if store.check([key]) else None
 
 
-def describe_peers(info: DistInfo, wait_s: float = 2.5) -> list[tuple[int, bool, str]]:
-    """(rank, gone, description) of every peer. Peers on this host are checked by pid; others by
-    whether their heartbeat still advances over ``wait_s``."""
+def _local_liveness(pids: dict[int, int], settle_s: float) -> dict[int, bool]:
+    """rank -> alive, for peers on this host. A rank that was just killed closes its sockets
+    before its process is gone, so a peer that still looks alive is looked at again for up to
+    ``settle_s``; the first one seen gone ends the wait."""
+    alive = {r: _pid_alive(pid) for r, pid in pids.items()}
+    deadline = time.monotonic() + settle_s
+    while all(alive.values()) and alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = {r: _pid_alive(pid) for r, pid in pids.items()}
+    return alive
+
+
+def describe_peers(info: DistInfo, wait_s: float = 2.5, settle_s: float = 1.0) -> list[tuple[int, str, str]]:
+    """(rank, status, description) of every peer; status is ``gone``, ``busy`` (alive, not in a
+    collective: the stuck one if we timed out waiting), ``waiting`` or ``alive``. Peers on this
+    host are checked by pid; others by whether their heartbeat still advances over ``wait_s``."""
     try:
         store = _store()
         procs = {r: _read(store, f"{KEY}/proc/{r}") for r in range(info.world_size) if r != info.rank}
         beats = {r: _read(store, f"{KEY}/beat/{r}") for r in procs}
     except Exception:
-        return [(0, True, f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
-                          f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
-    host, out, remote = socket.gethostname(), [], []
-    for r, proc in procs.items():
-        step = f", last finished step {beats[r].split()[1]}" if beats[r] else ""
-        if proc is None:
-            out.append((r, True, f"rank {r}: never announced itself"))
-        elif json.loads(proc)["host"] == host:
-            pid = json.loads(proc)["pid"]
-            alive = _pid_alive(pid)
-            out.append((r, not alive, f"rank {r} (pid {pid} on {host}): {'alive' if alive else 'EXITED'}{step}"))
-        else:
-            remote.append(r)
+        return [(0, "gone", f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
+                            f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
+    host = socket.gethostname()
+    found = {r: json.loads(p) for r, p in procs.items() if p is not None}
+    out = [(r, "gone", f"rank {r}: never announced itself") for r, p in procs.items() if p is None]
+    local = {r: p["pid"] for r, p in found.items() if p["host"] == host}
+    for r, alive in _local_liveness(local, settle_s).items():
+        status, text = _beat_status(_read(store, f"{KEY}/beat/{r}")) if alive else ("gone", "EXITED")
+        out.append((r, status, f"rank {r} (pid {local[r]} on {host}): {text}"))
+    remote = [r for r in found if r not in local]
     if remote:
         time.sleep(wait_s)
-        for r in remote:
-            again = _read(store, f"{KEY}/beat/{r}")
-            moving = again is not None and again != beats[r]
-            where = json.loads(procs[r])["host"]
-            out.append((r, not moving, f"rank {r} (on {where}): " + (
-                "alive (heartbeat advancing)" if moving else
-                f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)")))
+    for r in remote:
+        again = _read(store, f"{KEY}/beat/{r}")
+        moving = again is not None and again.split(" ")[0] != (beats[r] or "").split(" ")[0]
+        status, text = _beat_status(again) if moving else (
+            "gone", f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)")
+        out.append((r, status, f"rank {r} (on {found[r]['host']}): {text}"))
     return sorted(out)
+
+
+def _beat_status(beat: str | None) -> tuple[str, str]:
+    """(status, text) from a heartbeat 'count step in_collective where'."""
+    if not beat:
+        return "alive", "alive (no heartbeat yet)"
+    _, step, in_coll, where = beat.split(" ", 3)
+    if in_coll == "1":
+        return "waiting", f"alive, last finished step {step}, waiting in a collective at {where}"
+    return "busy", f"alive, last finished step {step}, NOT in a collective: main thread at {where}"
 
 
 def report_failure(info: DistInfo, step: int, err: BaseException, label: str) -> None:
     """Print what failed on this rank, then the state of every peer (which one died)."""
-    head = f"xstilts: rank {info.rank} {label}: step {step} failed: {type(err).__name__}: {err}"
+    head = (f"xstilts: rank {info.rank} {label}: failed after finishing step {step}: "
+            f"{type(err).__name__}: {err}")
     print(head, file=sys.stderr, flush=True)  # first, in case the launcher ends us any moment
     if info.world_size == 1 or not is_initialized():
         return
     try:
         peers = describe_peers(info)
     except Exception as why:  # the report must never hide the original error
-        peers = [(-1, False, f"could not check the peers: {why}")]
-    gone = [str(r) for r, dead, _ in peers if dead]
-    summary = (f"rank {', '.join(gone)} died or stopped first; rank {info.rank} failed because of that"
-               if gone else f"every peer is alive: rank {info.rank} failed on its own (or a peer is stuck)")
+        peers = [(-1, "alive", f"could not check the peers: {why}")]
+    gone = [str(r) for r, status, _ in peers if status == "gone"]
+    busy = [str(r) for r, status, _ in peers if status == "busy"]
+    if gone:
+        summary = f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
+    elif busy and "timed out" in str(err).lower():
+        summary = (f"rank {', '.join(busy)} is alive but outside any collective while rank {info.rank} "
+                   f"timed out waiting in one: rank {', '.join(busy)} is stuck")
+    else:
+        summary = f"every peer is alive: rank {info.rank} failed on its own"
     lines = [f"xstilts: rank {info.rank}: peer {text}" for _, _, text in peers]
     print("\n".join(lines + [f"xstilts: rank {info.rank}: {summary}"]), file=sys.stderr, flush=True)

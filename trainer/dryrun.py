@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from trainer.config import Config, phase_global_batch, phase_lr
+from trainer.config import Config, ConfigError, phase_global_batch, phase_lr
 from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json
 from trainer.loop import total_steps
 from trainer.tasks import get_task
@@ -20,7 +20,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
              f"world size {world_size}, precision {cfg.deepspeed.precision}, "
              f"DeepSpeed config {cfg.deepspeed.config}"]
     if not cfg.phases:
-        raise ValueError("the recipe has no [[phases]]")
+        raise ConfigError("the recipe has no [[phases]]")
     ds_json = load_ds_json(cfg.deepspeed.config)
     exports = {"pretrained": "pretrained"}
     filled = None
@@ -31,7 +31,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
             get_task(name)
         for name in phase.retrieval:
             if not isinstance(get_task(name), RetrievalTask):
-                raise ValueError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
+                raise ConfigError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
         gb = phase_global_batch(cfg, phase)
         accum = batch_arithmetic(gb, cfg.deepspeed.micro_batch, world_size)
         runs = plan_runs(cfg, phase, exports)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import time
 
 ENV = "XSTILTS_FAULT"
+_announced: list[int] = []  # the nan fault fires on every micro-batch; announce it once
 KINDS = ("exit", "kill", "raise", "hang", "nan", "killsave")
 
 
@@ -51,6 +53,12 @@ def _active(kind: str, rank: int) -> int | None:
     return at
 
 
+def _announce(kind: str, step: int, rank: int) -> None:
+    # The wall-clock time lets drills measure how long the rest of the job takes to end.
+    print(f"xstilts fault: {kind} on rank {rank} at step {step} (t={time.time():.3f})",
+          file=sys.stderr, flush=True)
+
+
 def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -68,8 +76,9 @@ def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
         if after_save:
             raise Preempted(3)
         return
-    if after_save:
+    if after_save or kind not in ("kill", "raise", "hang"):
         return
+    _announce(kind, step, rank)
     if kind == "kill":
         _kill_self()
     if kind == "raise":
@@ -82,6 +91,7 @@ def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
 def during_save(step: int, rank: int) -> None:
     """Called by the checkpoint writer between the shards and the rename (``killsave``)."""
     if _active("killsave", rank) == step:
+        _announce("killsave", step, rank)
         _kill_self()
 
 
@@ -89,5 +99,8 @@ def poison_loss(loss, step: int, rank: int):
     """``nan``: the loss (and so every gradient) is NaN from the given step on."""
     at = _active("nan", rank)
     if at is not None and step >= at:
+        if step == at and not _announced:
+            _announced.append(step)
+            _announce("nan", step, rank)
         return loss * float("nan")
     return loss

@@ -5,6 +5,7 @@ Policy lives in small predicates (``should_log``, ``should_eval``, ``should_save
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -46,10 +47,18 @@ class PhaseRun:
 
 @dataclass
 class TrainState:
+    """What a checkpoint must carry besides the engine, sampler and data positions."""
+
     step: int = 0
     best_score: float | None = None
     best_step: int | None = None
-    nonfinite: int = 0
+    nonfinite: int = 0  # consecutive steps with a non-finite loss or a step DeepSpeed skipped
+    skipped: int = 0  # engine.skipped_steps at the last log step
+    logged_step: int = 0  # the last log step
+
+
+class NonFiniteLoss(RuntimeError):
+    """Too many consecutive non-finite steps (deepspeed.max_nonfinite_steps)."""
 
 
 def head_specs(tasks: list[Task], vocab_size: int) -> tuple[dict[str, HeadSpec], dict[str, str]]:
@@ -137,14 +146,16 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
                             global_batch=global_batch, world_size=info.world_size,
                             total_steps=steps, device=dist.device_type(), path=cfg.deepspeed.config)
     engine = build_engine(model, ds_cfg)
-    state = resume(cfg, run, engine, streams, sampler)
+    state = resume(cfg, run, engine, streams, sampler, info)
     log.info("[%s] %d steps, tasks %s, probabilities %s, global batch %d (micro %d x accum %d x %d ranks)",
              run.name, steps, list(sizes), {t: round(p, 4) for t, p in zip(sampler.tasks, sampler.probs)},
              global_batch, cfg.deepspeed.micro_batch,
              batch_arithmetic(global_batch, cfg.deepspeed.micro_batch, info.world_size), info.world_size)
     tracker.scalars({f"train/task_prob/{t}": float(p) for t, p in zip(sampler.tasks, sampler.probs)},
                     state.step)
-    meter, watchdog = Meter(), Watchdog(cfg.deepspeed.watchdog_s, f"rank {info.rank} [{run.name}]")
+    meter = Meter()
+    watchdog = Watchdog(cfg.deepspeed.watchdog_s, f"rank {info.rank} [{run.name}]",
+                        **dist.watchdog_hooks(info))
     task_of = {t.name: t for t in run.tasks}
     try:
         while state.step < steps:
@@ -154,20 +165,29 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
                 rows = streams[name].rows(micro)
                 batch = to_device(streams[name].collate(rows, state.step), engine.device)
                 loss, _ = engine(name, batch)
+                loss = faults.poison_loss(loss, state.step + 1, info.rank)
                 engine.backward(loss)
                 engine.step()
                 meter.add(name, loss, sum(r["length"] for r in rows), len(rows))
             state.step += 1
-            watchdog.beat()
+            watchdog.beat(state.step)
             last = state.step == steps
             if should_log(state.step, cfg, last):
-                log_step(tracker, meter, engine, state, list(task_of), run.name, steps)
+                log_step(tracker, meter, engine, state, list(task_of), run.name, steps, cfg)
             is_best = False
             if should_eval(state.step, cfg, last):
                 is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
             if should_save(state.step, cfg, last) or is_best:
                 save(cfg, run, engine, streams, sampler, state, info, is_best)
                 faults.maybe_fail(state.step, info.rank, after_save=True)
+    except NonFiniteLoss:
+        # DeepSpeed skipped the non-finite updates, so the weights are the last good ones:
+        # leave a checkpoint to resume from (save refuses if they are not finite after all).
+        save(cfg, run, engine, streams, sampler, state, info, False)
+        raise
+    except Exception as err:
+        dist.report_failure(info, state.step, err, f"[{run.name}]")
+        raise
     finally:
         watchdog.stop()
     export(cfg, run, engine, tokenizer, info, state)
@@ -182,7 +202,7 @@ def run_size(cfg: Config, run: PhaseRun, task: str) -> int | None:
 
 
 def log_step(tracker, meter: Meter, engine, state: TrainState, tasks: list[str], name: str,
-             steps: int) -> None:
+             steps: int, cfg: Config) -> None:
     values = meter.flush(tasks)
     values["train/lr"] = float(engine.get_lr()[0])
     norm = engine.get_global_grad_norm()
@@ -192,52 +212,86 @@ def log_step(tracker, meter: Meter, engine, state: TrainState, tasks: list[str],
     if isinstance(scale, (int, float)):
         values["train/loss_scale"] = float(scale)
     values["train/skipped_steps"] = float(getattr(engine, "skipped_steps", 0))
-    check_finite(values, state, engine)
     tracker.scalars(values, state.step)
     losses = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in values.items() if k.startswith("train/loss/"))
     log.info("[%s] step %d/%d %s lr=%.2e tok/s=%.0f", name, state.step, steps, losses,
              values["train/lr"], values["perf/tokens_per_sec"])
+    check_finite(values, state, engine, cfg.deepspeed.max_nonfinite_steps)  # after logging: may stop
 
 
-def check_finite(values: dict, state: TrainState, engine) -> None:
-    losses = [v for k, v in values.items() if k.startswith("train/loss/")]
-    if all(math.isfinite(v) for v in losses):
+def check_finite(values: dict, state: TrainState, engine, max_steps: int) -> None:
+    """Count consecutive bad steps at each log step and stop after ``max_steps`` of them.
+
+    A step is bad when DeepSpeed skipped it (fp16 loss-scale overflow, or non-finite gradients
+    in any precision: ``engine.skipped_steps``) or when the logged loss is not finite. Losses are
+    read only at log steps, so a non-finite mean counts every step of its interval. The values
+    are all-reduced, so every rank reaches the same decision at the same step."""
+    interval = max(state.step - state.logged_step, 1)
+    total = int(getattr(engine, "skipped_steps", 0))
+    skipped, state.skipped, state.logged_step = total - state.skipped, total, state.step
+    loss_bad = not all(math.isfinite(v) for k, v in values.items() if k.startswith("train/loss/"))
+    bad = interval if loss_bad else min(skipped, interval)
+    if skipped:
+        log.warning("step %d: DeepSpeed skipped %d of the last %d steps (non-finite gradients or "
+                    "loss-scale overflow; %d skipped in all)", state.step, skipped, interval, total)
+    if bad == 0:
         state.nonfinite = 0
         return
-    state.nonfinite += 1
-    log.warning("non-finite loss at step %d (%d logged in a row)", state.step, state.nonfinite)
+    # a wholly bad interval extends the current run of bad steps; a partly bad one starts one
+    state.nonfinite = state.nonfinite + bad if bad == interval else bad
+    log.warning("non-finite loss or skipped update at step %d (%d bad steps in a row; the limit "
+                "deepspeed.max_nonfinite_steps is %d)", state.step, state.nonfinite, max_steps)
+    if max_steps > 0 and state.nonfinite >= max_steps:
+        msg = (f"stopping at step {state.step}: {state.nonfinite} consecutive steps had a non-finite "
+               f"loss or were skipped by DeepSpeed (deepspeed.max_nonfinite_steps = {max_steps}); "
+               f"lower the learning rate, check the data, or resume from the checkpoint")
+        log.error(msg)
+        raise NonFiniteLoss(msg)
 
 
-def resume(cfg: Config, run: PhaseRun, engine, streams, sampler) -> TrainState:
+def resume(cfg: Config, run: PhaseRun, engine, streams, sampler, info: dist.DistInfo) -> TrainState:
+    """Restore engine, sampler check, data positions, train state and this rank's RNG streams."""
     state = TrainState()
     if not cfg.checkpoint.resume:
         return state
-    client = checkpoint.load(engine, run.ckpt_dir)
+    client = checkpoint.load(engine, run.ckpt_dir, info)
     if client is None:
         return state
     sampler.check_state(client["sampler"])
     for name, pos in client["streams"].items():
         streams[name].load_state_dict(pos)
-    state = TrainState(**client["train_state"])
-    log.info("[%s] resumed at step %d from %s", run.name, state.step, run.ckpt_dir)
+    known = {f.name for f in dataclasses.fields(TrainState)}
+    state = TrainState(**{k: v for k, v in client["train_state"].items() if k in known})
+    state.nonfinite = 0  # a resumed run (new learning rate, fixed data) starts counting afresh
+    checkpoint.restore_rng(client.get("rng"), info.rank, cfg.run.seed, state.step)
+    saved_ws = client.get("world_size", info.world_size)
+    log.info("[%s] resumed at step %d from %s%s", run.name, state.step, run.ckpt_dir,
+             f" (written by {saved_ws} ranks, now {info.world_size})" if saved_ws != info.world_size else "")
     return state
 
 
 def save(cfg: Config, run: PhaseRun, engine, streams, sampler, state: TrainState,
-         info: dist.DistInfo, is_best: bool) -> None:
+         info: dist.DistInfo, is_best: bool) -> str | None:
+    """Checkpoint engine + client state. Every rank's RNG streams are gathered (a collective,
+    so every rank calls this at the same steps) because DeepSpeed writes the client state
+    from rank 0 only."""
     client = {"train_state": vars(state).copy(), "sampler": sampler.state_dict(),
               "streams": {n: s.state_dict() for n, s in streams.items()},
-              "config": to_dict(cfg), "run": run.name}
-    checkpoint.save(engine, run.ckpt_dir, state.step, client, info, cfg.checkpoint.keep_last, is_best)
+              "rng": dist.gather_objects(checkpoint.rng_state(), info),
+              "world_size": info.world_size, "config": to_dict(cfg), "run": run.name}
+    return checkpoint.save(engine, run.ckpt_dir, state.step, client, info, cfg.checkpoint.keep_last,
+                           is_best)
 
 
 def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bool:
     """English dev score of the run's tasks (model selection); True when it is a new best."""
-    from trainer.pipeline import evaluate_model
+    from eval.results import build_results
+    from trainer.pipeline import evaluate_model, task_info
 
     model.eval()
-    scores = evaluate_model(cfg, model, tokenizer, run.tasks, info, split="dev", languages=["en"])
+    raw = evaluate_model(cfg, model, tokenizer, run.tasks, info, split="dev", languages=["en"])
     model.train()
+    scores = build_results(raw, task_info=task_info(raw))["tasks"]
     values = [s["languages"]["en"][s["metric"]] for s in scores.values() if "en" in s["languages"]]
     if not values:
         return False

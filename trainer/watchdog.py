@@ -4,10 +4,10 @@ The watchdog ends the process when the training loop makes no progress for ``tim
 with a message naming the rank, where its main thread is, and whether that is inside a
 collective: collective timeouts catch a peer that died, the watchdog catches a rank that is
 alive but stuck (and the peers waiting in a collective for it). The heartbeat publishes
-(beat count, last finished step) through a callback, so that a rank whose collective failed
-can tell which peer stopped (see ``dist.describe_peers``). Both run in daemon threads; the
-heartbeat gets its own, because publishing may block on a dead peer and must never keep the
-watchdog from firing.
+(beat count, last finished step, where the main thread is) through a callback, so that a rank
+whose collective failed can tell which peer stopped (see ``dist.describe_peers``). Both run in
+daemon threads; the heartbeat gets its own, because publishing may block on a dead peer and
+must never keep the watchdog from firing.
 """
 from __future__ import annotations
 
@@ -41,11 +41,16 @@ def main_thread_location() -> tuple[str, bool]:
 
 class Watchdog:
     def __init__(self, timeout_s: float, label: str,
-                 heartbeat: Callable[[int, int], None] | None = None):
+                 heartbeat: Callable[[str], None] | None = None,
+                 peers: Callable[[], list[str]] | None = None):
+        """``heartbeat(text)`` publishes this rank's state for its peers; ``peers()`` describes
+        the other ranks when the watchdog fires (both None in a single-process run)."""
         self.timeout_s, self.label = timeout_s, label
+        self.peers = peers
         self.last = time.monotonic()
         self.step = 0
         self._stop = threading.Event()
+        self._stepped = threading.Event()  # wakes the heartbeat at once when a step finishes
         self._threads: list[threading.Thread] = []
         if timeout_s > 0:
             self._start(self._watch, "xstilts-watchdog")
@@ -61,25 +66,32 @@ class Watchdog:
         self.last = time.monotonic()
         if step is not None:
             self.step = step
+            self._stepped.set()
 
     def stop(self) -> None:
         self._stop.set()
+        self._stepped.set()
 
-    def _publish(self, heartbeat: Callable[[int, int], None]) -> None:
+    def _publish(self, heartbeat: Callable[[str], None]) -> None:
         count = 0
         while not self._stop.is_set():
             count += 1
+            where, in_collective = main_thread_location()
             try:
-                heartbeat(count, self.step)
+                heartbeat(f"{count} {self.step} {int(in_collective)} {where}")
             except Exception:  # a dead store is reported by the rank that needs it, not here
                 pass
-            self._stop.wait(HEARTBEAT_S)
+            self._stepped.wait(HEARTBEAT_S)
+            self._stepped.clear()
 
     def _watch(self) -> None:
-        interval = min(5.0, self.timeout_s / 4)
+        interval = min(1.0, self.timeout_s / 4)
+        # A rank waiting in a collective gives the stuck rank a head start, so that the first
+        # (and often only) message, before the launcher ends the rest, is the stuck rank's own.
+        grace = min(5.0, 0.2 * self.timeout_s)
         while not self._stop.wait(interval):
             idle = time.monotonic() - self.last
-            if idle > self.timeout_s:
+            if idle > self.timeout_s and (idle > self.timeout_s + grace or not main_thread_location()[1]):
                 self._fire(idle)
 
     def _fire(self, idle: float) -> None:
@@ -91,6 +103,12 @@ class Watchdog:
                f"{self.step} (deepspeed.watchdog_s = {self.timeout_s:g}); main thread at {where}, "
                f"{why}; ending the job")
         print(msg, file=sys.stderr, flush=True)
+        if self.peers is not None:
+            try:
+                lines = self.peers()
+            except Exception as err:  # never let the report stop the exit
+                lines = [f"could not check the peers: {err}"]
+            print("\n".join(f"xstilts watchdog: peer {ln}" for ln in lines), file=sys.stderr, flush=True)
         faulthandler.dump_traceback(file=sys.stderr)
         sys.stderr.flush()
         os._exit(EXIT_CODE)

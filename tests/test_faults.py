@@ -1,0 +1,244 @@
+"""A rank that dies, raises, hangs or produces NaN losses: the job ends within a minute, leaves
+no process behind, says which rank failed, and keeps its work (XSTILTS_FAULT injection, real
+launchers, 2 CPU ranks, a tiny model)."""
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import helpers as h
+from trainer import dist, faults
+from trainer.loop import NonFiniteLoss, TrainState, check_finite
+
+LIMIT_S = 60  # every other rank must be gone this long after the fault fired
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    return h.make_workspace(str(root), tok=h.session_tok(tmp_path_factory))
+
+
+def ended_after_fault(result: h.Result) -> float:
+    """Seconds from the fault to the launcher's exit; asserts a prompt, clean, non-zero end."""
+    assert result.rc not in (0, None), f"job did not fail as it should (rc={result.rc}):\n{result.tail()}"
+    took = result.ended - h.fault_time(result.output)
+    print(f"\n[fault timing] {' '.join(os.path.basename(c) for c in result.cmd[:3])}: "
+          f"rc={result.rc}, ended {took:.1f} s after the fault")
+    assert took < LIMIT_S, f"the job took {took:.0f} s to end after the fault:\n{result.tail()}"
+    assert not result.leftovers, f"processes left behind: {result.leftovers}"
+    return took
+
+
+def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
+    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
+              fault="kill@3:1", timeout=150)
+    ended_after_fault(r)
+    # The surviving rank says who died (the launcher's own line names whichever rank it
+    # spawned last, whoever died).
+    assert "rank 1 died first; rank 0 failed because of that" in r.output, r.tail()
+    assert "peer rank 1 (pid" in r.output and "EXITED" in r.output
+
+
+def test_raising_rank_ends_the_job(ws, tmp_path):
+    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
+              fault="raise@3:1", timeout=150)
+    ended_after_fault(r)
+    assert "xstilts: rank 1 [inter]: failed after finishing step 2: InjectedFault" in r.output, r.tail()
+
+
+def test_stuck_rank_ends_by_the_collective_timeout(ws, tmp_path):
+    # The watchdog is off: only the collective timeout (ZeRO's gradient group included) can
+    # end this job; with torch's default it would wait 30 minutes.
+    extra = ["--deepspeed.timeout_s=15", "--deepspeed.watchdog_s=0"]
+    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run"), extra=extra),
+              str(tmp_path / "log"), fault="hang@3:1", timeout=150)
+    took = ended_after_fault(r)
+    assert took >= 14, "ended before the collective timeout could have fired"
+    assert "Timed out" in r.output, r.tail()
+    assert "rank 1 is alive but outside any collective" in r.output, r.tail()
+
+
+def test_stuck_rank_under_mpirun_ends_by_the_watchdog(ws, tmp_path):
+    extra = ["--deepspeed.timeout_s=600", "--deepspeed.watchdog_s=15"]
+    r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run"), extra=extra),
+              str(tmp_path / "log"), fault="hang@3:1", timeout=150)
+    ended_after_fault(r)  # rc: the watchdog's 75, or rank 0's abort once its peer is gone
+    # The stuck rank's watchdog fires first (the waiting rank gives it a head start) and names it.
+    assert "xstilts watchdog: rank 1 [inter] made no progress" in r.output, r.tail()
+    assert "this rank itself is stuck" in r.output
+
+
+def test_python_exception_under_mpirun_does_not_hang(ws, tmp_path):
+    r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
+              fault="raise@3:1", timeout=150)
+    ended_after_fault(r)
+    assert "InjectedFault" in r.output
+
+
+def test_dead_node_ends_the_other_node(ws, tmp_path):
+    # Two launchers (two "nodes" on loopback): node 0's launcher cannot see node 1's rank die,
+    # so only our side (the failed collective and its report) ends rank 0.
+    hostfile = h.two_node_hostfile(str(tmp_path / "hosts"))
+    port = dist.free_port()
+    cmds = [h.node_cmd(i, hostfile, port, ws.recipe, str(tmp_path / "run")) for i in (0, 1)]
+    envs = [h.launch_env(fault="kill@3:1") for _ in cmds]
+    node0, node1 = h.run_nodes(cmds, [str(tmp_path / "log0"), str(tmp_path / "log1")], timeout=150,
+                               envs=envs)
+    t_fault = h.fault_time(node1.output)
+    assert node1.rc not in (0, None) and node0.rc not in (0, None)
+    took = node0.ended - t_fault
+    print(f"\n[fault timing] two-node deepspeed, rank 1 killed: node 0 ended {took:.1f} s after the fault")
+    assert took < LIMIT_S and not node0.leftovers and not node1.leftovers
+    assert "rank 1 died first" in node0.output, node0.tail()
+
+
+def test_nan_loss_stops_with_a_usable_checkpoint(ws, tmp_path):
+    out = str(tmp_path / "run")
+    extra = ["--deepspeed.precision=bf16", "--deepspeed.max_nonfinite_steps=2", "--checkpoint.every=2"]
+    r = h.run(h.train_cmd("single", ws.recipe, out, ranks=1, extra=extra), str(tmp_path / "log"),
+              fault="nan@3", timeout=120)
+    assert r.rc not in (0, None)
+    assert "stopping at step 4: 2 consecutive steps had a non-finite loss" in r.output, r.tail()
+    assert "DeepSpeed skipped 1 of the last 1 steps" in r.output
+    rows = {row["step"]: row for row in h.metric_rows(out) if "train/skipped_steps" in row}
+    assert rows[4]["train/skipped_steps"] == 2 and rows[2]["train/skipped_steps"] == 0
+    with open(os.path.join(h.ckpt_dir(out), "latest")) as f:
+        assert f.read().strip() == "step_0000004"
+    # The checkpoint left behind resumes (without the fault) to the end, with finite losses.
+    r = h.run(h.train_cmd("single", ws.recipe, out, ranks=1, extra=extra + ["--resume"]),
+              str(tmp_path / "log2"), timeout=120)
+    assert r.rc == 0, r.tail()
+    assert "resumed at step 4" in r.output
+    losses = h.losses(out)
+    assert all(losses[s] == losses[s] for s in (5, 6))  # not NaN
+
+
+# ---------------------------------------------------------------- in-process pieces
+
+
+def test_fault_specs_parse_and_refuse():
+    assert faults.parse("kill@3:1") == ("kill", 3, 1)
+    assert faults.parse("killsave@4") == ("killsave", 4, None)
+    for bad in ("boom@3", "kill@x", "kill@3:y", "kill"):
+        with pytest.raises(ValueError, match="kind@step"):
+            faults.parse(bad)
+
+
+class _Engine:
+    def __init__(self):
+        self.skipped_steps = 0
+
+
+def test_check_finite_counts_consecutive_bad_steps():
+    state, engine = TrainState(), _Engine()
+
+    def log_at(step: int, loss: float, skipped: int = 0) -> None:
+        state.step = step
+        engine.skipped_steps += skipped
+        check_finite({"train/loss/xnli": loss}, state, engine, max_steps=3)
+
+    log_at(1, 1.0)
+    log_at(2, float("nan"))
+    log_at(3, 1.0, skipped=1)  # a finite loss but a skipped update (fp16 overflow) is bad too
+    assert state.nonfinite == 2
+    log_at(4, 1.0)
+    assert state.nonfinite == 0  # a good step ends the run of bad ones
+    log_at(5, float("inf"))
+    log_at(6, float("nan"))
+    with pytest.raises(NonFiniteLoss, match="3 consecutive steps"):
+        log_at(7, float("nan"))
+
+
+def test_watchdog_ends_a_stuck_process_and_says_where():
+    code = ("import time; from trainer.watchdog import Watchdog\n"
+            "w = Watchdog(1.0, 'rank 7 [drill]')\n"
+            "time.sleep(60)\n")
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       cwd=h.ROOT, env=h.launch_env())
+    assert p.returncode == 75
+    assert time.monotonic() - t0 < 15
+    assert "rank 7 [drill] made no progress" in p.stderr
+    assert "not in a collective" in p.stderr
+
+
+def test_collective_timeout_reaches_groups_created_later():
+    # ZeRO creates its gradient groups with new_group() and no timeout; they must get ours.
+    code = ("import datetime, torch, torch.distributed as td\n"
+            "from trainer import dist\n"
+            "info = dist.discover(); dist.init(info, '', 17)\n"
+            "g = td.new_group([0])\n"
+            "print(g._get_backend(torch.device('cpu')).options._timeout.total_seconds())\n"
+            "dist.shutdown()\n")
+    env = h.launch_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(dist.free_port()), RANK="0", WORLD_SIZE="1")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=h.ROOT, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert float(p.stdout.strip().splitlines()[-1]) == 17.0
+
+
+class _Store:
+    def __init__(self, data: dict[str, str]):
+        self.data = data
+
+    def check(self, keys):
+        return all(k in self.data for k in keys)
+
+    def get(self, key):
+        return self.data[key].encode()
+
+
+def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    store = _Store({
+        "xstilts/proc/1": f'{{"host": "{host}", "pid": {dead.pid}}}',
+        "xstilts/proc/2": f'{{"host": "{host}", "pid": {os.getpid()}}}',
+        "xstilts/beat/2": "5 2 0 faults.py:80 in maybe_fail()",
+        "xstilts/proc/3": '{"host": "elsewhere", "pid": 1}',
+        "xstilts/beat/3": "9 2 1 loop.py:168 in train()",
+    })
+    monkeypatch.setattr(dist, "_store", lambda: store)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    info = dist.DistInfo(rank=0, world_size=4)
+    peers = {r: (status, text) for r, status, text in dist.describe_peers(info, wait_s=0.01)}
+    assert peers[1][0] == "gone" and "EXITED" in peers[1][1]
+    assert peers[2][0] == "busy" and "faults.py:80" in peers[2][1]
+    assert peers[3][0] == "gone" and "SILENT" in peers[3][1]  # its heartbeat did not advance
+    dist.report_failure(info, 2, RuntimeError("boom"), "[inter]")
+    err = capsys.readouterr().err
+    assert "rank 0 [inter]: failed after finishing step 2: RuntimeError: boom" in err
+    assert "rank 1, 3 died first" in err
+
+
+def test_timeout_constant_is_not_torch_default():
+    # The recipe default is short: a stuck rank must not hold the job for torch's 30 minutes.
+    from trainer.config import DeepSpeedConfig
+
+    assert datetime.timedelta(seconds=DeepSpeedConfig().timeout_s) < datetime.timedelta(minutes=30)
+
+
+def test_slow_work_on_the_main_process_outlasts_the_collective_timeout(tmp_path):
+    # Rank 0 fills a cache for longer than the collective timeout while rank 1 waits for it.
+    script = h.write_text(str(tmp_path / "slow.py"), (
+        "import time\n"
+        "from trainer import dist\n"
+        "info = dist.discover(); dist.init(info, '', 3)\n"
+        "with dist.main_process_first(info):\n"
+        "    if info.rank == 0:\n"
+        "        time.sleep(6)\n"
+        "dist.barrier()\n"
+        "print('rank', info.rank, 'done', flush=True)\n"
+        "dist.shutdown()\n"))
+    r = h.run([os.path.join(h.BIN, "torchrun"), "--nproc-per-node", "2", "--master-port",
+               str(dist.free_port()), script], str(tmp_path / "log"), timeout=120)
+    assert r.rc == 0, r.tail()
+    assert "rank 0 done" in r.output and "rank 1 done" in r.output
