@@ -60,18 +60,24 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def build_task(task: str, per_lang: Mapping[str, Mapping[str, float]]) -> dict:
-    """One task's entry: per-language metrics, per-metric averages and ``avg_metric``."""
+def build_task(task: str, per_lang: Mapping[str, Mapping[str, float]],
+               info: Mapping[str, Any] | None = None) -> dict:
+    """One task's entry: per-language metrics, per-metric averages and ``avg_metric``.
+
+    ``info`` may give the task's ``metric`` and ``chance`` for tasks outside the XTREME table."""
     langs = {lang: _with_em_f1(m) for lang, m in per_lang.items()}
     if not langs:
         raise ValueError(f"task {task}: no language scored")
-    metric = main_metric(task, next(iter(langs.values())))
+    info = info or {}
+    metric = (TARGETS[task].metric if task in TARGETS else info.get("metric")) \
+        or main_metric(task, next(iter(langs.values())))
     names = sorted({n for m in langs.values() for n in m})
     averages = {n: _mean([m[n] for m in langs.values() if n in m]) for n in names}
     missing = [lang for lang, m in langs.items() if metric not in m]
     if missing:
         raise ValueError(f"task {task}: main metric {metric!r} missing for {', '.join(missing)}")
-    return {"metric": metric, "chance": TARGETS[task].chance if task in TARGETS else None,
+    chance = TARGETS[task].chance if task in TARGETS else info.get("chance")
+    return {"metric": metric, "chance": chance,
             "languages": langs, "averages": averages, "avg_metric": averages[metric]}
 
 
@@ -92,9 +98,13 @@ def _score_and_note(tasks: Mapping[str, dict]) -> tuple[float | None, dict[str, 
 
 
 def build_results(per_task_lang: Mapping[str, Mapping[str, Mapping[str, float]]],
-                  extra: Mapping[str, Any] | None = None) -> dict:
-    """Results from ``{task: {lang: {metric: value}}}``; ``extra`` keys are added at top level."""
-    tasks = {task: build_task(task, per_lang) for task, per_lang in per_task_lang.items() if per_lang}
+                  extra: Mapping[str, Any] | None = None,
+                  task_info: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
+    """Results from ``{task: {lang: {metric: value}}}``; ``extra`` keys are added at top level;
+    ``task_info`` gives ``{task: {"metric": ..., "chance": ...}}`` for tasks the XTREME table
+    does not know."""
+    tasks = {task: build_task(task, per_lang, (task_info or {}).get(task))
+             for task, per_lang in per_task_lang.items() if per_lang}
     score, cats, note = _score_and_note(tasks)
     results: dict[str, Any] = {"tasks": tasks, "category_scores": cats,
                                "xtreme_score": score, "xtreme_score_note": note}

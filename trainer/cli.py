@@ -1,11 +1,11 @@
 """Command line: argv -> command -> run. No training logic here.
 
-  xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N]] [--key.sub=value ...]
-  xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--watch]
+  xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N] [--hostfile F]] [--key.sub=value ...]
+  xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--chunk-tokens N] [--watch [--max-idle S]]
   xstilts score --predictions P --labels L --out results.json
   xstilts report RUN_DIR ... [--out DIR]
   xstilts tasks
-  xstilts demo [--out DIR] [--ranks N]
+  xstilts demo [--out DIR] [--ranks N] [--hostfile F] [--key.sub=value ...]
 
 Every command accepts the ``--local_rank`` argument that the deepspeed launcher adds.
 """
@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (overrides run.out)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoints")
     p.add_argument("--dry-run", action="store_true", help="validate the recipe without loading weights or data")
-    p.add_argument("--world-size", type=int, default=1, help="world size assumed by --dry-run")
+    p.add_argument("--world-size", type=int, default=None,
+                   help="world size assumed by --dry-run (default: the hostfile's slots, else 1)")
+    p.add_argument("--hostfile", default=None, help="validate this `host slots=N` file (and take "
+                   "the --dry-run world size from it)")
     _common(p)
     p = sub.add_parser("evaluate", help="zero-shot evaluation of a run or an export, on all ranks")
     p.add_argument("target", help="a run folder (its final exports) or one export folder")
@@ -58,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="score each new export as it appears")
     p.add_argument("--poll", type=float, default=30.0, help="seconds between looks in --watch mode")
     p.add_argument("--max-idle", type=float, default=0.0, help="--watch: stop after this long without a new export")
+    p.add_argument("--chunk-tokens", type=int, default=None,
+                   help="tokens per work item spread over the ranks (default: eval.chunk_tokens)")
     _common(p)
     p = sub.add_parser("score", help="score XTREME-layout predictions against labels")
     p.add_argument("--predictions", required=True)
@@ -73,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single"), default="deepspeed")
+    p.add_argument("--hostfile", default=None, help="`host slots=N` file for the deepspeed or mpirun "
+                   "launcher (validated first; ranks = its slots)")
     return parser
 
 
@@ -81,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     bad = [r for r in rest if not (r.startswith("--") and "=" in r)]
-    if bad or (rest and args.command != "train"):
+    if bad or (rest and args.command not in ("train", "demo")):
         parser.error(f"unrecognized arguments: {' '.join(bad or rest)} "
-                     f"(recipe overrides look like --section.key=value and go after `train RECIPE`)")
+                     f"(recipe overrides look like --section.key=value and go after `train RECIPE` or `demo`)")
     from trainer import commands
 
     try:

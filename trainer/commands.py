@@ -8,6 +8,8 @@ import sys
 
 from trainer.config import ConfigError
 from trainer.engine import EngineConfigError
+from trainer.hostfile import HostfileError
+from trainer.tasks import UnknownTask
 from trainer.tasks.base import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,7 +20,8 @@ class UserError(Exception):
     """An error in what the user gave us (recipe, data, files): one clear line, exit 2."""
 
 
-USER_ERRORS = (ConfigError, EngineConfigError, DataError, FileNotFoundError, UserError)
+USER_ERRORS = (ConfigError, EngineConfigError, DataError, FileNotFoundError, HostfileError, UnknownTask,
+               UserError)
 
 
 def load_config(recipe: str, overrides: list[str], out: str | None = None):
@@ -55,11 +58,12 @@ def cmd_train(args, overrides: list[str]) -> int:
     cfg = load_config(args.recipe, overrides, args.out)
     if args.resume:
         cfg.checkpoint.resume = True
+    world = dry_run_world_size(args.world_size, args.hostfile)
     if args.dry_run:
         from trainer.dryrun import dry_run
 
         try:
-            print(dry_run(cfg, args.world_size))
+            print(dry_run(cfg, world))
         except USER_ERRORS as err:
             raise UserError(str(err)) from None
         return 0
@@ -74,14 +78,45 @@ def cmd_train(args, overrides: list[str]) -> int:
         from trainer.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(cfg, info)
-        run_pipeline(cfg, info, tracker, tokenizer)
-    except USER_ERRORS as err:
-        raise UserError(f"rank {info.rank}: {err}") from None
+        results = run_pipeline(cfg, info, tracker, tokenizer)
+        finish_run(cfg, info, tracker, results)
+    except Exception as err:
+        cause = user_error_in(err)
+        if cause is None:
+            raise
+        raise UserError(f"rank {info.rank}: {cause}") from None
     finally:
         if tracker is not None:
             tracker.close()
         dist.shutdown()
     return 0
+
+
+def user_error_in(err: BaseException) -> BaseException | None:
+    """The user error behind ``err``, if any: libraries wrap what our readers raise (datasets
+    turns a DataError into DatasetGenerationError), and the message the user needs is inside."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, USER_ERRORS):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def dry_run_world_size(world_size: int | None, hostfile: str | None) -> int:
+    """--world-size, else the hostfile's total slots, else 1; a hostfile is validated first."""
+    if hostfile is None:
+        return world_size or 1
+    from trainer.hostfile import parse_hostfile
+    from trainer.hostfile import world_size as slots
+
+    try:
+        total = slots(parse_hostfile(hostfile))
+    except HostfileError as err:
+        raise UserError(str(err)) from None
+    if world_size is not None and world_size != total:
+        raise UserError(f"--world-size {world_size} disagrees with {hostfile} ({total} slots)")
+    return total
 
 
 def check_output_dir(out: str) -> None:
@@ -97,7 +132,7 @@ def check_output_dir(out: str) -> None:
 def start_run(cfg, info):
     """Tracker on rank 0 (no-op elsewhere); resolved config into the run folder and TensorBoard."""
     from trainer import config
-    from trainer.tracking import build_tracker, flatten
+    from trainer.tracking import build_tracker
 
     tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb"), info.is_main,
                             os.path.join(cfg.run.out, "metrics.jsonl"))
@@ -105,11 +140,26 @@ def start_run(cfg, info):
         config.dump(cfg, os.path.join(cfg.run.out, "config.json"))
         resolved = json.dumps(config.to_dict(cfg), indent=2)
         tracker.text("config", resolved)
-        hp = {k: v for k, v in flatten(config.to_dict(cfg)).items() if not k.startswith("phases")}
-        hp["phases"] = json.dumps([p["name"] for p in config.to_dict(cfg)["phases"]])
-        hp["world_size"] = info.world_size
-        tracker.hparams(hp, {})
     return tracker
+
+
+def finish_run(cfg, info, tracker, results: dict) -> None:
+    """The recipe's hyperparameters with the run's headline scores, for TensorBoard's HPARAMS
+    tab (written once, at the end, so that the scores sit beside the settings)."""
+    from trainer import config
+    from trainer.tracking import flatten
+
+    if not info.is_main:
+        return
+    tree = config.to_dict(cfg)
+    hp = {k: v for k, v in flatten(tree).items() if not k.startswith("phases")}
+    hp["phases"] = json.dumps([p["name"] for p in tree["phases"]])
+    hp["world_size"] = info.world_size
+    metrics = {f"results/{task}/{entry['metric']}": entry["avg_metric"]
+               for task, entry in results.get("tasks", {}).items()}
+    if results.get("xtreme_score") is not None:
+        metrics["results/xtreme_score"] = results["xtreme_score"]
+    tracker.hparams(hp, metrics)
 
 
 def cmd_evaluate(args, _overrides) -> int:
@@ -149,12 +199,15 @@ def cmd_tasks(args, _overrides) -> int:
 
 
 def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
-                 extra: list[str] | None = None) -> list[str]:
-    """The launcher command line that runs ``recipe`` on ``ranks`` local CPU ranks."""
+                 extra: list[str] | None = None, hostfile: str | None = None) -> list[str]:
+    """The launcher command line (an argv list, never a shell string) that runs ``recipe`` on
+    ``ranks`` local CPU ranks, or on the hosts of a validated ``hostfile``."""
     from trainer.dist import free_port
 
     port = str(free_port())
     train = ["train", recipe, "--out", out, *(extra or [])]
+    if hostfile is not None:
+        return hostfile_command(hostfile, launcher, port, out, train)
     if launcher == "deepspeed" and ranks > 1:
         return ["deepspeed", "--num_gpus", str(ranks), "--master_port", port, "--module", "trainer.cli", *train]
     if launcher == "torchrun" and ranks > 1:
@@ -162,6 +215,25 @@ def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
     if launcher == "mpirun" and ranks > 1:
         return ["mpirun", "-np", str(ranks), sys.executable, "-m", "mpi4py", "-m", "trainer.cli", *train]
     return [sys.executable, "-m", "trainer.cli", *train]
+
+
+def hostfile_command(hostfile: str, launcher: str, port: str, out: str, train: list[str]) -> list[str]:
+    """Launch on the hosts of ``hostfile``: parsed and validated here, before any launcher (and
+    the ssh/pdsh behind it) reads it; mpirun gets the same hosts in its own file format."""
+    from trainer.hostfile import mpich_hostfile, parse_hostfile, world_size
+
+    try:
+        hosts = parse_hostfile(hostfile)
+    except HostfileError as err:
+        raise UserError(str(err)) from None
+    if launcher == "deepspeed":
+        return ["deepspeed", "--hostfile", hostfile, "--master_port", port, "--module", "trainer.cli", *train]
+    if launcher == "mpirun":
+        os.makedirs(out, exist_ok=True)
+        machines = mpich_hostfile(hosts, os.path.join(out, "mpich_hosts"))
+        return ["mpirun", "-f", machines, "-np", str(world_size(hosts)), sys.executable, "-m", "mpi4py",
+                "-m", "trainer.cli", *train]
+    raise UserError(f"--hostfile works with the deepspeed and mpirun launchers, not {launcher}")
 
 
 def launch_env(ranks: int) -> dict:
@@ -174,16 +246,17 @@ def launch_env(ranks: int) -> dict:
     return env
 
 
-def cmd_demo(args, _overrides) -> int:
+def cmd_demo(args, overrides: list[str]) -> int:
     import time
 
     from eval.results import format_table, load_results
 
     args.out = os.path.abspath(args.out)
-    cmd = demo_command(args.out, args.ranks, args.launcher)
+    load_config(DEMO_RECIPE, overrides, args.out)  # a bad override fails here, before any launch
+    cmd = demo_command(args.out, args.ranks, args.launcher, extra=overrides, hostfile=args.hostfile)
     print("+", " ".join(cmd), flush=True)
     t0 = time.time()
-    rc = subprocess.call(cmd, env=launch_env(args.ranks), cwd=ROOT)
+    rc = subprocess.call(cmd, env=launch_env(args.ranks), cwd=ROOT)  # argv list: no shell
     if rc != 0:
         print(f"xstilts demo: the training job failed (exit {rc})", file=sys.stderr)
         return rc

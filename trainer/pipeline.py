@@ -63,16 +63,26 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
             scores.update(got)
             provenance.update({t: {"export": runs[0].export_dir,
                                    "retrieval_layer": cfg.model.retrieval_layer} for t in got})
-    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance})
+    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance}, task_info(scores))
     if info.is_main and scores:
         write_results(results, cfg.run.out)
         print(format_table(results), flush=True)
     return results
 
 
+def task_info(scores: dict) -> dict:
+    """Main metric and chance score of each scored task, for the results file."""
+    info = {}
+    for name in scores:
+        task = get_task(name)
+        info[name] = {"metric": task.metric, "chance": task.chance}
+    return info
+
+
 def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.DistInfo, tracker,
-                    split: str, out_dir: str | None = None) -> dict:
-    """Load an export on every rank and score ``tasks`` on all their languages."""
+                    split: str, out_dir: str | None = None, stats: dict | None = None) -> dict:
+    """Load an export on every rank and score ``tasks`` on all their languages; TensorBoard
+    scalars go at the export's step. ``stats`` (rank 0) receives timings and the balance."""
     from trainer.model import load_export, read_export_meta
     from trainer.tokenizer import load_tokenizer_from
 
@@ -80,7 +90,8 @@ def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.Dist
     tokenizer = load_tokenizer_from(export)
     step = read_export_meta(export).get("step", 0)
     return evaluate_model(cfg, model, tokenizer, tasks, info, split=split, tracker=tracker,
-                          step=step, out_dir=out_dir or os.path.join(cfg.run.out, "predictions"))
+                          step=step, out_dir=out_dir or os.path.join(cfg.run.out, "predictions"),
+                          stats=stats)
 
 
 def _device():
@@ -91,37 +102,36 @@ def _device():
 
 def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
                    split: str, languages: list[str] | None = None, tracker=None, step: int = 0,
-                   out_dir: str | None = None) -> dict:
-    """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank."""
-    from eval import evaluator
-    from trainer.predict import Predictor
-    from trainer.scoring import score_all
+                   out_dir: str | None = None, stats: dict | None = None) -> dict:
+    """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank.
 
+    Every rank prepares every set and builds the same work items (chunks of about
+    ``eval.chunk_tokens`` tokens), runs its share (largest first to the least loaded rank), and
+    sends its predictions to rank 0, which checks that every example came back exactly once,
+    scores, writes the prediction files and broadcasts the scores."""
+    import time
+
+    from eval import evaluator
+    from trainer.predict import Predictor, plan_items, run_and_gather
+    from trainer.scoring import score_on_main
+
+    t0 = time.perf_counter()
     predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split)
-    wanted = languages or cfg.eval.languages
-    expected, items = {}, []
-    with dist.main_process_first(info):
-        for task in tasks:
-            for lang in task.languages:
-                if wanted and lang not in wanted:
-                    continue
-                n = predictor.prepare(task, lang)
-                parts = predictor.retrieval_parts(task.name, lang) if isinstance(task, RetrievalTask) \
-                    else {"": n}
-                for part, count in parts.items():
-                    expected[(task.name, lang, part)] = count
-                    items += evaluator.chunk(task.name, lang, count, cfg.eval.batch_size * 4, 1.0, part)
-    mine = evaluator.assign(items, info.world_size)[info.rank]
-    results, report = evaluator.run(mine, predictor, info.rank, progress=info.is_main)
-    merged, reports = evaluator.gather(results, report)
+    with dist.main_process_first(info):  # local rank 0 fills the dataset caches first
+        expected, items = plan_items(predictor, tasks, languages or cfg.eval.languages,
+                                     cfg.eval.chunk_tokens)
+    t1 = time.perf_counter()
+    merged, reports = run_and_gather(cfg, evaluator.assign(items, info.world_size)[info.rank],
+                                     predictor, info)
+    t2 = time.perf_counter()
     scores = None
     if info.is_main:
-        assembled = evaluator.assemble(merged, expected)
-        scores = score_all(predictor, tasks, assembled, out_dir)
-        log.info("evaluation balance (slowest / mean busy time): %.3f", evaluator.balance(reports))
-        if tracker is not None:
-            tracker.scalars({f"eval/{t}/{lang}/{m}": v for t, s in scores.items()
-                             for lang, ms in s.items() for m, v in ms.items()}, step)
+        scores = score_on_main(predictor, tasks, merged, expected, reports, tracker, step,
+                               out_dir, stats)
+        if stats is not None:
+            stats.update(prepare_s=t1 - t0, run_s=t2 - t1)
+    # Rank 0's scoring (BUCC mining over large corpora) may outlast the collective timeout too.
+    dist.slow_barrier()
     return evaluator.broadcast(scores)
 
 

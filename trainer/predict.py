@@ -1,6 +1,23 @@
 """Inference for the evaluator: one work item (task, language, chunk of examples) in, one
-prediction per example out, per head kind. Plain inference, no DeepSpeed engine."""
+prediction per example out, per head kind. Plain inference, no DeepSpeed engine.
+
+Every rank prepares every evaluation set (read, tokenize: cached, main process first), so all
+ranks build the same work items; each then runs only its own. The cost of an example is its
+tokens (the lengths of its features, or of its tokenized sentence for retrieval), which is what
+a forward pass pays. On a GPU the forward passes run under bf16 autocast; on CPU they stay fp32.
+
+``XSTILTS_EVAL_FAULT=kind@item[:rank]`` (kind: raise, kill or hang) makes the given rank fail
+at its item-th work item: a drill for the failure handling of the distributed evaluator.
+"""
 from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -8,6 +25,10 @@ import torch
 from eval.evaluator import WorkItem
 from trainer.data import featurize_dataset, load_examples
 from trainer.tasks.base import RetrievalTask, Task
+
+log = logging.getLogger("xstilts.eval")
+EVAL_FAULT = "XSTILTS_EVAL_FAULT"
+Key = tuple[str, str]
 
 
 class Predictor:
@@ -17,30 +38,48 @@ class Predictor:
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.tasks, self.split = tasks, split
         self.device = next(model.parameters()).device
-        self.dtype = next(model.parameters()).dtype
-        self.data: dict[tuple[str, str], tuple] = {}
-        self.pairs: dict[tuple[str, str], tuple] = {}
+        self.autocast_dtype = autocast_dtype(self.device)
+        self.data: dict[Key, tuple] = {}  # (examples, features, first feature of each example)
+        self.pairs: dict[Key, dict] = {}  # retrieval: sentence lists and gold pairs
+        self.ids: dict[tuple[str, str, str], list] = {}  # retrieval: token ids per part
+        self.costs: dict[tuple[str, str, str], np.ndarray] = {}  # tokens per example
+        self.on_batch: Callable[[], None] | None = None  # progress signal (the watchdog's beat)
 
     # ------------------------------------------------------------ preparation
-    def prepare(self, task: Task, lang: str) -> int:
-        """Load and tokenize one evaluation set (cached); returns its number of examples."""
+    def prepare(self, task: Task, lang: str) -> dict[str, int]:
+        """Load and tokenize one evaluation set (cached); returns its parts and their sizes
+        (the part "" for every task but retrieval, whose parts are its sentence lists)."""
         if isinstance(task, RetrievalTask):
-            split = self.split_of(task)
-            src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
-            parts = {"src": src, "trg": trg, "gold": gold}
-            if task.scorer.startswith("bucc") and split != task.dev_split:
-                # BUCC's threshold is tuned on dev gold and applied to the scored split
-                dsrc, dtrg, dgold = task.read_pairs(self.cfg.data.root, task.dev_split, lang)
-                parts.update(dev_src=dsrc, dev_trg=dtrg, dev_gold=dgold)
-            self.pairs[(task.name, lang)] = parts
-            return len(src)
-        split = self.split_of(task)
-        examples = load_examples(task, split, lang, self.cfg, limit=self.cfg.data.max_eval_examples)
+            return self._prepare_pairs(task, lang)
+        examples = load_examples(task, self.split_of(task), lang, self.cfg,
+                                 limit=self.cfg.data.max_eval_examples)
         features = featurize_dataset(task, examples, self.tokenizer, self.cfg, is_train=False)
         ex_idx = np.asarray(features["example_idx"], dtype=np.int64)
         starts = np.searchsorted(ex_idx, np.arange(len(examples) + 1))
+        tokens = np.concatenate([[0], np.cumsum(np.asarray(features["length"], dtype=np.int64))])
         self.data[(task.name, lang)] = (examples, features, starts)
-        return len(examples)
+        self.costs[(task.name, lang, "")] = tokens[starts[1:]] - tokens[starts[:-1]]
+        return {"": len(examples)}
+
+    def _prepare_pairs(self, task: RetrievalTask, lang: str) -> dict[str, int]:
+        split = self.split_of(task)
+        src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
+        parts = {"src": src, "trg": trg, "gold": gold}
+        if task.scorer.startswith("bucc") and split != task.dev_split:
+            # BUCC's threshold is tuned on dev gold and applied to the scored split
+            dsrc, dtrg, dgold = task.read_pairs(self.cfg.data.root, task.dev_split, lang)
+            parts.update(dev_src=dsrc, dev_trg=dtrg, dev_gold=dgold)
+        self.pairs[(task.name, lang)] = parts
+        sizes = {}
+        for part, sents in parts.items():
+            if part.endswith("gold"):
+                continue
+            ids = self.tokenizer([t for _, t in sents], truncation=True,
+                                 max_length=self.cfg.data.max_length)["input_ids"] if sents else []
+            self.ids[(task.name, lang, part)] = ids
+            self.costs[(task.name, lang, part)] = np.asarray([len(i) for i in ids], dtype=np.int64)
+            sizes[part] = len(sents)
+        return sizes
 
     def split_of(self, task: Task) -> str:
         return {"dev": task.dev_split, "test": task.test_split, "train": task.train_split}.get(
@@ -58,69 +97,192 @@ class Predictor:
     def __call__(self, item: WorkItem):
         task = self.tasks[item.task]
         if isinstance(task, RetrievalTask):
-            sents = self.pairs[(item.task, item.lang)][item.part][item.start:item.stop]
-            return self.embed([text for _, text in sents])
+            return self.embed(self.ids[item.key][item.start:item.stop])
         examples, features, starts = self.data[(item.task, item.lang)]
         fs, fe = int(starts[item.start]), int(starts[item.stop])
-        feats = features.select(range(fs, fe))
-        logits = self.logits(task, feats)
-        return self.postprocess(task, examples.select(range(item.start, item.stop)), feats, logits,
-                                item.start)
+        cols = features[fs:fe]  # one Arrow slice, as columns
+        rows = [dict(zip(cols, values)) for values in zip(*cols.values())]
+        logits = self.logits(task, rows)
+        cols["example_idx"] = [i - item.start for i in cols["example_idx"]]  # item-local owners
+        return self.postprocess(task, examples[item.start:item.stop], cols, logits)
+
+    def autocast(self):
+        """bf16 autocast on a GPU that has it; a no-op on CPU (fp32 there)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @torch.no_grad()
-    def logits(self, task: Task, feats) -> list[np.ndarray]:
-        """Per-feature logits, computed in length-sorted batches (less padding)."""
+    def logits(self, task: Task, rows: list[dict]) -> list[np.ndarray]:
+        """Per-feature logits (float32), computed in length-sorted batches (less padding)."""
         from trainer.collate import collate
 
-        rows = [feats[i] for i in range(len(feats))]
         order = sorted(range(len(rows)), key=lambda i: rows[i]["length"])
         out: list = [None] * len(rows)
         bs = self.cfg.eval.batch_size
         for b in range(0, len(order), bs):
             idx = order[b:b + bs]
             batch = collate(task.kind, [_strip(rows[i]) for i in idx], self.tokenizer.pad_token_id)
-            batch = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-            batch.pop("labels", None), batch.pop("start_positions", None), batch.pop("end_positions", None)
-            _, logit = self.model(task.name, batch)
+            batch = {k: v.to(self.device) for k, v in batch.items()
+                     if isinstance(v, torch.Tensor) and k not in LABEL_KEYS}
+            with self.autocast():
+                _, logit = self.model(task.name, batch)
             logit = logit.float().cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = logit[j]
+            if self.on_batch:
+                self.on_batch()
         return out
 
-    def postprocess(self, task: Task, examples, feats, logits: list, offset: int) -> list:
+    def postprocess(self, task: Task, examples: dict, cols: dict, logits: list) -> list:
+        """One prediction per example of the item; ``cols`` are its features' columns with
+        ``example_idx`` counted from the item's first example."""
         from trainer import postprocess as pp
 
         if task.kind in ("classification", "multiple_choice"):
             return [int(np.argmax(l)) for l in logits]
         if task.kind == "tagging":
             num_words = [len(t) for t in examples["tokens"]]
-            feats_local = feats.map(lambda r: {"example_idx": r["example_idx"] - offset})
-            return pp.tagging_predictions(feats_local, logits, tuple(task.labels), num_words)
+            return pp.tagging_predictions(cols, logits, tuple(task.labels), num_words)
         if task.kind == "span":
-            feats_local = feats.map(lambda r: {"example_idx": r["example_idx"] - offset})
-            start = [l[:, 0] for l in logits]
-            end = [l[:, 1] for l in logits]
-            answers = pp.span_predictions(examples, feats_local, start, end,
-                                          n_best=self.cfg.eval.n_best,
+            answers = pp.span_predictions(examples, cols, [l[:, 0] for l in logits],
+                                          [l[:, 1] for l in logits], n_best=self.cfg.eval.n_best,
                                           max_answer_length=self.cfg.eval.max_answer_length)
             return [answers.get(i, "") for i in examples["id"]]
         raise ValueError(f"task {task.name}: no prediction for head kind {task.kind}")
 
     @torch.no_grad()
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.model.encoder.config.hidden_size), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        bs = self.cfg.eval.batch_size
+    def embed(self, ids: list[list[int]]) -> np.ndarray:
+        """L2-normalized sentence embeddings (float32) of token-id lists."""
+        out = np.zeros((len(ids), self.model.encoder.config.hidden_size), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        bs, pad = self.cfg.eval.batch_size, self.tokenizer.pad_token_id
         for b in range(0, len(order), bs):
             idx = order[b:b + bs]
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.cfg.data.max_length, return_tensors="pt")
-            enc = {k: v.to(self.device) for k, v in enc.items()}
-            emb = self.model.embed(enc, self.cfg.model.retrieval_layer).cpu().numpy()
-            out[idx] = emb
+            width = max(len(ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for j, i in enumerate(idx):
+                input_ids[j, :len(ids[i])] = torch.as_tensor(ids[i])
+                mask[j, :len(ids[i])] = 1
+            enc = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+            with self.autocast():
+                emb = self.model.embed(enc, self.cfg.model.retrieval_layer)
+            out[idx] = emb.float().cpu().numpy()
+            if self.on_batch:
+                self.on_batch()
         return out
+
+
+LABEL_KEYS = ("labels", "start_positions", "end_positions")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of inference on ``device``: bf16 on a GPU that supports it, else
+    None (no autocast: fp32 on CPU, where bf16 matmuls are slow and less exact)."""
+    if device.type != "cuda":
+        return None
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    log.warning("this GPU has no bf16: evaluation runs in fp32")
+    return None
 
 
 def _strip(row: dict) -> dict:
     """Drop evaluation-only columns before padding."""
     return {k: v for k, v in row.items() if k not in ("offset_mapping", "word_ids")}
+
+
+# ---------------------------------------------------------------- planning and running
+
+
+def plan_items(predictor: Predictor, tasks: list[Task], languages: list[str] | None,
+               chunk_tokens: int) -> tuple[dict, list[WorkItem]]:
+    """(examples per (task, lang, part), work items) of every set to score. Every rank calls
+    this and gets the same items: they depend on the data and ``chunk_tokens`` only."""
+    from eval.evaluator import chunk_by_cost
+
+    expected: dict[tuple[str, str, str], int] = {}
+    items: list[WorkItem] = []
+    for task in tasks:
+        for lang in task.languages:
+            if languages and lang not in languages:
+                continue
+            for part, count in predictor.prepare(task, lang).items():
+                key = (task.name, lang, part)
+                expected[key] = count
+                budget = chunk_tokens if chunk_tokens > 0 else float("inf")
+                items += chunk_by_cost(task.name, lang, predictor.costs[key], budget, part)
+    return expected, items
+
+
+def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], object], info):
+    """Run this rank's items, wait for the other ranks, gather everything on rank 0: returns
+    ``evaluator.gather``'s (merged results, rank reports), None on the other ranks.
+
+    The items run under the progress watchdog, which every batch feeds (a rank stuck in one
+    batch ends the job instead of holding its peers), with the progress bar on rank 0. The wait for the slowest rank goes
+    through the slow group: bounded in hours, not by the short collective timeout, while a dead
+    peer still ends it at once (its sockets close); meanwhile only the heartbeat runs, so that
+    peers see this rank waiting in a collective rather than stuck."""
+    from eval import evaluator
+    from trainer import dist
+    from trainer.watchdog import Watchdog
+
+    label, hooks = f"rank {info.rank} [evaluate]", dist.watchdog_hooks(info)
+    watchdog = Watchdog(cfg.deepspeed.watchdog_s, label, **hooks)
+    done = [0]
+
+    def beat() -> None:  # the watchdog's "step" is the number of items finished
+        done[0] += 1
+        watchdog.beat(done[0])
+
+    if isinstance(predict, Predictor):
+        predict.on_batch = watchdog.beat
+    try:
+        results, report = evaluator.run(items, with_fault(predict, info.rank), info.rank,
+                                        progress=info.is_main, heartbeat=beat)
+    finally:
+        watchdog.stop()
+        if isinstance(predict, Predictor):
+            predict.on_batch = None
+    waiting = Watchdog(0, label, **hooks)
+    waiting.beat(done[0])
+    try:
+        dist.slow_barrier()
+        return evaluator.gather(results, report)
+    finally:
+        waiting.stop()
+
+
+# ---------------------------------------------------------------- fault drill
+
+
+def with_fault(predict: Callable[[WorkItem], object], rank: int) -> Callable[[WorkItem], object]:
+    """``predict``, failing as ``XSTILTS_EVAL_FAULT`` asks on this rank (unchanged if unset)."""
+    from trainer.faults import parse
+
+    spec = os.environ.get(EVAL_FAULT)
+    if not spec:
+        return predict
+    kind, at, who = parse(spec)
+    if kind not in ("raise", "kill", "hang"):
+        raise ValueError(f"{EVAL_FAULT}={spec!r}: the evaluator drills raise, kill and hang")
+    if who is not None and who != rank:
+        return predict
+    done = [0]
+
+    def faulty(item: WorkItem):
+        done[0] += 1
+        if done[0] == at:
+            print(f"xstilts fault: {kind} on rank {rank} at evaluation item {at} "
+                  f"(t={time.time():.3f})", file=sys.stderr, flush=True)
+            if kind == "raise":
+                raise RuntimeError(f"injected evaluation fault on rank {rank} (item {at})")
+            if kind == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            while True:
+                time.sleep(1)
+        return predict(item)
+
+    return faulty

@@ -3,16 +3,41 @@
 Each task scores itself (``Task.score`` -> the official routine in eval.metrics); this module
 only lines predictions up with references and writes ``<out>/<task>/test-<lang>.*`` in the
 XTREME submission layout. Splits whose labels are withheld get prediction files but no score.
+:func:`score_on_main` is rank 0's part of a distributed evaluation: assemble (every example
+exactly once), score, write, log the balance and the TensorBoard scalars at the export's step.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
 from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
+
+
+def score_on_main(predictor, tasks: list[Task], merged: dict, expected: dict, reports: list,
+                  tracker, step: int, out_dir: str | None, stats: dict | None) -> dict:
+    """Scores ``{task: {lang: {metric: value}}}`` from every rank's gathered results."""
+    from eval import evaluator
+
+    t0 = time.perf_counter()
+    assembled = evaluator.assemble(merged, expected)
+    scores = score_all(predictor, tasks, assembled, out_dir)
+    balance = evaluator.balance(reports)
+    log.info("evaluated %d examples in %d items on %d ranks; balance (slowest / mean busy time) "
+             "%.3f", sum(r.examples for r in reports), sum(r.items for r in reports), len(reports),
+             balance)
+    if tracker is not None:
+        tracker.scalars({f"eval/{t}/{lang}/{m}": v for t, s in scores.items()
+                         for lang, ms in s.items() for m, v in ms.items()}, step)
+    if stats is not None:
+        stats.update(ranks=len(reports), balance=balance, score_s=time.perf_counter() - t0,
+                     items=[r.items for r in reports], examples=[r.examples for r in reports],
+                     busy_s=[r.busy_s for r in reports], cost=[r.cost for r in reports])
+    return scores
 
 
 def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None) -> dict:
