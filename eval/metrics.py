@@ -19,7 +19,7 @@ import warnings
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from eval.xtreme import CATEGORIES, XTREME_TASKS
+from eval.xtreme import CATEGORIES, XTREME_R_CATEGORIES, XTREME_R_TASKS, XTREME_TASKS
 
 # ---------------------------------------------------------------- classification / tagging
 
@@ -271,7 +271,7 @@ def mlm(batches: Iterable[Sequence[float]]) -> dict[str, float]:
 # ---------------------------------------------------------------- dispatch and XTREME score
 
 SCORERS = ("accuracy", "token_accuracy", "seqeval", "squad", "squad_v2", "mlqa",
-           "bucc", "bucc2018", "tatoeba", "mlm")
+           "bucc", "bucc2018", "tatoeba", "map@20", "mlm")
 
 
 def score_task(scorer: str, predictions: Any, references: Any, lang: str) -> dict[str, float]:
@@ -281,6 +281,8 @@ def score_task(scorer: str, predictions: Any, references: Any, lang: str) -> dic
     lists; squad / squad_v2 / mlqa: ``{id: answer}`` and ``[{"id", "answers": {"text": [...]}}]``;
     bucc (bucc2018): predicted and gold (source id, target id) pairs or "src\\ttrg" strings;
     tatoeba: predicted and gold indices (gold may be None: the i-th query's answer is i);
+    map@20: ``{query_id: [ranked candidate ids]}`` and ``{query_id: [relevant ids]}`` (queries
+    missing from the predictions score 0, as in the Mewsli-X scorer);
     mlm: per-batch sums, see :func:`mlm` (references unused)."""
     if scorer == "accuracy":
         return accuracy(predictions, references)
@@ -302,9 +304,21 @@ def score_task(scorer: str, predictions: Any, references: Any, lang: str) -> dic
         from eval.retrieval_metrics import index_accuracy
 
         return index_accuracy(predictions, references)
+    if scorer == "map@20":
+        return ranked_map(predictions, references)
     if scorer == "mlm":
         return mlm(predictions)
     raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join(SCORERS)}")
+
+
+def ranked_map(predictions: Mapping[str, Sequence[str]], references: Mapping[str, Sequence[str]],
+               k: int = 20) -> dict[str, float]:
+    """mAP@k in percent of ranked candidate lists against each query's relevant candidates."""
+    from eval.retrieval_metrics import mean_average_precision
+
+    queries = list(references)
+    return mean_average_precision([references[q] for q in queries],
+                                  [list(predictions.get(q, [])) for q in queries], k)
 
 
 def _task_value(entry: Any) -> float:
@@ -331,3 +345,24 @@ def xtreme_score(task_averages: Mapping[str, Any]) -> float:
     if missing:
         raise ValueError(f"XTREME score needs all nine tasks; missing: {', '.join(missing)}")
     return sum(_task_value(task_averages[t]) for t in XTREME_TASKS) / len(XTREME_TASKS)
+
+
+def xtreme_r_category_scores(task_averages: Mapping[str, Any]) -> dict[str, float]:
+    """Mean task score of every XTREME-R category whose tasks are all present."""
+    return {cat: sum(_task_value(task_averages[t]) for t in tasks) / len(tasks)
+            for cat, tasks in XTREME_R_CATEGORIES.items() if all(t in task_averages for t in tasks)}
+
+
+def xtreme_r_score(task_averages: Mapping[str, Any]) -> float:
+    """The XTREME-R score: the unweighted mean of its ten task scores, each the average over
+    the task's languages of its main metric (accuracy: XNLI, XCOPA, Tatoeba; F1: UD-POS,
+    WikiANN; (EM + F1) / 2: XQuAD, MLQA, TyDiQA-GoldP; mAP@20: Mewsli-X, LAReQA).
+
+    The mean is over tasks, as the official XTREME scorer (``evaluate.py``, ``all_task``)
+    aggregates; the repository ships no XTREME-R aggregation of its own, so per-category means
+    are reported beside it (:func:`xtreme_r_category_scores`) for a category-weighted reading.
+    A ValueError names any of the ten tasks that is missing."""
+    missing = [t for t in XTREME_R_TASKS if t not in task_averages]
+    if missing:
+        raise ValueError(f"XTREME-R score needs all ten tasks; missing: {', '.join(missing)}")
+    return sum(_task_value(task_averages[t]) for t in XTREME_R_TASKS) / len(XTREME_R_TASKS)

@@ -15,6 +15,9 @@ Format (scores in percent)::
 ``avg_metric`` is the mean over languages of the main metric; for QA tasks the main metric is
 ``em_f1`` = (exact_match + f1) / 2, added to every language. ``xtreme_score`` is null unless
 all nine XTREME tasks are present with all their languages; ``xtreme_score_note`` says why.
+When a task only XTREME-R has (xcopa, udpos_r, panx_r, mewslix, lareqa) is scored, the same
+three keys appear for XTREME-R: ``xtreme_r_score``, ``xtreme_r_category_scores`` and
+``xtreme_r_score_note`` (the ten tasks of eval.xtreme.XTREME_R_CATEGORIES).
 
 Aggregated format (:func:`aggregate_runs`): the same layout with ``"runs": N`` and
 ``"aggregate": true``; every number (metric values, averages, avg_metric, category scores,
@@ -31,11 +34,12 @@ import math
 import os
 from typing import Any, Mapping
 
-from eval.metrics import category_scores, xtreme_score
-from eval.xtreme import EM_F1, LANGUAGES, TARGETS, XTREME_TASKS
+from eval.metrics import category_scores, xtreme_r_category_scores, xtreme_r_score, xtreme_score
+from eval.xtreme import EM_F1, LANGUAGES, TARGETS, XTREME_R_TASKS, XTREME_TASKS
 
 log = logging.getLogger("xstilts.eval")
-RESERVED = ("tasks", "category_scores", "xtreme_score", "xtreme_score_note", "runs", "aggregate")
+RESERVED = ("tasks", "category_scores", "xtreme_score", "xtreme_score_note", "runs", "aggregate",
+            "xtreme_r_score", "xtreme_r_category_scores", "xtreme_r_score_note")
 
 
 def main_metric(task: str, metrics: Mapping[str, Any]) -> str:
@@ -97,6 +101,26 @@ def _score_and_note(tasks: Mapping[str, dict]) -> tuple[float | None, dict[str, 
     return None, cats, "XTREME score not computed: " + "; ".join(why)
 
 
+def _xtreme_r(tasks: Mapping[str, dict]) -> dict[str, Any]:
+    """The XTREME-R keys of a results file (empty unless a task only XTREME-R has is scored)."""
+    if not any(t in tasks for t in XTREME_R_TASKS if t not in XTREME_TASKS):
+        return {}
+    complete = {t: e for t, e in tasks.items()
+                if t in XTREME_R_TASKS and set(LANGUAGES[t]) <= set(e["languages"])}
+    missing = [t for t in XTREME_R_TASKS if t not in tasks]
+    partial = [t for t in XTREME_R_TASKS if t in tasks and t not in complete]
+    out: dict[str, Any] = {"xtreme_r_category_scores": xtreme_r_category_scores(complete)}
+    if not missing and not partial:
+        out["xtreme_r_score"] = xtreme_r_score(complete)
+        out["xtreme_r_score_note"] = "mean of the ten XTREME-R task scores (QA: (EM+F1)/2)"
+        return out
+    why = ([f"tasks not scored: {', '.join(missing)}"] if missing else []) + \
+        ([f"tasks missing some XTREME-R languages: {', '.join(partial)}"] if partial else [])
+    out["xtreme_r_score"] = None
+    out["xtreme_r_score_note"] = "XTREME-R score not computed: " + "; ".join(why)
+    return out
+
+
 def build_results(per_task_lang: Mapping[str, Mapping[str, Mapping[str, float]]],
                   extra: Mapping[str, Any] | None = None,
                   task_info: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
@@ -107,7 +131,7 @@ def build_results(per_task_lang: Mapping[str, Mapping[str, Mapping[str, float]]]
              for task, per_lang in per_task_lang.items() if per_lang}
     score, cats, note = _score_and_note(tasks)
     results: dict[str, Any] = {"tasks": tasks, "category_scores": cats,
-                               "xtreme_score": score, "xtreme_score_note": note}
+                               "xtreme_score": score, "xtreme_score_note": note, **_xtreme_r(tasks)}
     for key, value in (extra or {}).items():
         if key in RESERVED:
             raise ValueError(f"build_results: extra key {key!r} is reserved")
@@ -207,6 +231,10 @@ def format_table(results: Mapping) -> str:
     score = results.get("xtreme_score")
     lines.append(f"XTREME score: {fmt(score)}" if score is not None
                  else f"XTREME score: n/a ({results.get('xtreme_score_note', '')})")
+    if "xtreme_r_score_note" in results:
+        r = results.get("xtreme_r_score")
+        lines.append(f"XTREME-R score: {fmt(r)}" if r is not None
+                     else f"XTREME-R score: n/a ({results['xtreme_r_score_note']})")
     return "\n".join(lines)
 
 

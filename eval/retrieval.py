@@ -1,5 +1,6 @@
-"""Retrieval scoring from gathered sentence embeddings: Tatoeba (nearest neighbour accuracy) and
-BUCC (margin mining, threshold tuned on dev gold and applied to test), as the official
+"""Retrieval scoring from gathered sentence embeddings: Tatoeba (nearest neighbour accuracy),
+BUCC (margin mining, threshold tuned on dev gold and applied to test) and the language-agnostic
+retrieval of XTREME-R (LAReQA, Mewsli-X: mAP@20 over a shared candidate pool), as the official
 procedure does it. Returns (metrics in percent, predictions for the submission files)."""
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def score(scorer: str, parts: dict[str, list], emb: dict[str, np.ndarray]) -> tu
         return tatoeba(emb["src"], emb["trg"])
     if scorer in ("bucc", "bucc2018"):
         return bucc(parts, emb)
+    if scorer == f"map@{rm.MAP_K}":
+        return ranked(parts, emb)
     raise ValueError(f"no retrieval scorer named {scorer!r}")
 
 
@@ -46,6 +49,24 @@ def bucc(parts: dict, emb: dict) -> tuple[dict, list]:
     # Scoring the dev split itself: its own gold tunes the threshold (the official dev figure).
     threshold = rm.bucc_optimal_threshold(cands, parts["gold"])
     return rm.bucc_scores(cands, parts["gold"], threshold), rm.bucc_extract(cands, threshold)
+
+
+def ranked(parts: dict, emb: dict, k: int = rm.MAP_K) -> tuple[dict, dict]:
+    """mAP@k of the queries ("src") against the candidate pool ("trg"); "gold" holds every
+    (query id, relevant candidate id) pair. Predictions: query id -> its top-k candidate ids
+    (the Mewsli-X submission layout). No gold (a withheld split): predictions only."""
+    queries, cands = _ids(parts["src"]), _ids(parts["trg"])
+    rows = rm.rank_candidates(emb["src"], emb["trg"], k)
+    preds = {q: [cands[j] for j in row] for q, row in zip(queries, rows)}
+    if not parts.get("gold"):
+        return {}, preds
+    relevant: dict = {}
+    for q, c in parts["gold"]:
+        relevant.setdefault(q, set()).add(c)
+    missing = [q for q in queries if q not in relevant]
+    if missing:
+        raise ValueError(f"mAP@{k}: {len(missing)} queries have no relevant candidate (e.g. {missing[0]!r})")
+    return rm.mean_average_precision([relevant[q] for q in queries], [preds[q] for q in queries], k), preds
 
 
 def _ids(sents: Sequence) -> list:

@@ -248,3 +248,47 @@ def tatoeba_accuracy(src_emb: np.ndarray, trg_emb: np.ndarray,
     if src_emb.shape[0] != trg_emb.shape[0]:
         raise ValueError(f"tatoeba: {src_emb.shape[0]} source but {trg_emb.shape[0]} target sentences")
     return index_accuracy(tatoeba_predictions(src_emb, trg_emb, chunk))
+
+
+# ---------------------------------------------------------------- mAP@k (LAReQA, Mewsli-X)
+
+MAP_K = 20  # XTREME-R scores both language-agnostic retrieval tasks on the top 20 candidates
+
+
+def average_precision_at_k(relevant: Iterable[Hashable], ranked: Sequence[Hashable],
+                           k: int = MAP_K) -> float:
+    """AP@k of one query (0..1): over the first ``k`` ranked candidates, the precision at each
+    rank that holds a relevant candidate not seen earlier in the list, summed and divided by
+    min(number relevant, k), as XTREME-R scores LAReQA and Mewsli-X. With a single relevant
+    candidate this is the reciprocal rank cut at k (Mewsli-X's "MRR/MAP@20"). A query with no
+    relevant candidate is an error: the benchmarks have none."""
+    targets = set(relevant)
+    if not targets:
+        raise ValueError("average_precision_at_k: the query has no relevant candidate")
+    hits, total = 0, 0.0
+    seen: set = set()
+    for rank, cand in enumerate(list(ranked)[:k], 1):
+        if cand in targets and cand not in seen:
+            hits += 1
+            total += hits / rank
+        seen.add(cand)
+    return total / min(len(targets), k)
+
+
+def mean_average_precision(relevant: Sequence[Iterable[Hashable]], ranked: Sequence[Sequence[Hashable]],
+                           k: int = MAP_K) -> dict[str, float]:
+    """mAP@k in percent over queries (``relevant[i]`` and ``ranked[i]`` belong to query i)."""
+    if len(relevant) != len(ranked):
+        raise ValueError(f"mAP@{k}: {len(ranked)} ranked lists but {len(relevant)} gold sets")
+    if not len(ranked):
+        raise ValueError(f"mAP@{k}: nothing to score (no queries)")
+    aps = [average_precision_at_k(r, p, k) for r, p in zip(relevant, ranked)]
+    return {f"map@{k}": 100.0 * sum(aps) / len(aps)}
+
+
+def rank_candidates(query_emb: np.ndarray, cand_emb: np.ndarray, k: int = MAP_K,
+                    chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Rows of the ``k`` candidates nearest to each query by inner product (cosine for
+    normalised embeddings), best first; ties go to the lower row."""
+    _, ind = knn(query_emb, cand_emb, k, chunk)
+    return ind

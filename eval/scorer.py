@@ -11,7 +11,9 @@ File formats, the same for predictions and labels unless said otherwise:
 * QA (xquad, mlqa, tydiqa): predictions ``{question_id: answer}``; labels the SQuAD-format
   dataset (``{"data": [...]}`` or the bare list of articles) (``.json``);
 * bucc2018: ``src_id<TAB>trg_id`` lines, the mined pairs / the gold pairs (``.tsv``);
-* tatoeba: one index per line, for every English sentence the index of its translation (``.tsv``).
+* tatoeba: one index per line, for every English sentence the index of its translation (``.tsv``);
+* mewslix, lareqa (mAP@20): predictions ``{query_id: [candidate ids, best first]}``, labels
+  ``{query_id: [relevant candidate ids]}`` (the Mewsli-X layout) (``.json``).
 
 Readers take the last tab-separated field of a classification or tagging line, so a line that
 holds just the label (the official layout) reads as the official scorer reads it, and a
@@ -37,9 +39,11 @@ class ScoreError(ValueError):
 
 
 def family(task: str) -> str:
-    """The file family of ``task``: label, tag, qa, bucc or index."""
+    """The file family of ``task``: label, tag, qa, bucc, index or ranked."""
     target = TARGETS.get(task)
     kind = target.kind if target else ""
+    if target is not None and target.scorer.startswith("map@"):
+        return "ranked"
     if task in QA_TASKS or kind == "span" or task.startswith("mlqa"):
         return "qa"
     if task.startswith("bucc"):
@@ -59,7 +63,7 @@ def scorer_of(task: str) -> str:
 
 
 def file_path(root: str, task: str, lang: str) -> str:
-    ext = "json" if family(task) == "qa" else "tsv"
+    ext = "json" if family(task) in ("qa", "ranked") else "tsv"
     return os.path.join(root, task, f"test-{lang}.{ext}")
 
 
@@ -126,6 +130,14 @@ def read_qa_predictions(path: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def read_ranked(path: str) -> dict[str, list[str]]:
+    """Ranked retrieval files: a JSON object ``{query_id: [candidate ids]}``."""
+    data = _load_json(path)
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ScoreError(f"{path}: expected a JSON object {{query_id: [candidate ids]}}")
+    return {str(k): [str(c) for c in v] for k, v in data.items()}
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -149,6 +161,8 @@ def score_file(task: str, lang: str, pred_path: str, label_path: str) -> dict[st
         return score_task(scorer, read_qa_predictions(pred_path), refs, lang)
     if fam == "bucc":
         return score_task(scorer, read_pairs(pred_path), read_pairs(label_path), lang)
+    if fam == "ranked":
+        return score_task(scorer, read_ranked(pred_path), read_ranked(label_path), lang)
     if fam == "tag":
         pred, gold = read_tags(pred_path), read_tags(label_path)
         _check_count(pred_path, label_path, len(pred), len(gold), "sentences")
@@ -166,7 +180,7 @@ def score_file(task: str, lang: str, pred_path: str, label_path: str) -> dict[st
 def label_languages(label_dir: str, task: str) -> list[str]:
     """Languages with a test label file for ``task``, sorted."""
     folder = os.path.join(label_dir, task)
-    ext = ".json" if family(task) == "qa" else ".tsv"
+    ext = ".json" if family(task) in ("qa", "ranked") else ".tsv"
     if not os.path.isdir(folder):
         return []
     return sorted(n[len("test-"):-len(ext)] for n in os.listdir(folder)
@@ -214,8 +228,9 @@ def write_predictions(task: str, lang: str, predictions: Any, out_dir: str) -> s
     os.makedirs(os.path.dirname(path), exist_ok=True)
     items = predictions.tolist() if hasattr(predictions, "tolist") else predictions
     with open(path, "w", encoding="utf-8") as f:
-        if isinstance(items, Mapping):
-            json.dump({str(k): str(v) for k, v in items.items()}, f, ensure_ascii=False, indent=1)
+        if isinstance(items, Mapping):  # QA answers, or ranked candidate lists
+            json.dump({str(k): [str(c) for c in v] if isinstance(v, (list, tuple)) else str(v)
+                       for k, v in items.items()}, f, ensure_ascii=False, indent=1)
         elif family(task) == "bucc":
             f.writelines(p.rstrip("\n") + "\n" if isinstance(p, str) else f"{p[0]}\t{p[1]}\n" for p in items)
         elif family(task) == "tag" or (items and all(isinstance(p, (list, tuple)) for p in items)):

@@ -1,7 +1,8 @@
-"""The XTREME benchmark as data: language lists per task and the target-task table.
+"""The XTREME and XTREME-R benchmarks as data: language lists per task and the target-task table.
 
-Owns ``LANGUAGES`` (task -> ISO 639-1 codes as XTREME names them) and ``TARGETS`` (how each
-target task is scored and where it sits in the XTREME score). Nothing here computes anything;
+Owns ``LANGUAGES`` (task -> ISO 639-1 codes as XTREME names them), ``TARGETS`` (how each
+target task is scored and where it sits in the XTREME score) and the XTREME-R task set
+(``XTREME_R_CATEGORIES``: ten tasks in four categories). Nothing here computes anything;
 the scoring lives in :mod:`eval.metrics`, :mod:`eval.retrieval_metrics` and :mod:`eval.scorer`.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ LANGUAGES.update({
     "panx_r": LANGUAGES["panx"] + _langs("qu pl uk az lt pa gu ro"),
     # LAReQA runs on XQuAD-R, which covers the XQuAD languages.
     "lareqa": _langs("ar de el en es hi ru th tr vi zh"),
-    "mewsli-x": _langs("ar de en es fa ja pl ro ta tr uk"),
+    # Mewsli-X: WikiNews mentions in 11 languages, linked against one multilingual entity pool.
+    "mewslix": _langs("ar de en es fa ja pl ro ta tr uk"),
 })
 
 # The four categories of the XTREME score, each with its tasks.
@@ -50,6 +52,16 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "retrieval": ("bucc2018", "tatoeba"),
 }
 XTREME_TASKS: tuple[str, ...] = tuple(t for ts in CATEGORIES.values() for t in ts)
+
+# XTREME-R (Ruder et al. 2021): ten tasks. PAWS-X and BUCC are gone; XCOPA, Mewsli-X and LAReQA
+# are new; UD-POS and WikiANN use the longer XTREME-R language lists (udpos_r, panx_r).
+XTREME_R_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "classification": ("xnli", "xcopa"),
+    "structured prediction": ("udpos_r", "panx_r"),
+    "QA": ("xquad", "mlqa", "tydiqa"),
+    "retrieval": ("tatoeba", "mewslix", "lareqa"),
+}
+XTREME_R_TASKS: tuple[str, ...] = tuple(t for ts in XTREME_R_CATEGORIES.values() for t in ts)
 
 # The main metric of a QA task: the mean of exact match and F1, as the XTREME score uses it.
 EM_F1 = "em_f1"
@@ -77,6 +89,7 @@ class Target:
 _ACC = ("accuracy",)
 _PRF = ("f1", "precision", "recall")
 _QA = ("exact_match", "f1")
+MAP20 = "map@20"  # mean average precision over the top 20 candidates (LAReQA, Mewsli-X)
 _UPOS_TAGS = 17  # the Universal POS tag set
 
 TARGETS: dict[str, Target] = {
@@ -94,6 +107,10 @@ TARGETS: dict[str, Target] = {
     "xcopa": Target("multiple_choice", "accuracy", _ACC, "accuracy", 50.0, benchmark="xtreme-r"),
     "udpos_r": Target("tagging", "f1", _PRF, "seqeval", 100 / _UPOS_TAGS, benchmark="xtreme-r"),
     "panx_r": Target("tagging", "f1", _PRF, "seqeval", 0.0, benchmark="xtreme-r"),
+    # A shared pool of thousands of candidates (LAReQA ~13k answer sentences, Mewsli-X ~1M
+    # entities): random ranking scores ~0.
+    "lareqa": Target("retrieval", MAP20, (MAP20,), MAP20, 0.0, benchmark="xtreme-r"),
+    "mewslix": Target("retrieval", MAP20, (MAP20,), MAP20, 0.0, benchmark="xtreme-r"),
 }
 
 
@@ -101,3 +118,8 @@ def category_of(task: str) -> str:
     """The XTREME-score category of ``task`` ("" when the task is not part of the score)."""
     target = TARGETS.get(task)
     return target.category if target else ""
+
+
+def xtreme_r_category_of(task: str) -> str:
+    """The XTREME-R category of ``task`` ("" when the task is not one of its ten)."""
+    return next((c for c, ts in XTREME_R_CATEGORIES.items() if task in ts), "")

@@ -486,7 +486,8 @@ def test_task_metadata_is_consistent():
         if isinstance(task, RetrievalTask):
             assert task.train_size is None
         else:
-            assert task.train_size and task.train_size > 1000, name
+            # COPA, XCOPA's English training set, is 400 items; every other task has thousands
+            assert task.train_size and (task.train_size > 1000 or name == "xcopa"), name
         for split in task.local:
             assert split in ("train", "validation", "test"), name
     assert {TASKS[n].head for n in ("anli_plus", "mnli", "xnli")} == {"nli"}

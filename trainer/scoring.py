@@ -43,7 +43,8 @@ def score_on_main(predictor, tasks: list[Task], merged: dict, expected: dict, re
 def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None) -> dict:
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for task in tasks:
-        langs = sorted({lang for (t, lang, _) in assembled if t == task.name})
+        # "*" marks a part every language shares (trainer.predict.SHARED), not a language
+        langs = sorted({lang for (t, lang, _) in assembled if t == task.name and lang != "*"})
         for lang in langs:
             if isinstance(task, RetrievalTask):
                 metrics, preds = score_retrieval(predictor, task, lang, assembled)
@@ -85,7 +86,9 @@ def score_examples(predictor, task: Task, lang: str, preds: list) -> tuple[dict,
 def score_retrieval(predictor, task: RetrievalTask, lang: str, assembled: dict) -> tuple[dict, object]:
     from eval import retrieval
 
+    from trainer.predict import part_key
+
     parts = predictor.pairs[(task.name, lang)]
-    emb = {part: np.asarray(assembled[(task.name, lang, part)], dtype=np.float32)
+    emb = {part: np.asarray(assembled[part_key(task, lang, part)], dtype=np.float32)
            for part in predictor.retrieval_parts(task.name, lang)}
     return retrieval.score(task.scorer, parts, emb)

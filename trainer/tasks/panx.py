@@ -6,9 +6,15 @@ F1 of seqeval. Its own "panx" head: BIO tags over PER, ORG and LOC, in the hub's
 Local layout: XTREME's processed files ``panx/{train,dev,test}-{lang}.tsv``, token\\ttag per
 line with a blank line between sentences; test files hold tokens only (tags withheld -> []).
 Hub: ``google/xtreme`` configs ``PAN-X.{lang}`` (tokens, ner_tags as class indices, langs).
+
+``panx_r`` is the same task on XTREME-R's language list (the XTREME 40 plus qu, pl, uk, az, lt,
+pa, gu, ro), read from the same local layout; on the hub it reads ``unimelb-nlp/wikiann``,
+which holds every WikiANN language in the same (Rahimi et al.) splits and tag set. It shares
+the head and the English fine-tuning run with ``panx`` (same training group).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator
 
 from eval.xtreme import LANGUAGES
@@ -44,3 +50,8 @@ PANX = PANXTask(
     train_size=20_000,
     description="PAN-X: WikiANN named entities (PER, ORG, LOC) in BIO tags.",
 )
+
+PANX_R = dataclasses.replace(
+    PANX, name="panx_r", languages=LANGUAGES["panx_r"], train_group="panx",
+    hub={s: HubSource("unimelb-nlp/wikiann", "{lang}", s) for s in ("train", "validation", "test")},
+    description="WikiANN NER on the XTREME-R language list (48 languages).")

@@ -9,9 +9,14 @@ own "udpos" head: the 17 UPOS tags. Local formats, chosen by file name:
                                          ids (``1-2``) and empty nodes (``1.1``) are skipped
 Hub: ``google/xtreme`` configs ``udpos.<English language name>`` (``udpos.German``): tokens and
 pos_tags (class indices, named through the split's own features).
+
+``udpos_r`` is the same task on XTREME-R's language list (plus lt, pl, uk, wo, ro, read from
+the same local layout; the hub copy has XTREME's languages only). It shares the head and the
+English fine-tuning run with ``udpos`` (same training group).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator
 
 from eval.xtreme import LANGUAGES
@@ -65,3 +70,7 @@ UDPOS = UDPOSTask(
     train_size=21_253,
     description="UD-POS: universal part-of-speech tags over UD v2.5 treebanks.",
 )
+
+UDPOS_R = dataclasses.replace(UDPOS, name="udpos_r", languages=LANGUAGES["udpos_r"],
+                              train_group="udpos",
+                              description="UD-POS on the XTREME-R language list (38 languages).")

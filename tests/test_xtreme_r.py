@@ -1,0 +1,227 @@
+"""XTREME-R: mAP@20 on hand-checked rankings, the XTREME-R score, the readers of XCOPA, SIQA,
+LAReQA (XQuAD-R) and Mewsli-X on generated files in their released layouts, the XTREME-R
+language lists of UD-POS and WikiANN on the real samples, and a shared candidate pool embedded
+once by the evaluator."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from eval import retrieval, retrieval_metrics as rm
+from eval.metrics import score_task, xtreme_r_score
+from eval.results import build_results
+from eval.xtreme import LANGUAGES, TARGETS, XTREME_R_TASKS
+from trainer.tasks import get_task
+from trainer.tasks.base import SkipCounter
+
+# ---------------------------------------------------------------- mAP@20
+
+
+def test_average_precision_at_k_hand_checked():
+    ap = rm.average_precision_at_k
+    assert ap({1, 3}, [1, 2, 3, 4, 5], k=3) == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert ap({"a"}, ["b", "c", "a"]) == pytest.approx(1 / 3)  # one relevant: reciprocal rank
+    assert ap({"a"}, ["b"] * 20 + ["a"]) == 0.0  # rank 21 is past the cut
+    assert ap(set(range(25)), list(range(20))) == 1.0  # divisor min(25, 20)
+    assert ap({1, 2, 3}, [1, 1, 1], k=3) == pytest.approx(1 / 3)  # a repeat is no new hit
+    assert ap({6, 7}, [6, 4, 7, 1, 2], k=2) == pytest.approx(0.5)  # (1/1) / min(2, 2)
+    with pytest.raises(ValueError):
+        ap(set(), [1])
+
+
+def test_map_from_embeddings_and_from_files(tmp_path):
+    # three queries, four candidates on the unit circle; q0 -> c0 best, q1 -> c2 at rank 2, q2
+    # has two relevant candidates at ranks 1 and 3
+    angle = np.radians([0, 30, 100, 200])
+    cands = np.stack([np.cos(angle), np.sin(angle)], 1).astype(np.float32)
+    queries = np.asarray([[1, 0], [np.cos(np.radians(60)), np.sin(np.radians(60))],
+                          [np.cos(np.radians(170)), np.sin(np.radians(170))]], dtype=np.float32)
+    parts = {"src": [("q0", ""), ("q1", ""), ("q2", "")],
+             "trg": [(f"c{i}", "") for i in range(4)],
+             "gold": [("q0", "c0"), ("q1", "c2"), ("q2", "c3"), ("q2", "c1")]}
+    metrics, preds = retrieval.score("map@20", parts, {"src": queries, "trg": cands})
+    assert preds["q0"] == ["c0", "c1", "c2", "c3"] and preds["q1"][:2] == ["c1", "c2"]
+    assert preds["q2"] == ["c3", "c2", "c1", "c0"]
+    expected = (1.0 + 1 / 2 + (1 + 2 / 3) / 2) / 3
+    assert metrics == {"map@20": pytest.approx(100 * expected)}
+    # the same through the prediction-file layout of `xstilts score`
+    from eval.scorer import family, score_file, write_predictions
+
+    assert family("mewslix") == "ranked" and family("lareqa") == "ranked"
+    pred = write_predictions("mewslix", "de", preds, str(tmp_path / "pred"))
+    gold_dir = tmp_path / "gold" / "mewslix"
+    gold_dir.mkdir(parents=True)
+    (gold_dir / "test-de.json").write_text(json.dumps({"q0": ["c0"], "q1": ["c2"], "q2": ["c3", "c1"]}))
+    assert score_file("mewslix", "de", pred, str(gold_dir / "test-de.json")) == metrics
+    # a query missing from the predictions scores 0 (the Mewsli-X scorer's partial credit)
+    assert score_task("map@20", {"q0": ["c0"]}, {"q0": ["c0"], "q1": ["c2"]}, "de") == {"map@20": 50.0}
+
+
+def test_xtreme_r_score_is_the_mean_of_ten_tasks():
+    values = {t: float(10 * i) for i, t in enumerate(XTREME_R_TASKS)}
+    assert xtreme_r_score(values) == pytest.approx(45.0)
+    with pytest.raises(ValueError, match="lareqa"):
+        xtreme_r_score({t: v for t, v in values.items() if t != "lareqa"})
+    per_task = {}
+    for task, v in values.items():
+        metric = TARGETS[task].metric
+        names = ("exact_match", "f1") if metric == "em_f1" else (metric,)
+        per_task[task] = {lang: {n: v for n in names} for lang in LANGUAGES[task]}
+    res = build_results(per_task)
+    assert res["xtreme_r_score"] == pytest.approx(45.0)
+    assert res["xtreme_r_category_scores"]["retrieval"] == pytest.approx((70 + 80 + 90) / 3)
+    assert res["xtreme_score"] is None  # PAWS-X and BUCC are not in XTREME-R
+    del per_task["panx_r"]["ro"]
+    res = build_results(per_task)
+    assert res["xtreme_r_score"] is None and "panx_r" in res["xtreme_r_score_note"]
+    assert "xtreme_r_score" not in build_results({"xnli": per_task["xnli"]})  # XTREME-only run
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _jsonl(path, rows) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return str(path)
+
+
+def test_xcopa_and_copa_and_siqa_readers(tmp_path):
+    xcopa = get_task("xcopa")
+    row = {"premise": "Ese vaso se rompió.", "choice1": "Cayó.", "choice2": "Brilló.",
+           "question": "cause", "label": 0, "idx": 7}
+    _jsonl(tmp_path / "xcopa/data/et/test.et.jsonl", [row, {**row, "question": "effect", "label": 1, "idx": 8}])
+    path = xcopa.local_path(str(tmp_path), "test", "et")
+    ex = list(xcopa.read_local(path, "test", "et", SkipCounter()))
+    assert ex[0] == {"id": "test-et-7", "context": "Ese vaso se rompió.", "question": "What was the cause?",
+                     "choices": ["Cayó.", "Brilló."], "label": 0}
+    assert ex[1]["question"] == "What happened as a result?" and ex[1]["label"] == 1
+    # English is SuperGLUE's COPA; its test file withholds labels
+    assert xcopa.local_path("R", "train", "en") == os.path.join("R", "copa", "train.jsonl")
+    _jsonl(tmp_path / "copa/test.jsonl", [{k: v for k, v in row.items() if k != "label"}])
+    assert next(xcopa.read_local(str(tmp_path / "copa/test.jsonl"), "test", "en", SkipCounter()))["label"] == -1
+    _jsonl(tmp_path / "bad.jsonl", [{**row, "question": "why"}])
+    with pytest.raises(ValueError, match="bad.jsonl:1: question 'why'"):
+        list(xcopa.read_local(str(tmp_path / "bad.jsonl"), "test", "et", SkipCounter()))
+
+    siqa = get_task("siqa")
+    q = {"context": "Tracy fed the dog.", "question": "Why?", "answerA": "hungry dog", "answerB": "a", "answerC": "b"}
+    _jsonl(tmp_path / "siqa/dev.jsonl", [q, q])
+    (tmp_path / "siqa/dev-labels.lst").write_text("1\n3\n")
+    ex = list(siqa.read_local(str(tmp_path / "siqa/dev.jsonl"), "validation", "en", SkipCounter()))
+    assert [e["label"] for e in ex] == [0, 2] and ex[0]["choices"] == ["hungry dog", "a", "b"]
+    assert siqa.head == xcopa.head  # the SIQA phase hands its scorer to COPA
+
+
+def write_xquad_r(root: str) -> None:
+    """Two paragraphs per language; question p-q asks about sentence q of paragraph p."""
+    for lang in LANGUAGES["lareqa"]:
+        paras = []
+        for p in range(2):
+            sents = [f"{lang} sentence {p}{s}." for s in range(3)]
+            context = " ".join(sents)
+            breaks, start = [], 0
+            for s in sents:
+                breaks.append([start, start + len(s)])
+                start += len(s) + 1
+            qas = [{"id": f"x{p}{q}", "question": f"{lang} question {p}{q}?",
+                    "answers": [{"text": sents[q][:4], "answer_start": breaks[q][0] + 1}]} for q in (0, 2)]
+            paras.append({"context": context, "sentence_breaks": breaks, "qas": qas})
+        doc = {"data": [{"title": "t", "paragraphs": paras}]}
+        path = os.path.join(root, "lareqa", "xquad-r", f"{lang}.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+
+
+def test_lareqa_pool_spans_every_language(tmp_path):
+    write_xquad_r(str(tmp_path))
+    src, pool, gold = get_task("lareqa").read_pairs(str(tmp_path), "test", "de")
+    assert src[0] == ("x00_de", "de question 00?") and len(src) == 4
+    assert len(pool) == 11 * 2 * 3 and pool[0] == ("ar_1_0", "ar sentence 00.")
+    relevant = sorted(c for q, c in gold if q == "x12_de")
+    assert relevant == sorted(f"{lang}_2_2" for lang in LANGUAGES["lareqa"])
+    # a perfect encoder (one direction per xling id) scores 100; the pool is read once
+    index = {x: i for i, x in enumerate(["x00", "x02", "x10", "x12"])}
+    dim = len(pool)
+    q_emb = np.zeros((len(src), dim), np.float32)
+    c_emb = np.eye(dim, dtype=np.float32)
+    by_cand = {c: q for q, c in gold}
+    for i, (qid, _) in enumerate(src):
+        for j, (cid, _) in enumerate(pool):
+            if by_cand.get(cid) == qid:
+                q_emb[i, j] = 1.0
+    q_emb /= np.linalg.norm(q_emb, axis=1, keepdims=True)
+    metrics, _ = retrieval.score("map@20", {"src": src, "trg": pool, "gold": gold}, {"src": q_emb, "trg": c_emb})
+    assert metrics["map@20"] == pytest.approx(100.0) and len(index) == 4
+
+
+def write_mewslix(root: str) -> None:
+    ents = [{"entity_id": f"Q{i}", "title": f"E{i}", "description": f"Entity {i} is here.  Second {{bit}}.",
+             "sentence_spans": [{"start": 0, "end": 17}], "description_language": "en",
+             "description_url": "u"} for i in range(3)]
+    _jsonl(os.path.join(root, "mewslix", "candidate_set_entities.jsonl"), ents)
+    text = "First sentence. The verdict came for Smith {x} today."
+    s = text.index("Smith")
+    ctx = {"document_title": "d", "document_url": "u", "document_id": "Q9", "language": "de", "text": text,
+           "sentence_spans": [{"start": 0, "end": 15}, {"start": 16, "end": len(text)}]}
+    mentions = [{"example_id": "de-1", "entity_id": "Q2",
+                 "mention_span": {"start": s, "end": s + 5, "text": "Smith"}}]
+    _jsonl(os.path.join(root, "mewslix", "wikinews_mentions-test.jsonl"),
+           [{"context": ctx, "mentions": mentions}, {"context": {**ctx, "language": "ja"}, "mentions": [
+               {**mentions[0], "example_id": "ja-1", "entity_id": "Q0"}]}])
+
+
+def test_mewslix_reader(tmp_path):
+    write_mewslix(str(tmp_path))
+    src, pool, gold = get_task("mewslix").read_pairs(str(tmp_path), "test", "de")
+    assert src == [("de-1", "Smith: The verdict came for { Smith } (x) today.")]
+    assert pool[0] == ("Q0", "Entity 0 is here.") and len(pool) == 3
+    assert gold == [("de-1", "Q2")]
+
+
+def test_xtreme_r_language_lists_read_the_real_samples(real_data):
+    for name, base, path in (("udpos_r", "udpos", "udpos/dev-de.tsv"), ("panx_r", "panx", "panx/dev-de.tsv")):
+        task = get_task(name)
+        assert set(get_task(base).languages) < set(task.languages)
+        assert task.train_group == base and task.head == get_task(base).head
+        ex = list(task.read_local(os.path.join(real_data, path), "validation", "de", SkipCounter()))
+        assert len(ex) == 200 and all(len(e["tokens"]) == len(e["tags"]) for e in ex)
+    assert {"lt", "pl", "uk", "wo", "ro"} <= set(get_task("udpos_r").languages)
+    assert len(get_task("panx_r").languages) == 48 and len(get_task("udpos_r").languages) == 38
+
+
+# ---------------------------------------------------------------- the evaluator, one shared pool
+
+
+def test_evaluator_embeds_a_shared_pool_once(tmp_path):
+    import eval_helpers as H
+    from trainer import dist
+    from trainer.config import from_dict
+    from trainer.model import load_export
+    from trainer.pipeline import evaluate_model
+    from trainer.predict import Predictor, plan_items
+    from trainer.tokenizer import load_tokenizer_from
+
+    data = str(tmp_path / "data")
+    write_xquad_r(data)
+    tree = H.config_tree(data, H.build_tokenizer(str(tmp_path / "tok")), str(tmp_path / "run"),
+                         languages=["de", "en"])
+    export = H.make_export(str(tmp_path / "export"), tree, tasks=("xnli",))
+    cfg = from_dict(json.loads(json.dumps(tree)))
+    cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg.eval.split = "test"
+    model, tok = load_export(export), load_tokenizer_from(export)
+    task = get_task("lareqa")
+    expected, _ = plan_items(Predictor(model, tok, cfg, {"lareqa": task}, "test"), [task], ["de", "en"], 64)
+    assert expected == {("lareqa", "de", "src"): 4, ("lareqa", "*", "trg"): 66, ("lareqa", "en", "src"): 4}
+    scores = evaluate_model(cfg, model, tok, [task], dist.DistInfo(), "test", out_dir=str(tmp_path / "pred"))
+    assert set(scores["lareqa"]) == {"de", "en"}
+    assert 0.0 <= scores["lareqa"]["de"]["map@20"] <= 100.0
+    with open(tmp_path / "pred" / "lareqa" / "test-de.json") as f:
+        ranked = json.load(f)
+    assert set(ranked) == {"x00_de", "x02_de", "x10_de", "x12_de"} and all(len(v) == 20 for v in ranked.values())

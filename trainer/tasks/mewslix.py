@@ -1,0 +1,119 @@
+"""Mewsli-X (Botha et al. 2020, as in XTREME-R): entity linking as retrieval. A mention in a
+WikiNews article (11 languages) is matched against one multilingual pool of WikiData entities,
+each represented by its Wikipedia description; scored with mAP@20 (a single relevant entity:
+the reciprocal rank of the gold entity within the top 20). No training here: embeddings come
+from the encoder (``model.retrieval_layer``).
+
+The query is the sentence holding the mention, with the mention marked by braces and repeated
+in front (``mention: left { mention } right``), following the baseline preprocessing of the
+Mewsli-X release; an entity is its description's sentences joined by spaces.
+
+Local layout, as released: ``mewslix/candidate_set_entities.jsonl`` (one entity per line:
+entity_id, title, description, sentence_spans, ...) and
+``mewslix/wikinews_mentions-{dev,test}.jsonl`` (one context per line, with ``mentions``, or one
+``mention`` per line: example_id, mention_span {start, end, text}, entity_id). Mentions are
+grouped by their context's ``language``. Hub: none (the files are read locally).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+from eval.xtreme import LANGUAGES
+from trainer.tasks import formats
+from trainer.tasks.base import DataError, RetrievalTask, SkipCounter
+
+Sentences = list[tuple[str, str]]
+ENTITIES = "mewslix/candidate_set_entities.jsonl"
+_BRACED = re.compile(r"\{(.*?)\}")  # braces already in the text would look like a marked mention
+
+
+def _spans(obj: dict) -> list[tuple[int, int]]:
+    return [(int(s["start"]), int(s["end"])) for s in obj.get("sentence_spans", [])]
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def entity_text(entity: dict) -> str:
+    spans = _spans(entity)
+    desc = entity["description"]
+    return _clean(" ".join(desc[a:b] for a, b in spans) if spans else desc)
+
+
+def mention_text(context: dict, span: dict) -> str:
+    """``mention: left { mention } right`` within the mention's sentence (the whole text when
+    no sentence holds the mention)."""
+    text, start, end = context["text"], int(span["start"]), int(span["end"])
+    lo, hi = next(((a, b) for a, b in _spans(context) if a <= start and end <= b), (0, len(text)))
+    left = _BRACED.sub(r"(\1)", text[lo:start])
+    right = _BRACED.sub(r"(\1)", text[end:hi])
+    mention = text[start:end]
+    return _clean(f"{mention}: {left} {{ {mention} }} {right}")
+
+
+@functools.lru_cache(maxsize=4)
+def read_mentions(path: str) -> dict[str, list[tuple[str, str, str]]]:
+    """language -> [(example id, query text, gold entity id or "")]."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for n, row in formats.read_jsonl(path, SkipCounter(False)):
+        try:
+            ctx = row["context"]
+            mentions = row["mentions"] if "mentions" in row else [row["mention"]]
+            for m in mentions:
+                span = m["mention_span"]
+                if ctx["text"][span["start"]:span["end"]] != span["text"]:
+                    raise DataError(path, n, f"mention {m['example_id']}: span text does not match the context")
+                out.setdefault(ctx["language"], []).append(
+                    (str(m["example_id"]), mention_text(ctx, span), str(m.get("entity_id") or "")))
+        except (KeyError, TypeError) as e:
+            raise DataError(path, n, f"not a Mewsli-X mention row (missing {e})") from None
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def read_entities(path: str) -> tuple[tuple[str, str], ...]:
+    """(entity id, description text) of the candidate set, read once for all languages."""
+    out = []
+    for n, row in formats.read_jsonl(path, SkipCounter(False)):
+        try:
+            out.append((str(row["entity_id"]), entity_text(row)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(path, n, f"not a Mewsli-X entity (bad {e})") from None
+    return tuple(out)
+
+
+class MewsliXTask(RetrievalTask):
+    # The candidate pool is the same for every language: the evaluator embeds it once
+    # (trainer/predict.py reads this).
+    shared_parts = ("trg",)
+
+    def read_pairs(self, root: str, split: str, lang: str
+                   ) -> tuple[Sentences, Sentences, list[tuple[str, str]]]:
+        self.check_language(lang)
+        mentions = read_mentions(self.local_path(root, split, lang)).get(lang, [])
+        if not mentions:
+            raise ValueError(f"task {self.name}: no {lang} mentions in {self.local_path(root, split, lang)}")
+        pool = read_entities(os.path.abspath(os.path.join(root, ENTITIES)))
+        known = {e for e, _ in pool}
+        gold = [(ex, ent) for ex, _, ent in mentions if ent]
+        bad = [ent for _, ent in gold if ent not in known]
+        if bad:
+            raise DataError(os.path.join(root, ENTITIES), None,
+                            f"gold entity {bad[0]} of a {lang} mention is not in the candidate set")
+        return [(ex, q) for ex, q, _ in mentions], list(pool), gold
+
+
+MEWSLIX = MewsliXTask(
+    name="mewslix",
+    kind="retrieval",
+    head="retrieval",
+    metric="map@20",
+    languages=LANGUAGES["mewslix"],
+    local={"validation": "mewslix/wikinews_mentions-dev.jsonl",
+           "test": "mewslix/wikinews_mentions-test.jsonl"},
+    scorer="map@20",
+    description="Mewsli-X: link WikiNews entity mentions to WikiData entities by description.",
+)
