@@ -77,6 +77,23 @@ def apply_args(cfg: Config, args) -> None:
         cfg.eval.languages = list(args.languages)
     if getattr(args, "chunk_tokens", None) is not None:
         cfg.eval.chunk_tokens = args.chunk_tokens
+    apply_perturb_args(cfg, args)
+
+
+def apply_perturb_args(cfg: Config, args) -> None:
+    """--perturb KIND..., --perturb-rates, --perturb-seed, --lexicon over ``eval.perturb``."""
+    from trainer.config import _check_perturb
+
+    pc = cfg.eval.perturb
+    if getattr(args, "perturb", None):
+        pc.kinds = list(args.perturb)
+    if getattr(args, "perturb_rates", None):
+        pc.rates = list(args.perturb_rates)
+    if getattr(args, "perturb_seed", None) is not None:
+        pc.seed = args.perturb_seed
+    if getattr(args, "lexicon", None):
+        pc.lexicon = os.path.abspath(args.lexicon)
+    _check_perturb(cfg)  # a ConfigError: one line for the user, exit 2
 
 
 def score_export(cfg: Config, export: str, names: list[str], out: str, info: dist.DistInfo,
@@ -112,6 +129,13 @@ def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracke
         with open(os.path.join(out, "eval_stats.json"), "w") as f:
             json.dump(all_stats, f, indent=2)
         print(format_table(results), flush=True)
+    if cfg.eval.perturb.kinds:
+        from eval.robustness import to_markdown
+        from trainer.robustness import robustness_plan
+
+        report = robustness_plan(cfg, plan, scores, out, info)
+        if info.is_main:
+            print(to_markdown(report), flush=True)
     return results
 
 

@@ -102,8 +102,9 @@ def _device():
 
 def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
                    split: str, languages: list[str] | None = None, tracker=None, step: int = 0,
-                   out_dir: str | None = None, stats: dict | None = None) -> dict:
+                   out_dir: str | None = None, stats: dict | None = None, noise=None) -> dict:
     """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank.
+    ``noise`` (trainer.robustness.Noise) perturbs every evaluation set first.
 
     Every rank prepares every set and builds the same work items (chunks of about
     ``eval.chunk_tokens`` tokens), runs its share (largest first to the least loaded rank), and
@@ -116,7 +117,7 @@ def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.
     from trainer.scoring import score_on_main
 
     t0 = time.perf_counter()
-    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split)
+    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split, noise)
     with dist.main_process_first(info):  # local rank 0 fills the dataset caches first
         expected, items = plan_items(predictor, tasks, languages or cfg.eval.languages,
                                      cfg.eval.chunk_tokens)

@@ -34,9 +34,10 @@ Key = tuple[str, str]
 class Predictor:
     """Holds the model and the prepared (cached) evaluation data of every (task, lang, split)."""
 
-    def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str):
+    def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str, noise=None):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.tasks, self.split = tasks, split
+        self.noise = noise  # trainer.robustness.Noise: perturb every set as it is prepared
         self.device = next(model.parameters()).device
         self.autocast_dtype = autocast_dtype(self.device)
         self.data: dict[Key, tuple] = {}  # (examples, features, first feature of each example)
@@ -53,6 +54,8 @@ class Predictor:
             return self._prepare_pairs(task, lang)
         examples = load_examples(task, self.split_of(task), lang, self.cfg,
                                  limit=self.cfg.data.max_eval_examples)
+        if self.noise is not None:
+            examples = self.noise.apply(task, lang, examples)
         features = featurize_dataset(task, examples, self.tokenizer, self.cfg, is_train=False)
         ex_idx = np.asarray(features["example_idx"], dtype=np.int64)
         starts = np.searchsorted(ex_idx, np.arange(len(examples) + 1))
@@ -64,6 +67,8 @@ class Predictor:
     def _prepare_pairs(self, task: RetrievalTask, lang: str) -> dict[str, int]:
         split = self.split_of(task)
         src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
+        if self.noise is not None:  # the source side only; BUCC's dev (threshold) stays clean
+            src = self.noise.apply_pairs(task, lang, src)
         parts = {"src": src, "trg": trg, "gold": gold}
         if task.scorer.startswith("bucc") and split != task.dev_split:
             # BUCC's threshold is tuned on dev gold and applied to the scored split
@@ -74,10 +79,12 @@ class Predictor:
         for part, sents in parts.items():
             if part.endswith("gold"):
                 continue
-            ids = self.tokenizer([t for _, t in sents], truncation=True,
-                                 max_length=self.cfg.data.max_length)["input_ids"] if sents else []
-            self.ids[(task.name, lang, part)] = ids
-            self.costs[(task.name, lang, part)] = np.asarray([len(i) for i in ids], dtype=np.int64)
+            key = part_key(task, lang, part)
+            if key not in self.ids:  # a shared part (a candidate pool) is tokenized once
+                ids = self.tokenizer([t for _, t in sents], truncation=True,
+                                     max_length=self.cfg.data.max_length)["input_ids"] if sents else []
+                self.ids[key] = ids
+                self.costs[key] = np.asarray([len(i) for i in ids], dtype=np.int64)
             sizes[part] = len(sents)
         return sizes
 
@@ -175,6 +182,14 @@ class Predictor:
 
 
 LABEL_KEYS = ("labels", "start_positions", "end_positions")
+SHARED = "*"  # the language of a retrieval part that every language shares
+
+
+def part_key(task: Task, lang: str, part: str) -> tuple[str, str, str]:
+    """The work-item key of one set: (task, language, part); a part the task shares between its
+    languages (``shared_parts``: LAReQA's and Mewsli-X's candidate pools) has the language "*",
+    so it is embedded once for all languages."""
+    return (task.name, SHARED if part in getattr(task, "shared_parts", ()) else lang, part)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -209,10 +224,12 @@ def plan_items(predictor: Predictor, tasks: list[Task], languages: list[str] | N
             if languages and lang not in languages:
                 continue
             for part, count in predictor.prepare(task, lang).items():
-                key = (task.name, lang, part)
+                key = part_key(task, lang, part)
+                if key in expected:  # a shared part, already planned with an earlier language
+                    continue
                 expected[key] = count
                 budget = chunk_tokens if chunk_tokens > 0 else float("inf")
-                items += chunk_by_cost(task.name, lang, predictor.costs[key], budget, part)
+                items += chunk_by_cost(task.name, key[1], predictor.costs[key], budget, part)
     return expected, items
 
 

@@ -1,0 +1,84 @@
+"""Robustness passes of the evaluator: the target sets scored again under each noise setting of
+``eval.perturb`` (kinds x rates, eval/perturb.py), beside the clean pass.
+
+``xstilts evaluate`` runs the clean pass as usual, then, when ``eval.perturb.kinds`` is set (in
+the recipe or with ``--perturb``), one more distributed pass per setting on the same export,
+and writes ``robustness.json`` / ``robustness.md`` (eval/robustness.py) next to results.json.
+The noise is applied where a set is prepared, identically on every rank (it is seeded per
+example, not per process), so the work items and their sharding are unchanged.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from eval.perturb import Lexicon, Perturbation, perturb_example, settings
+
+log = logging.getLogger("xstilts.eval")
+
+
+@dataclass
+class Noise:
+    """One perturbation setting with what it needs (the lexicon, the code-switch language)."""
+
+    setting: Perturbation
+    lexicon: Lexicon | None = None
+    switch_to: str = "en"
+
+    def apply(self, task, lang: str, examples):
+        """A perturbed copy of a ``datasets.Dataset`` of canonical examples (cached by
+        fingerprint, like the clean set)."""
+        return examples.map(_perturb_row, fn_kwargs={"noise": self, "kind": task.kind,
+                                                     "task": task.name, "lang": lang},
+                            desc=f"noise {self.setting.name} on {task.name}/{lang}")
+
+    def apply_pairs(self, task, lang: str, sentences: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(i, perturb_example("retrieval", {"text": t}, self.setting, (task.name, lang, i), lang,
+                                    self.lexicon, self.switch_to)["text"]) for i, t in sentences]
+
+
+def _perturb_row(row: dict, noise: Noise, kind: str, task: str, lang: str) -> dict:
+    return perturb_example(kind, row, noise.setting, (task, lang, row["id"]), lang, noise.lexicon,
+                           noise.switch_to)
+
+
+def build_noises(cfg) -> list[Noise]:
+    """Every setting of ``cfg.eval.perturb`` (none when its kinds are empty)."""
+    pc = cfg.eval.perturb
+    if not pc.kinds:
+        return []
+    lexicon = None
+    if pc.lexicon:
+        path = pc.lexicon if os.path.isabs(pc.lexicon) else os.path.join(cfg.data.root, pc.lexicon)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"eval.perturb.lexicon: {path} not found")
+        lexicon = Lexicon.read(path)
+    return [Noise(s, lexicon, pc.switch_to) for s in settings(pc.kinds, pc.rates, pc.seed)]
+
+
+def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
+    """Score every (export, tasks) of ``plan`` under every setting; write the report (rank 0).
+    Returns the report (None when no perturbation is configured)."""
+    from eval.robustness import build_report, write_report
+    from trainer.model import load_export
+    from trainer.pipeline import _device, evaluate_model
+    from trainer.tasks import get_task
+    from trainer.tokenizer import load_tokenizer_from
+
+    noises = build_noises(cfg)
+    if not noises:
+        return None
+    perturbed: dict[str, dict] = {n.setting.name: {} for n in noises}
+    for export, names in plan:
+        model = load_export(export, cfg.model.attn_implementation).to(_device())
+        tokenizer = load_tokenizer_from(export)
+        tasks = [get_task(n) for n in names]
+        for noise in noises:
+            log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
+            got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
+            perturbed[noise.setting.name].update(got)
+    report = build_report(clean, perturbed, cfg.eval.perturb.seed)
+    if info.is_main:
+        write_report(report, out)
+    return report
