@@ -67,6 +67,13 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     if info.is_main and scores:
         write_results(results, cfg.run.out)
         print(format_table(results), flush=True)
+    if cfg.eval.perturb.kinds and scores:  # the recipe asks for noise: score it on the same exports
+        from trainer.robustness import robustness_plan
+
+        by_export: dict[str, list[str]] = {}
+        for task, where in provenance.items():
+            by_export.setdefault(where["export"], []).append(task)
+        robustness_plan(cfg, list(by_export.items()), scores, cfg.run.out, info)
     return results
 
 
