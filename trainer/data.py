@@ -42,11 +42,17 @@ def example_schema(kind: str):
 
 
 def _generate(task_name: str, source: str, path: str, split: str, lang: str, skip: bool,
-              limit: int, stamp: str, report: str):
-    """datasets generator: canonical examples of one split (runs once; the result is cached)."""
+              limit: int, stamp: str, report: str, hub: tuple | None = None):
+    """datasets generator: canonical examples of one split (runs once; the result is cached).
+    ``hub`` (path, config, split) replaces the task's own hub source (data.train_files)."""
+    import dataclasses
+
     from trainer.tasks import get_task
+    from trainer.tasks.base import HubSource
 
     task = get_task(task_name)
+    if hub is not None:
+        task = dataclasses.replace(task, hub={split: HubSource(*hub)})
     skips = SkipCounter(skip)
     rows = task.read_local(path, split, lang, skips) if source == "local" else task.from_hub(split, lang)
     for i, row in enumerate(rows):
@@ -67,22 +73,21 @@ def load_examples(task: Task, split: str, lang: str, cfg, limit: int = 0):
     import datasets as ds
 
     task.check_language(lang)
-    source = cfg.data.source
+    source, path, hub = data_source(task, split, lang, cfg)
     if source == "local":
-        path = task.local_path(cfg.data.root, split, lang)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"task {task.name}: {split} data for {lang} not found: {path}")
         st = os.stat(path)
         stamp = f"{st.st_size}-{st.st_mtime_ns}"
     else:
-        path, stamp = f"hub:{task.hub.get(split)}", "hub"
+        stamp = "hub"
     key = hashlib.sha1(f"{task.name}|{source}|{path}|{split}|{lang}|{stamp}|{limit}|"
                        f"{cfg.data.skip_bad_rows}".encode()).hexdigest()[:16]
     report = os.path.join(cache_root(cfg), "reports", f"{task.name}-{split}-{lang}-{key}.json")
     data = ds.Dataset.from_generator(
         _generate, features=example_schema(task.kind), cache_dir=os.path.join(cache_root(cfg), "raw"),
         gen_kwargs=dict(task_name=task.name, source=source, path=path, split=split, lang=lang,
-                        skip=cfg.data.skip_bad_rows, limit=limit, stamp=stamp, report=report))
+                        skip=cfg.data.skip_bad_rows, limit=limit, stamp=stamp, report=report, hub=hub))
     if os.path.isfile(report):
         with open(report) as f:
             rep = json.load(f)
@@ -92,6 +97,28 @@ def load_examples(task: Task, split: str, lang: str, cfg, limit: int = 0):
     if len(data) == 0:
         raise ValueError(f"task {task.name}: {path} holds no examples")
     return data
+
+
+def data_source(task: Task, split: str, lang: str, cfg) -> tuple[str, str, tuple | None]:
+    """(``local`` or ``hub``, file path or hub description, hub source given by the recipe) of
+    one split. ``data.train_files`` decides for the training split of the tasks it names."""
+    given = cfg.data.train_files.get(task.name) if split == task.train_split else None
+    if given and given.startswith("hub:"):
+        hub = given_hub(given, lang)
+        return "hub", f"hub:{hub}", hub
+    if given:
+        return "local", os.path.join(cfg.data.root, given.format(lang=lang)), None
+    if cfg.data.source == "local":
+        return "local", task.local_path(cfg.data.root, split, lang), None
+    return "hub", f"hub:{task.hub.get(split)}", None
+
+
+def given_hub(given: str, lang: str) -> tuple[str, str | None, str]:
+    """``hub:ID[:CONFIG[:SPLIT]]`` -> (ID, CONFIG or None, SPLIT or "train"), {lang} filled."""
+    parts = given[len("hub:"):].format(lang=lang).split(":")
+    if not parts[0] or len(parts) > 3:
+        raise ValueError(f"expected hub:ID[:CONFIG[:SPLIT]], got {given!r}")
+    return parts[0], (parts[1] or None) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "train"
 
 
 def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):

@@ -20,11 +20,14 @@ Canonical example schemas, one per head kind (every reader yields dicts of exact
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 HEAD_KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval")
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]+)*")  # de, fil, zh-Hans, de-en
 DEFAULT_SCORER = {"classification": "accuracy", "multiple_choice": "accuracy", "span": "squad",
                   "tagging": "seqeval", "mlm": "mlm", "retrieval": "tatoeba"}
 
@@ -97,6 +100,11 @@ class Task:
     # which official scoring routine applies (eval.metrics.score_task); default by kind
     scorer: str = ""
     description: str = ""
+    # Training data in another language (translate-train or native), read by ``in_language``:
+    # a pattern with {lang} relative to data.root; empty means the train pattern itself where it
+    # has {lang} (XTREME's ``xnli/train-{lang}.tsv``), else the train file with "-{lang}" before
+    # its extension (``MNLI/train.tsv`` -> ``MNLI/train-de.tsv``).
+    translated: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in HEAD_KINDS:
@@ -123,6 +131,36 @@ class Task:
         if lang not in self.languages and lang != self.train_language:
             raise ValueError(f"task {self.name}: unknown language {lang!r}; "
                              f"known: {', '.join(self.languages)}")
+
+    def translated_pattern(self) -> str:
+        """Where ``in_language`` looks for training data in another language (see ``translated``)."""
+        if self.translated:
+            return self.translated
+        train = self.local.get(self.train_split, "")
+        if not train:
+            raise FileNotFoundError(f"task {self.name} has no local training file to translate")
+        if "{lang}" in train:
+            return train
+        stem, ext = os.path.splitext(train)
+        return f"{stem}-{{lang}}{ext}"
+
+    def in_language(self, lang: str) -> "Task":
+        """This task trained on ``lang`` data (``mnli@de``): same reader, head, labels and metric,
+        training files from ``translated_pattern``. The variant is its own training stream (mix
+        it with English by training both) and its own target group in a per-task phase. The hub
+        copy is kept only where its training source names a language."""
+        if not LANGUAGE_CODE.fullmatch(lang):
+            raise ValueError(f"task {self.name}@{lang}: {lang!r} is not a language code")
+        if isinstance(self, RetrievalTask):
+            raise ValueError(f"task {self.name} is scored without training: no {self.name}@{lang}")
+        src = self.hub.get(self.train_split)
+        keep_hub = src is not None and "{lang}" in f"{src.config}{src.split}"
+        hub = {s: h for s, h in self.hub.items() if s != self.train_split or keep_hub}
+        return dataclasses.replace(
+            self, name=f"{self.name}@{lang}", train_language=lang, hub=hub,
+            local={**self.local, self.train_split: self.translated_pattern()},
+            train_group=f"{self.train_group}@{lang}",
+            description=f"{self.description} Trained on {lang} data.".strip())
 
     def local_path(self, root: str, split: str, lang: str) -> str:
         if split not in self.local:

@@ -8,6 +8,8 @@ Local formats, chosen by file name: GLUE TSV with header (``MNLI/train.tsv``, th
 layout), MultiNLI/SNLI/ANLI JSONL (``*.jsonl``), the ANLI annotation CSV (``*.csv``), and XTREME
 pair TSV without header. Pairs whose gold label is "-" (no annotator consensus) carry no
 training signal and are left out; a missing label column means withheld (-1).
+Translated training data (``mnli@de``, Task.in_language): XNLI-MT 1.0's
+``XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv`` (header premise, hypo, label).
 Hub: ``nyu-mll/multi_nli`` (train, validation_matched), ``nyu-mll/glue`` mnli (test_matched,
 labels withheld as -1).
 """
@@ -118,4 +120,6 @@ MNLI = NLITask(
     chance=100 / 3,
     train_size=392_702,
     description="MultiNLI: premise/hypothesis entailment over ten genres (matched dev).",
+    # mnli@de: the machine-translated MNLI training set released with XNLI (XNLI-MT 1.0)
+    translated="XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",
 )
