@@ -41,8 +41,9 @@ def dry_run(cfg: Config, world_size: int) -> str:
                              f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
                 continue
             sizes = {t.name: _size(cfg, t) for t in run.tasks}
-            known = all(v for v in sizes.values())
-            steps = total_steps(phase, sizes, gb) if known or phase.max_steps else 1000
+            # a fixed-rate task (an MLM corpus) does not set the length: its size may stay unknown
+            known = all(v for t, v in sizes.items() if t not in cfg.sampler.fixed)
+            steps = total_steps(phase, sizes, gb, cfg.sampler.fixed) if known or phase.max_steps else 1000
             filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, phase), global_batch=gb,
                                     world_size=world_size, total_steps=steps, device="cuda",
                                     path=cfg.deepspeed.config)

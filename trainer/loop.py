@@ -73,13 +73,22 @@ def head_specs(tasks: list[Task], vocab_size: int) -> tuple[dict[str, HeadSpec],
     return heads, {t.name: t.head for t in tasks}
 
 
-def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int) -> int:
+def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int,
+                fixed: dict[str, float] | None = None) -> int:
+    """Steps of a phase: ``max_steps``, else ``epochs`` passes over the tasks' data. Tasks at a
+    fixed rate (an MLM corpus of any size) do not lengthen the phase: they take their share of
+    the steps on top of the epochs of the others."""
     if phase.max_steps > 0:
         return phase.max_steps
     epochs = phase.epochs
     if len(sizes) == 1 and next(iter(sizes)) in phase.task_epochs:
         epochs = float(phase.task_epochs[next(iter(sizes))])
-    return max(1, math.ceil(epochs * sum(sizes.values()) / global_batch))
+    fixed = {t: r for t, r in (fixed or {}).items() if t in sizes}
+    counted = sum(n for t, n in sizes.items() if t not in fixed)
+    share = 1.0 - sum(fixed.values())
+    if not counted or share <= 0:
+        counted, share = sum(sizes.values()), 1.0
+    return max(1, math.ceil(epochs * counted / global_batch / share))
 
 
 def should_log(step: int, cfg: Config, last: bool) -> bool:
@@ -141,7 +150,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     sizes = {t.name: len(streams[t.name].lengths) for t in run.tasks}
     sampler = build_sampler({t: (run_size(cfg, run, t) or n) for t, n in sizes.items()},
                             cfg.sampler, cfg.run.seed)
-    steps = total_steps(run.phase, sizes, global_batch)
+    steps = total_steps(run.phase, sizes, global_batch, cfg.sampler.fixed)
     ds_cfg = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=phase_lr(cfg, run.phase),
                             global_batch=global_batch, world_size=info.world_size,
                             total_steps=steps, device=dist.device_type(), path=cfg.deepspeed.config)

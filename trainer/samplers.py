@@ -72,6 +72,12 @@ class TaskSampler:
                              f"({self.state_dict()}); the task mix changed")
 
 
+def phase_fixed(sizes: dict[str, int], fixed: dict[str, float]) -> dict[str, float]:
+    """The fixed rates of the tasks this phase trains: ``sampler.fixed`` is one table for the
+    whole recipe (MLM co-training in the intermediate phase, none in target fine-tuning)."""
+    return {t: r for t, r in fixed.items() if t in sizes}
+
+
 def build_sampler(sizes: dict[str, int], cfg, seed: int) -> TaskSampler:
-    probs = task_probabilities(sizes, cfg.kind, cfg.cap, cfg.temperature, cfg.fixed)
+    probs = task_probabilities(sizes, cfg.kind, cfg.cap, cfg.temperature, phase_fixed(sizes, cfg.fixed))
     return TaskSampler(probs, seed)
