@@ -1,0 +1,327 @@
+"""`xstilts sweep SPEC`: expand an experiment grid over a base recipe, launch its runs, and
+collect a paper-style table.
+
+A sweep spec is a small TOML file (shipped ones live in trainer/recipes/sweeps/)::
+
+    [sweep]                           # SweepConfig: every key below is typed and checked
+    recipe = "../xlmr_large_multitask.toml"
+    seeds = [1, 2, 3]
+
+    [[settings]]                      # one row of the table: the intermediate setting
+    name = "baseline"
+    tasks = []                        # no intermediate training
+
+    [[settings]]
+    each = true                       # one row per task, each named after its task
+    tasks = ["mnli", "qqp"]
+
+A run is (setting, seed), or (setting, target, seed) with ``per_target``: the base recipe
+(or the setting's own ``recipe``) with command-line overrides for the seed, the intermediate
+tasks and the targets. Every run is validated like ``xstilts train --dry-run`` before anything
+starts. Locally the runs go one after another (finished ones, those with a results.json, are
+skipped, so a stopped sweep continues where it was); ``--dry-run`` prints one launcher command
+line per run instead. Results are aggregated over seeds with eval.results and tabulated by
+eval.grid: rows settings, columns targets, mean ± std, delta vs the baseline, best per target.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+
+from trainer.config import Config, ConfigError, build_table
+from trainer.config import load as load_config
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+-]+")
+LAUNCHERS = ("deepspeed", "torchrun", "mpirun", "single")
+
+
+@dataclass
+class SweepConfig:
+    name: str = "sweep"
+    """Sweep name: run names are <name>/<setting>/seed<k>."""
+    recipe: str = ""
+    """Base recipe, relative to the spec file; it needs an intermediate and a target phase."""
+    out: str = "runs/sweep"
+    """Sweep folder: one run folder per setting and seed, the table at the top."""
+    seeds: list = field(default_factory=lambda: [42])
+    """Seeds (run.seed) of every setting; the table gives mean ± std over them."""
+    targets: list = field(default_factory=list)
+    """Target tasks of the target phase (empty: the recipe's own)."""
+    intermediate_phase: str = "intermediate"
+    """Phase whose tasks each setting replaces."""
+    target_phase: str = "target"
+    """Per-task phase that fine-tunes and scores the targets."""
+    per_target: bool = False
+    """One run per target (each trains its own intermediate model) instead of one per seed."""
+    baseline: str = "baseline"
+    """Setting the deltas compare with (empty: no deltas)."""
+    launcher: str = "deepspeed"
+    """deepspeed, torchrun, mpirun or single (one process)."""
+    ranks: int = 1
+    """Ranks of every run on one node (ignored with `hostfile`)."""
+    hostfile: str = ""
+    """`host slots=N` file of every run (deepspeed or mpirun), relative to the spec or project."""
+    overrides: list = field(default_factory=list)
+    """Recipe overrides of every run, as `key=value`."""
+
+
+@dataclass
+class Setting:
+    name: str = ""
+    """Row name (and run folder); with `each`, a prefix of the task names (empty: none)."""
+    tasks: list = field(default_factory=list)
+    """Intermediate tasks, trained together ([] = none: the baseline)."""
+    each: bool = False
+    """One setting per task of `tasks`, each trained alone."""
+    recipe: str = ""
+    """This setting's own recipe (a sequential chain, another encoder), used as it is."""
+    overrides: list = field(default_factory=list)
+    """Recipe overrides of this setting's runs, e.g. "sampler.fixed={\\"mlm\\": 0.2}"."""
+
+
+@dataclass
+class Spec:
+    sweep: SweepConfig
+    settings: list[Setting]
+    path: str
+
+
+@dataclass
+class SweepRun:
+    setting: str
+    seed: int
+    target: str  # "" unless per_target
+    recipe: str
+    out: str
+    overrides: list[str]  # recipe overrides after `train RECIPE --out OUT`
+
+
+class SweepError(ValueError):
+    """A sweep spec that cannot be used; the message names the file and key."""
+
+
+def load_spec(path: str) -> Spec:
+    """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
+    if not os.path.isfile(path):
+        raise SweepError(f"sweep spec not found: {path}")
+    with open(path, "rb") as f:
+        try:
+            raw = tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise SweepError(f"{path}: {err}") from None
+    try:
+        unknown = sorted(set(raw) - {"sweep", "settings"})
+        if unknown:
+            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings)")
+        sweep = build_table(SweepConfig, raw.get("sweep", {}), "sweep")
+        if not isinstance(raw.get("settings", []), list):
+            raise ConfigError("settings: expected [[settings]] tables")
+        given = [build_table(Setting, s, f"settings.{i}") for i, s in enumerate(raw.get("settings", []))]
+    except ConfigError as err:
+        raise SweepError(f"{path}: {err}") from None
+    settings = [s for g in given for s in _expand(g)]
+    spec = Spec(sweep, settings, os.path.abspath(path))
+    _check(spec)
+    return spec
+
+
+def _expand(s: Setting) -> list[Setting]:
+    if not s.each:
+        return [s]
+    return [Setting(f"{s.name}{t}", [t], False, s.recipe, list(s.overrides)) for t in s.tasks]
+
+
+def _check(spec: Spec) -> None:
+    sw, where = spec.sweep, spec.path
+    if not sw.recipe and any(not s.recipe for s in spec.settings):
+        raise SweepError(f"{where}: sweep.recipe: a base recipe is needed (or a recipe per setting)")
+    if not spec.settings:
+        raise SweepError(f"{where}: no [[settings]]")
+    if not sw.seeds or any(isinstance(k, bool) or not isinstance(k, int) for k in sw.seeds):
+        raise SweepError(f"{where}: sweep.seeds: expected a list of integers, got {sw.seeds!r}")
+    if len(set(sw.seeds)) != len(sw.seeds):
+        raise SweepError(f"{where}: sweep.seeds: repeated seed in {sw.seeds}")
+    if sw.launcher not in LAUNCHERS:
+        raise SweepError(f"{where}: sweep.launcher: expected one of {', '.join(LAUNCHERS)}, got {sw.launcher!r}")
+    if sw.ranks < 1:
+        raise SweepError(f"{where}: sweep.ranks: expected at least 1, got {sw.ranks}")
+    names = [s.name for s in spec.settings]
+    for s in spec.settings:
+        if not SAFE_NAME.fullmatch(s.name):
+            raise SweepError(f"{where}: setting name {s.name!r}: use letters, digits and _ . @ + -")
+        if s.recipe and s.tasks:
+            raise SweepError(f"{where}: setting {s.name}: `recipe` runs as it is; `tasks` would be ignored")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SweepError(f"{where}: setting name(s) {dup} appear twice")
+    if sw.baseline and sw.baseline not in names:
+        raise SweepError(f"{where}: sweep.baseline: no setting named {sw.baseline!r} (settings: {', '.join(names)})")
+    if sw.per_target and not sw.targets:
+        raise SweepError(f"{where}: sweep.per_target needs sweep.targets")
+
+
+def _near(path: str, spec_dir: str) -> str:
+    """A path from the spec: as given if absolute or present, else beside the spec, else in
+    the project root."""
+    from trainer.commands import ROOT
+
+    if os.path.isabs(path) or os.path.exists(path):
+        return os.path.abspath(path)
+    for base in (spec_dir, ROOT):
+        if os.path.exists(os.path.join(base, path)):
+            return os.path.abspath(os.path.join(base, path))
+    return os.path.abspath(os.path.join(spec_dir, path))
+
+
+def _phase_index(cfg: Config, name: str, recipe: str) -> int:
+    for i, phase in enumerate(cfg.phases):
+        if phase.name == name:
+            return i
+    raise SweepError(f"{recipe}: no phase named {name!r} "
+                     f"(phases: {', '.join(p.name for p in cfg.phases)})")
+
+
+def expand(spec: Spec) -> list[SweepRun]:
+    """Every run of the grid, settings in order, then seeds (then targets)."""
+    sw, spec_dir = spec.sweep, os.path.dirname(spec.path)
+    runs = []
+    for s in spec.settings:
+        recipe = _near(s.recipe or sw.recipe, spec_dir)
+        try:
+            base = load_config(recipe)  # the phase names; each run is checked with its overrides
+        except ConfigError as err:
+            raise SweepError(f"setting {s.name}: {err}") from None
+        target = _phase_index(base, sw.target_phase, recipe)
+        phase_tasks = [] if s.recipe else [f"--phases.{_phase_index(base, sw.intermediate_phase, recipe)}"
+                                           f".tasks={_json(s.tasks)}"]
+        for seed in sw.seeds:
+            for t in (sw.targets if sw.per_target else [""]):
+                targets = [t] if t else sw.targets
+                folder = os.path.join(sw.out, s.name, f"seed{seed}", *([t] if t else []))
+                overrides = [*(f"--{o.removeprefix('--')}" for o in [*sw.overrides, *s.overrides]),
+                             f"--run.seed={seed}", f"--run.name={sw.name}/{s.name}/seed{seed}", *phase_tasks]
+                if targets:
+                    overrides.append(f"--phases.{target}.tasks={_json(targets)}")
+                runs.append(SweepRun(s.name, seed, t, recipe, os.path.abspath(folder), overrides))
+    return runs
+
+
+def _json(tasks: list) -> str:
+    return json.dumps(list(tasks), separators=(",", ":"))
+
+
+def world_size(spec: Spec) -> int:
+    from trainer.commands import dry_run_world_size
+
+    return dry_run_world_size(None if spec.sweep.hostfile else spec.sweep.ranks, _hostfile(spec))
+
+
+def _hostfile(spec: Spec) -> str | None:
+    return _near(spec.sweep.hostfile, os.path.dirname(spec.path)) if spec.sweep.hostfile else None
+
+
+def validate(run: SweepRun, world: int) -> Config:
+    """The run's resolved config, checked end to end as ``xstilts train --dry-run`` does."""
+    from trainer.commands import USER_ERRORS, load_config as load_run
+    from trainer.dryrun import dry_run
+
+    try:
+        cfg = load_run(run.recipe, run.overrides, run.out)
+        dry_run(cfg, world)
+    except USER_ERRORS as err:
+        raise SweepError(f"run {run.out}: {err}") from None
+    return cfg
+
+
+def command(spec: Spec, run: SweepRun) -> list[str]:
+    """The launcher command line of one run (an argv list)."""
+    from trainer.commands import demo_command
+
+    return demo_command(run.out, spec.sweep.ranks, spec.sweep.launcher, recipe=run.recipe,
+                        extra=run.overrides, hostfile=_hostfile(spec))
+
+
+def is_done(run: SweepRun) -> bool:
+    return os.path.isfile(os.path.join(run.out, "results.json"))
+
+
+def execute(spec: Spec, runs: list[SweepRun]) -> int:
+    """Run what is not finished, one after another; stop at the first failure (re-running the
+    sweep continues from there: finished runs are skipped, a stopped run resumes its phases)."""
+    from trainer.commands import ROOT, launch_env
+
+    for i, run in enumerate(runs, 1):
+        if is_done(run):
+            print(f"[{i}/{len(runs)}] done: {run.out}", flush=True)
+            continue
+        cmd = command(spec, run)
+        print(f"[{i}/{len(runs)}] + {shlex.join(cmd)}", flush=True)
+        rc = subprocess.call(cmd, env=launch_env(spec.sweep.ranks), cwd=ROOT)
+        if rc != 0:
+            print(f"xstilts sweep: run {run.out} failed (exit {rc}); re-run the sweep to continue",
+                  file=sys.stderr)
+            return rc
+    return 0
+
+
+def collect(spec: Spec, runs: list[SweepRun]) -> dict:
+    """Aggregate each setting over its seeds (eval.results) and build the table (eval.grid);
+    written to the sweep folder as grid.json, grid.csv and grid.md, each setting's aggregate
+    to ``<setting>/report/``."""
+    from eval.grid import build_grid, write_grid
+    from eval.results import aggregate_runs, load_results, write_results
+
+    aggregates = {}
+    for s in spec.settings:
+        per_seed = []
+        for seed in spec.sweep.seeds:
+            mine = [r for r in runs if r.setting == s.name and r.seed == seed and is_done(r)]
+            if mine:
+                per_seed.append(_merge([load_results(os.path.join(r.out, "results.json")) for r in mine]))
+        if per_seed:
+            aggregates[s.name] = aggregate_runs(per_seed)
+            write_results(aggregates[s.name], os.path.join(spec.sweep.out, s.name, "report"))
+    grid = build_grid(aggregates, spec.sweep.baseline or None, [s.name for s in spec.settings],
+                      expected_runs=len(spec.sweep.seeds))
+    write_grid(grid, spec.sweep.out)
+    return grid
+
+
+def _merge(results: list[dict]) -> dict:
+    """One seed's results from its per-target runs (each scored different tasks)."""
+    if len(results) == 1:
+        return results[0]
+    merged = dict(results[0], tasks={})
+    for r in results:
+        merged["tasks"].update(r["tasks"])
+    return merged
+
+
+def main(args) -> int:
+    """``xstilts sweep SPEC [--dry-run | --collect]``."""
+    from eval.grid import to_markdown
+
+    spec = load_spec(args.spec)
+    runs = expand(spec)
+    world = world_size(spec)
+    for run in runs:
+        validate(run, world)
+    if args.dry_run:
+        for run in runs:
+            print(shlex.join(command(spec, run)))
+        print(f"# {len(runs)} runs: {len(spec.settings)} settings x {len(spec.sweep.seeds)} seeds"
+              f"{f' x {len(spec.sweep.targets)} targets' if spec.sweep.per_target else ''}, "
+              f"{world} rank(s) each", file=sys.stderr)
+        return 0
+    if not args.collect:
+        rc = execute(spec, runs)
+        if rc:
+            return rc
+    print(to_markdown(collect(spec, runs)))
+    return 0
