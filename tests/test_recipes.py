@@ -45,3 +45,22 @@ def test_dry_run_cli_reports_bad_world_size():
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2
     assert "not divisible by micro_batch x world size" in p.stderr
+
+
+def recipe(name: str):
+    return load_config(os.path.join(ROOT, "trainer", "recipes", name), [])
+
+
+def test_follow_up_recipes_keep_their_shape():
+    cfg = recipe("xlmr_large_mlm_cotrain.toml")
+    assert set(cfg.phases[0].tasks) == NINE | {"mlm"} and cfg.sampler.fixed == {"mlm": 0.2}
+    cfg = recipe("xlmr_large_translated.toml")
+    assert cfg.phases[0].tasks[0] == "mnli" and len(cfg.phases[0].tasks) == 15
+    assert all(t.startswith("mnli@") for t in cfg.phases[0].tasks[1:])
+    squad, mnli, target = recipe("xlmr_large_squad_mnli.toml").phases
+    assert (squad.tasks, mnli.tasks, mnli.init, target.init) == (["squad_v2"], ["mnli"], "squad", "intermediate")
+    for name, model, arch in (("mbert_multitask.toml", "bert-base-multilingual-cased", "bert"),
+                              ("xlmr_base_multitask.toml", "xlm-roberta-base", "xlm-roberta")):
+        cfg = recipe(name)
+        assert (cfg.model.name, cfg.model.arch, cfg.model.retrieval_layer) == (model, arch, 8)
+        assert set(cfg.phases[0].tasks) == NINE and set(cfg.phases[1].tasks) == TARGETS
