@@ -40,6 +40,7 @@ KINDS = ("char_swap", "char_drop", "char_insert", "keyboard", "word_drop", "word
          "code_switch")
 CHAR_KINDS = ("char_swap", "char_drop", "char_insert", "keyboard")
 _SPACE = re.compile(r"(\s+)")
+_PUNCT = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
 _QWERTY = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 
@@ -157,9 +158,10 @@ def perturb_word(word: str, p: Perturbation, rng: random.Random, lang: str = "",
     if p.kind in CHAR_KINDS:
         return _char_edit(word, p.kind, rng)
     if p.kind == "code_switch" and lexicon is not None:
-        form = lexicon.translate(word, lang, switch_to)
+        lead, core, trail = _PUNCT.match(word).groups()  # "tesa." switches as "tesa" + "."
+        form = lexicon.translate(core, lang, switch_to) if core else None
         if form is not None and not (single and len(form.split()) != 1):
-            return form
+            return lead + form + trail
     return word
 
 

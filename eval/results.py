@@ -319,6 +319,13 @@ def to_markdown(results: Mapping) -> str:
     score = results.get("xtreme_score")
     out += ["", f"**XTREME score: {fmt(score)}**" if score is not None else "**XTREME score: n/a**",
             "", f"_{results.get('xtreme_score_note', '')}_", ""]
+    if "xtreme_r_score_note" in results:
+        r = results.get("xtreme_r_score")
+        out += [f"**XTREME-R score: {fmt(r)}**" if r is not None else "**XTREME-R score: n/a**", ""]
+        cats = results.get("xtreme_r_category_scores") or {}
+        if cats:
+            out += ["| XTREME-R category | score |", "|---|---:|"] + [f"| {c} | {fmt(v)} |" for c, v in cats.items()]
+        out += ["", f"_{results['xtreme_r_score_note']}_", ""]
     return "\n".join(out)
 
 

@@ -42,17 +42,34 @@ def test_cosines_and_retrieval_hand_checked():
     assert rep["pairs"] == 2 and rep["best_layer"] == 1 and rep["per_layer"][1]["accuracy"] == 100.0
 
 
-def test_align_command_end_to_end(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> str:
     import eval_helpers as H
-    from trainer.cli import main
 
-    ws = H.make_workspace(str(tmp_path), {"tatoeba": {"de": 24, "fr": 16}})
+    root = tmp_path_factory.mktemp("align")
+    ws = H.make_workspace(str(root), {"tatoeba": {"de": 24, "fr": 16}})
     rows = [f"{' '.join(['river', 'city', 'old'][i % 3:] + ['house'] * (i % 4 + 1))}\tb\tentailment"
             for i in range(12)]
     for lang in ("en", "de"):  # "translations" identical to English: perfectly aligned
         H.write(os.path.join(ws["data"], "xnli", f"dev-{lang}.tsv"), "\n".join(rows) + "\n")
-    tree = H.config_tree(ws["data"], ws["tok"], str(tmp_path / "run"))
-    export = H.make_export(str(tmp_path / "export"), tree, tasks=("xnli",))
+    tree = H.config_tree(ws["data"], ws["tok"], str(root / "run"))
+    return H.make_export(str(root / "export"), tree, tasks=("xnli",))
+
+
+def test_align_on_real_bucc_gold_pairs(export, real_data, tmp_path):
+    from trainer.cli import main
+
+    out = str(tmp_path / "bucc")
+    assert main(["align", export, "--task", "bucc2018", "--languages", "zh", "--data-root", real_data,
+                 "--out", out, "--max-sentences", "64"]) == 0
+    with open(os.path.join(out, "align.json")) as f:
+        rep = json.load(f)
+    assert rep["split"] == "validation" and rep["languages"]["zh"]["pairs"] == 64
+
+
+def test_align_command_end_to_end(export, tmp_path, capsys):
+    from trainer.cli import main
+
     out = str(tmp_path / "align")
     assert main(["align", export, "--task", "tatoeba", "--languages", "de", "fr", "--out", out]) == 0
     with open(os.path.join(out, "align.json")) as f:

@@ -165,3 +165,24 @@ def test_evaluate_with_perturb_end_to_end(tmp_path):
     assert os.path.getsize(os.path.join(out, "robustness.md")) > 0
     rc = main(["evaluate", export, "--out", out, "--tasks", "xnli", "--perturb", "code_switch"])
     assert rc == 2  # code-switching without a lexicon is refused before any model is loaded
+
+
+def test_code_switch_with_the_synthetic_lexicon(tmp_path):
+    from trainer.synthetic import generate
+
+    generate(str(tmp_path), 0, {"train": 20, "dev": 10, "test": 10, "mlm": 10, "retrieval": 10})
+    lex = Lexicon.read(str(tmp_path / "synth" / "lexicon.tsv"))
+    english = {f.lower() for forms in lex.form_of.values() for lang, f in forms.items() if lang == "en"}
+    german = set(lex.concept_of["de"])
+    with open(tmp_path / "synth" / "pawsx" / "dev-de.tsv", encoding="utf-8") as f:
+        sentences = [line.split("\t")[0] for line in f]
+    p = Perturbation("code_switch", 1.0, 0)
+    switched = 0
+    for i, s in enumerate(sentences):
+        out = perturb_text(s, p, ("synth_pawsx", "de", i), "de", lex, "en")
+        assert len(out.split()) >= len(s.split())  # one word in, one (or a multi-word form) out
+        for before, after in zip(s.split(), out.split()):
+            if before.lower().strip(".") in german and before != after:
+                assert after.lower().strip(".") in english
+                switched += 1
+    assert switched > 10

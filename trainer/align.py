@@ -118,7 +118,8 @@ def run_align(args) -> int:
 
     setup_logging(0)
     out = args.out or os.path.join(args.export, "align", args.task)
-    report = align(args.export, args.task, args.languages, args.split, args.data_root, out,
+    split = args.split or ("validation" if args.task == "bucc2018" else "test")  # BUCC gold: dev only
+    report = align(args.export, args.task, args.languages, split, args.data_root, out,
                    args.max_sentences, args.batch_size)
     for lang, entry in report["languages"].items():
         best = entry["per_layer"][entry["best_layer"]]
