@@ -211,7 +211,10 @@ def test_evaluator_embeds_a_shared_pool_once(tmp_path):
     write_xquad_r(data)
     tree = H.config_tree(data, H.build_tokenizer(str(tmp_path / "tok")), str(tmp_path / "run"),
                          languages=["de", "en"])
-    export = H.make_export(str(tmp_path / "export"), tree, tasks=("xnli",))
+    export = H.make_export(str(tmp_path / "export"), tree, tasks=("xnli", "xcopa"))
+    row = {"premise": "river city", "choice1": "old house", "choice2": "new train", "question": "effect"}
+    _jsonl(os.path.join(data, "xcopa", "data", "et", "test.et.jsonl"),
+           [{**row, "label": i % 2, "idx": i} for i in range(6)])
     cfg = from_dict(json.loads(json.dumps(tree)))
     cfg.data.cache_dir = str(tmp_path / "cache")
     cfg.eval.split = "test"
@@ -219,8 +222,11 @@ def test_evaluator_embeds_a_shared_pool_once(tmp_path):
     task = get_task("lareqa")
     expected, _ = plan_items(Predictor(model, tok, cfg, {"lareqa": task}, "test"), [task], ["de", "en"], 64)
     assert expected == {("lareqa", "de", "src"): 4, ("lareqa", "*", "trg"): 66, ("lareqa", "en", "src"): 4}
-    scores = evaluate_model(cfg, model, tok, [task], dist.DistInfo(), "test", out_dir=str(tmp_path / "pred"))
+    cfg.eval.languages = ["de", "en", "et"]
+    scores = evaluate_model(cfg, model, tok, [task, get_task("xcopa")], dist.DistInfo(), "test",
+                            out_dir=str(tmp_path / "pred"))
     assert set(scores["lareqa"]) == {"de", "en"}
+    assert set(scores["xcopa"]) == {"et"} and scores["xcopa"]["et"]["accuracy"] in {100 * k / 6 for k in range(7)}
     assert 0.0 <= scores["lareqa"]["de"]["map@20"] <= 100.0
     with open(tmp_path / "pred" / "lareqa" / "test-de.json") as f:
         ranked = json.load(f)
