@@ -2,8 +2,11 @@
 
   xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N] [--hostfile F]] [--key.sub=value ...]
   xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--chunk-tokens N] [--watch [--max-idle S]]
+                   [--perturb KIND ... [--perturb-rates R ...] [--lexicon F]]
+  xstilts align EXPORT --task {tatoeba,bucc2018,xnli} [--languages ...] [--out DIR]
   xstilts score --predictions P --labels L --out results.json
   xstilts report RUN_DIR ... [--out DIR]
+  xstilts sweep SPEC [--dry-run | --collect]
   xstilts tasks
   xstilts demo [--out DIR] [--ranks N] [--hostfile F] [--key.sub=value ...]
 
@@ -63,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-idle", type=float, default=0.0, help="--watch: stop after this long without a new export")
     p.add_argument("--chunk-tokens", type=int, default=None,
                    help="tokens per work item spread over the ranks (default: eval.chunk_tokens)")
+    p.add_argument("--perturb", nargs="+", default=None, metavar="KIND",
+                   help="also score under noise: char_swap char_drop char_insert keyboard word_drop "
+                        "word_shuffle code_switch (eval.perturb.kinds); writes robustness.json/md")
+    p.add_argument("--perturb-rates", nargs="+", type=float, default=None, metavar="R",
+                   help="noise rates, each a setting of its own (eval.perturb.rates)")
+    p.add_argument("--perturb-seed", type=int, default=None, help="noise seed (eval.perturb.seed)")
+    p.add_argument("--lexicon", default=None, help="concept<TAB>language<TAB>form file for code_switch")
     _common(p)
     p = sub.add_parser("score", help="score XTREME-layout predictions against labels")
     p.add_argument("--predictions", required=True)
@@ -73,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="mean +- std over runs (seeds)")
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default=None)
+    p = sub.add_parser("sweep", help="expand an experiment grid (settings x seeds), run it, tabulate")
+    p.add_argument("spec", help="sweep spec (TOML; see trainer/recipes/sweeps/)")
+    p.add_argument("--dry-run", action="store_true", help="validate every run and print its launcher command")
+    p.add_argument("--collect", action="store_true", help="only build the table from finished runs")
+    p = sub.add_parser("align", help="cross-lingual alignment of an export's layers on parallel sentences")
+    p.add_argument("export", help="an export folder")
+    p.add_argument("--task", required=True, choices=("tatoeba", "bucc2018", "xnli"))
+    p.add_argument("--languages", nargs="*", default=None, help="default: every language of the task")
+    p.add_argument("--split", default=None, help="split holding the parallel sentences "
+                   "(default: test; bucc2018: validation, the split with gold pairs)")
+    p.add_argument("--data-root", default=None, help="data folder (default: the export's data.root)")
+    p.add_argument("--out", default=None, help="output folder (default: <export>/align/<task>)")
+    p.add_argument("--max-sentences", type=int, default=1000, help="pairs per language")
+    p.add_argument("--batch-size", type=int, default=32)
     sub.add_parser("tasks", help="list tasks: kind, head, languages, training size")
     p = sub.add_parser("demo", help="the full pipeline on the built-in synthetic suite (2 CPU ranks)")
     p.add_argument("--out", default="runs/demo")

@@ -185,6 +185,24 @@ def cmd_report(args, _overrides) -> int:
     return report_main(args.runs, args.out)
 
 
+def cmd_sweep(args, _overrides) -> int:
+    from trainer.sweep import SweepError, main
+
+    try:
+        return main(args)
+    except SweepError as err:
+        raise UserError(str(err)) from None
+
+
+def cmd_align(args, _overrides) -> int:
+    from trainer.align import run_align
+
+    try:
+        return run_align(args)
+    except USER_ERRORS as err:
+        raise UserError(str(err)) from None
+
+
 def cmd_tasks(args, _overrides) -> int:
     from trainer.tasks import TASKS
 
@@ -198,6 +216,12 @@ def cmd_tasks(args, _overrides) -> int:
     return 0
 
 
+def tool(name: str) -> str:
+    """A launcher installed beside this Python (the venv's bin), else the one on PATH."""
+    local = os.path.join(os.path.dirname(sys.executable), name)
+    return local if os.access(local, os.X_OK) else name
+
+
 def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
                  extra: list[str] | None = None, hostfile: str | None = None) -> list[str]:
     """The launcher command line (an argv list, never a shell string) that runs ``recipe`` on
@@ -209,11 +233,11 @@ def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
     if hostfile is not None:
         return hostfile_command(hostfile, launcher, port, out, train)
     if launcher == "deepspeed" and ranks > 1:
-        return ["deepspeed", "--num_gpus", str(ranks), "--master_port", port, "--module", "trainer.cli", *train]
+        return [tool("deepspeed"), "--num_gpus", str(ranks), "--master_port", port, "--module", "trainer.cli", *train]
     if launcher == "torchrun" and ranks > 1:
-        return ["torchrun", "--nproc-per-node", str(ranks), "--master-port", port, "-m", "trainer.cli", *train]
+        return [tool("torchrun"), "--nproc-per-node", str(ranks), "--master-port", port, "-m", "trainer.cli", *train]
     if launcher == "mpirun" and ranks > 1:
-        return ["mpirun", "-np", str(ranks), sys.executable, "-m", "mpi4py", "-m", "trainer.cli", *train]
+        return [tool("mpirun"), "-np", str(ranks), sys.executable, "-m", "mpi4py", "-m", "trainer.cli", *train]
     return [sys.executable, "-m", "trainer.cli", *train]
 
 
@@ -227,11 +251,11 @@ def hostfile_command(hostfile: str, launcher: str, port: str, out: str, train: l
     except HostfileError as err:
         raise UserError(str(err)) from None
     if launcher == "deepspeed":
-        return ["deepspeed", "--hostfile", hostfile, "--master_port", port, "--module", "trainer.cli", *train]
+        return [tool("deepspeed"), "--hostfile", hostfile, "--master_port", port, "--module", "trainer.cli", *train]
     if launcher == "mpirun":
         os.makedirs(out, exist_ok=True)
         machines = mpich_hostfile(hosts, os.path.join(out, "mpich_hosts"))
-        return ["mpirun", "-f", machines, "-np", str(world_size(hosts)), sys.executable, "-m", "mpi4py",
+        return [tool("mpirun"), "-f", machines, "-np", str(world_size(hosts)), sys.executable, "-m", "mpi4py",
                 "-m", "trainer.cli", *train]
     raise UserError(f"--hostfile works with the deepspeed and mpirun launchers, not {launcher}")
 
@@ -243,13 +267,15 @@ def launch_env(ranks: int) -> dict:
     env.setdefault("OMP_NUM_THREADS", str(max(1, cores // max(ranks, 1))))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # the launchers start ranks and helpers by name: find this environment's first
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     return env
 
 
 def cmd_demo(args, overrides: list[str]) -> int:
     import time
 
-    from eval.results import format_table, load_results
+    from eval.results import load_results
 
     args.out = os.path.abspath(args.out)
     load_config(DEMO_RECIPE, overrides, args.out)  # a bad override fails here, before any launch
@@ -260,8 +286,7 @@ def cmd_demo(args, overrides: list[str]) -> int:
     if rc != 0:
         print(f"xstilts demo: the training job failed (exit {rc})", file=sys.stderr)
         return rc
-    results = load_results(os.path.join(args.out, "results.json"))
-    print(format_table(results))
+    load_results(os.path.join(args.out, "results.json"))  # the job printed its table; check the file
     print(f"\ndemo finished in {time.time() - t0:.0f} s; results in {args.out}/results.json, "
           f"results.md; TensorBoard: tensorboard --logdir {args.out}/tb --host 127.0.0.1")
     return 0

@@ -80,6 +80,9 @@ class DataConfig:
     """Round padded lengths up to a multiple (8 helps tensor cores; 0 = off)."""
     mlm_probability: float = 0.15
     """Share of tokens masked for MLM tasks."""
+    train_files: dict = field(default_factory=dict)
+    """Training data of a task from elsewhere: {task = "path"} (relative to `root`; {lang} allowed)
+    or {task = "hub:ID[:CONFIG[:SPLIT]]"}, e.g. {mlm = "/corpora/cc100.txt"}."""
 
 
 @dataclass
@@ -149,6 +152,20 @@ class TrackingConfig:
 
 
 @dataclass
+class PerturbConfig:
+    kinds: list = field(default_factory=list)
+    """Noise scored after the clean pass: char_swap, char_drop, char_insert, keyboard, word_drop, word_shuffle, code_switch (empty = off)."""
+    rates: list = field(default_factory=lambda: [0.1])
+    """Chance that each word is touched; every kind at every rate is one setting."""
+    seed: int = 0
+    """Seed of the noise (per example: the same sets whatever the ranks)."""
+    lexicon: str = ""
+    """concept<TAB>language<TAB>form file for code_switch (relative to data.root), e.g. synth/lexicon.tsv."""
+    switch_to: str = "en"
+    """Language that code-switched words are replaced with."""
+
+
+@dataclass
 class EvalConfig:
     split: str = "test"
     """Split scored zero-shot after target fine-tuning."""
@@ -166,6 +183,8 @@ class EvalConfig:
     """QA: candidate starts and ends searched per window."""
     max_answer_length: int = 30
     """QA: longest answer span in tokens."""
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    """Robustness: target sets scored again under noise (`xstilts evaluate`; see eval/perturb.py)."""
 
 
 @dataclass
@@ -244,6 +263,12 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
         else:
             kwargs[name] = _check_scalar(value, typ, key)
     return cls(**kwargs)
+
+
+def build_table(cls: type, data: dict, prefix: str = "") -> Any:
+    """Any config dataclass from a TOML table, with the checks of the run config (unknown keys
+    and wrong types raise ConfigError naming the key); sweep specs use it."""
+    return _build(cls, data, prefix)
 
 
 def _parse_cli_value(text: str, current: Any) -> Any:
@@ -348,6 +373,8 @@ def validate(cfg: Config) -> None:
         seen.add(phase.name)
     _check_languages(cfg)
     _check_lengths(cfg)
+    _check_perturb(cfg)
+    _check_task_tables(cfg)
 
 
 # RoBERTa-family position ids start after the padding index: two positions are never usable.
@@ -364,6 +391,42 @@ def _check_lengths(cfg: Config) -> None:
     if cfg.data.max_length > limit:
         raise ConfigError(f"data.max_length = {cfg.data.max_length} exceeds what the model allows "
                           f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+
+
+def _check_task_tables(cfg: Config) -> None:
+    """``sampler.fixed`` and ``data.train_files`` are keyed by task: a key that no phase trains
+    would silently do nothing, so it is refused."""
+    trained = {t for p in cfg.phases for t in p.tasks}
+    for section, table in (("sampler.fixed", cfg.sampler.fixed), ("data.train_files", cfg.data.train_files)):
+        unknown = sorted(set(table) - trained)
+        if unknown and cfg.phases:
+            raise ConfigError(f"{section}: {unknown} not trained by any phase "
+                              f"(trained: {', '.join(sorted(trained)) or 'none'})")
+    for task, rate in cfg.sampler.fixed.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ConfigError(f"sampler.fixed.{task}: expected a rate in [0, 1), got {rate!r}")
+    if sum(cfg.sampler.fixed.values()) >= 1:
+        raise ConfigError(f"sampler.fixed: rates sum to {sum(cfg.sampler.fixed.values()):g}; "
+                          f"they must leave a share for the other tasks")
+    for task, where in cfg.data.train_files.items():
+        if not isinstance(where, str) or not where or where in ("hub:",):
+            raise ConfigError(f"data.train_files.{task}: expected a path or hub:ID, got {where!r}")
+
+
+def _check_perturb(cfg: Config) -> None:
+    """Unknown noise kinds, rates outside (0, 1] and code-switching without a lexicon fail here,
+    before any model is loaded."""
+    from eval.perturb import settings
+
+    pc = cfg.eval.perturb
+    try:
+        settings(pc.kinds, [float(r) for r in pc.rates], pc.seed)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"eval.perturb: {err}") from None
+    if pc.kinds and not pc.rates:
+        raise ConfigError("eval.perturb.rates: give at least one rate")
+    if "code_switch" in pc.kinds and not pc.lexicon:
+        raise ConfigError("eval.perturb.lexicon: code_switch needs a lexicon file")
 
 
 def _check_languages(cfg: Config) -> None:
@@ -416,6 +479,7 @@ def field_docs() -> dict[str, str]:
     sections = {f.name: f.type for f in dataclasses.fields(Config)}
     by_class = {typ if isinstance(typ, str) else typ.__name__: sec for sec, typ in sections.items()}
     by_class["PhaseConfig"] = "phases[]"
+    by_class["PerturbConfig"] = "eval.perturb"
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in by_class:
             body = node.body

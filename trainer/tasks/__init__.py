@@ -28,6 +28,20 @@ XTREME targets (zero-shot: trained on English, languages from eval.xtreme.LANGUA
   bucc2018   retrieval       -                   -  none (sentence embeddings)
   tatoeba    retrieval       -                   -  none (sentence embeddings)
 
+Multilingual MLM co-training: ``mlm`` (kind mlm, head mlm) reads a user-given text corpus
+(trainer/tasks/mlm.py). Any trainable task also exists as ``TASK@LANG``, trained on translated or
+native ``LANG`` data from local files (Task.in_language: ``xnli@de`` reads ``xnli/train-de.tsv``,
+``mnli@de`` XNLI-MT's German MNLI; data.train_files points a variant at other files).
+
+XTREME-R targets (eval.xtreme.XTREME_R_CATEGORIES; xnli, xquad, mlqa, tydiqa and tatoeba as above):
+
+  task       kind             head       train_size  English training data (train_group)
+  xcopa      multiple_choice  copa              400  COPA (xcopa); siqa (33,410) shares its head
+  udpos_r    tagging          udpos          21,253  as udpos (udpos), XTREME-R languages
+  panx_r     tagging          panx           20,000  as panx (panx), XTREME-R languages
+  lareqa     retrieval        -                   -  none (mAP@20 over a multilingual pool)
+  mewslix    retrieval        -                   -  none (mAP@20 over a multilingual pool)
+
 The demo's generated suite (synth_*: English intermediate tasks of each head kind, targets in
 en/de/fr/sw) is listed in trainer/tasks/synth.py.
 """
@@ -40,17 +54,22 @@ from trainer.tasks.ccg import CCG
 from trainer.tasks.commonsenseqa import COMMONSENSEQA
 from trainer.tasks.cosmosqa import COSMOSQA
 from trainer.tasks.hellaswag import HELLASWAG
+from trainer.tasks.lareqa import LAREQA
+from trainer.tasks.mewslix import MEWSLIX
 from trainer.tasks.mlqa import MLQA, MLQA_GXLT
 from trainer.tasks.mnli import MNLI
-from trainer.tasks.panx import PANX
+from trainer.tasks.mlm import MLM
+from trainer.tasks.panx import PANX, PANX_R
 from trainer.tasks.pawsx import PAWSX
 from trainer.tasks.qqp import QQP
 from trainer.tasks.squad import SQUAD_V1, SQUAD_V2
+from trainer.tasks.siqa import SIQA
 from trainer.tasks.sst2 import SST2
 from trainer.tasks.synth import SYNTH_TASKS
 from trainer.tasks.tatoeba import TATOEBA
 from trainer.tasks.tydiqa import TYDIQA
-from trainer.tasks.udpos import UDPOS
+from trainer.tasks.udpos import UDPOS, UDPOS_R
+from trainer.tasks.xcopa import XCOPA
 from trainer.tasks.xnli import XNLI
 from trainer.tasks.xquad import XQUAD
 
@@ -66,6 +85,8 @@ TASKS: dict[str, Task] = {
     "cosmosqa": COSMOSQA,
     "commonsenseqa": COMMONSENSEQA,
     "ccg": CCG,
+    # multilingual MLM on a user-given corpus, co-trained at a set rate (sampler.fixed)
+    "mlm": MLM,
     # XTREME targets
     "xnli": XNLI,
     "pawsx": PAWSX,
@@ -77,6 +98,13 @@ TASKS: dict[str, Task] = {
     "tydiqa": TYDIQA,
     "bucc2018": BUCC2018,
     "tatoeba": TATOEBA,
+    # XTREME-R targets beyond XTREME, and SIQA, the intermediate task of its XCOPA baseline
+    "siqa": SIQA,
+    "xcopa": XCOPA,
+    "udpos_r": UDPOS_R,
+    "panx_r": PANX_R,
+    "lareqa": LAREQA,
+    "mewslix": MEWSLIX,
     # the generated multilingual suite of the embedded demo (trainer/synthetic.py)
     **SYNTH_TASKS,
 }
@@ -87,8 +115,23 @@ class UnknownTask(KeyError):
         return str(self.args[0])
 
 
+_VARIANTS: dict[str, Task] = {}
+
+
 def get_task(name: str) -> Task:
+    """A registered task, or ``TASK@LANG``: that task trained on ``LANG`` data (translate-train
+    or native; Task.in_language), built once and kept."""
+    base, _, lang = name.partition("@")
     try:
-        return TASKS[name]
+        task = TASKS[base]
     except KeyError:
-        raise UnknownTask(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
+        raise UnknownTask(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))} "
+                          f"(TASK@LANG trains TASK on LANG data)") from None
+    if not lang:
+        return task
+    if name not in _VARIANTS:
+        try:
+            _VARIANTS[name] = task.in_language(lang)
+        except (ValueError, FileNotFoundError) as err:
+            raise UnknownTask(str(err)) from None
+    return _VARIANTS[name]
