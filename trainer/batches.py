@@ -41,7 +41,10 @@ def load_train_features(cfg, task, tokenizer, info: dist.DistInfo):
         examples = load_examples(task, task.train_split, task.train_language, cfg,
                                  limit=cfg.data.max_train_examples)
         features = featurize_dataset(task, examples, tokenizer, cfg, is_train=True)
-    report_truncation(task, features["length"], cfg)
+    lengths = features["length"]
+    if task.kind == "multiple_choice":  # "length" is the token cost of all choices: take the longest
+        lengths = [max((len(c) for c in ids), default=0) for ids in features["input_ids"]]
+    report_truncation(task, lengths, cfg)
     return features
 
 

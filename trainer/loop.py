@@ -157,7 +157,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     engine = build_engine(model, ds_cfg)
     state = resume(cfg, run, engine, streams, sampler, info)
     log.info("[%s] %d steps, tasks %s, probabilities %s, global batch %d (micro %d x accum %d x %d ranks)",
-             run.name, steps, list(sizes), {t: round(p, 4) for t, p in zip(sampler.tasks, sampler.probs)},
+             run.name, steps, list(sizes), {t: round(float(p), 4) for t, p in zip(sampler.tasks, sampler.probs)},
              global_batch, cfg.deepspeed.micro_batch,
              batch_arithmetic(global_batch, cfg.deepspeed.micro_batch, info.world_size), info.world_size)
     tracker.scalars({f"train/task_prob/{t}": float(p) for t, p in zip(sampler.tasks, sampler.probs)},

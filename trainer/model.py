@@ -34,7 +34,11 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         dropout = getattr(encoder.config, "hidden_dropout_prob", 0.1)
-        self.head_specs = dict(heads)
+        # an MLM head scores every row of the (tied) input embeddings, whatever the tokenizer's size
+        vocab = encoder.get_input_embeddings().num_embeddings
+        self.head_specs = {name: (HeadSpec(s.kind, vocab, s.labels) if s.kind == "mlm" else s)
+                           for name, s in heads.items()}
+        heads = self.head_specs
         self.heads = nn.ModuleDict({name: build_head(s.kind, hidden, s.num_labels, dropout)
                                     for name, s in heads.items()})
         self.task_to_head = dict(task_to_head)
