@@ -58,6 +58,18 @@ def test_sweep_dry_run_prints_one_launcher_line_per_run(capsys):
     assert "# 33 runs: 11 settings x 3 seeds" in out
 
 
+def test_cpu_grid_on_the_synthetic_suite_expands_and_validates():
+    spec = sweep.load_spec(os.path.join(ROOT, "trainer", "recipes", "sweeps", "demo_grid.toml"))
+    runs = sweep.expand(spec)
+    assert len(runs) == 6 * 2
+    for run in runs:
+        cfg = sweep.validate(run, 2)
+        assert cfg.data.synthetic and cfg.data.synthetic_seed == 0  # one data set for every seed
+        assert cfg.phases[0].max_steps == 300
+    seeds = {r.seed for r in runs}
+    assert seeds == {1, 2}
+
+
 def test_follow_up_grid_mixes_overrides_and_own_recipes():
     spec = sweep.load_spec(FOLLOW_UPS)
     runs = {(r.setting, r.seed): r for r in sweep.expand(spec)}

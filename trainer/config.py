@@ -60,6 +60,8 @@ class DataConfig:
     """Tokenized-data cache; empty means `<run.out>/cache`."""
     synthetic: bool = False
     """Generate the synthetic multilingual suite under `root` before loading (the demo)."""
+    synthetic_seed: int = 0
+    """Seed of the generated suite: a fixed data set, whatever `run.seed` trains it with."""
     max_length: int = 128
     """Maximum tokens of sentence, pair, choice and tagging inputs."""
     qa_max_length: int = 384

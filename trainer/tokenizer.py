@@ -23,7 +23,7 @@ def prepare_synthetic(cfg) -> None:
         return
     from trainer import synthetic
 
-    synthetic.ensure_generated(cfg.data.root, seed=cfg.run.seed)
+    synthetic.ensure_generated(cfg.data.root, seed=cfg.data.synthetic_seed)
     path = tokenizer_path(cfg)
     if path and not os.path.isfile(os.path.join(path, "tokenizer.json")):
         from trainer.toy_tokenizer import build_tokenizer
