@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,7 +135,8 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
     features = examples.map(_featurize_rows, batched=True, with_indices=True,
                             fn_kwargs={"kw": kwargs, "stats": stats},
                             remove_columns=examples.column_names,
-                            desc=f"tokenizing {task.name}", load_from_cache_file=True)
+                            desc=f"tokenizing {task.name}", load_from_cache_file=True,
+                            new_fingerprint=features_fingerprint(examples, kwargs))
     report = os.path.join(cache_root(cfg), "reports", f"features-{features._fingerprint}.json")
     if stats:
         os.makedirs(os.path.dirname(report), exist_ok=True)
@@ -149,6 +151,27 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
     if stats.get("empty"):
         log.warning("%s: %d texts without tokens were skipped", task.name, stats["empty"])
     return features
+
+
+_TOKENIZER_HASHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def features_fingerprint(examples, kwargs: dict) -> str:
+    """The cache key of a featurization: the examples, the arguments, the tokenizer and the
+    featurization code. Computed here because datasets' default pickles the whole tokenizer at
+    every ``map`` (for a 250k-piece vocabulary, most of a cached re-run); the tokenizer is
+    hashed once per process instead, the same way datasets hashes it."""
+    from datasets.fingerprint import Hasher
+
+    from trainer import features
+
+    tok = kwargs["tokenizer"]
+    if tok not in _TOKENIZER_HASHES:
+        _TOKENIZER_HASHES[tok] = Hasher.hash(tok)
+    with open(features.__file__, "rb") as f:
+        code = hashlib.sha1(f.read()).hexdigest()
+    rest = {k: v for k, v in kwargs.items() if k != "tokenizer"}
+    return Hasher.hash([examples._fingerprint, rest, _TOKENIZER_HASHES[tok], code])
 
 
 def _featurize_rows(batch: dict, indices: list[int], kw: dict, stats: dict) -> dict:
