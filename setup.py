@@ -24,6 +24,7 @@ setup(
         "tokenizers>=0.15",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest>=7", "accelerate>=0.30"]},
+    # accelerate: HF Trainer's DeepSpeed integration (tests and the side-by-side benchmark)
+    extras_require={"test": ["pytest>=7", "accelerate>=0.30"], "bench": ["accelerate>=0.30"]},
     entry_points={"console_scripts": ["xstilts=trainer.cli:main"]},
 )

@@ -1,0 +1,64 @@
+"""Run every benchmark and print the headline figures.
+
+  python benchmarks/run_all.py [--quick] [--work DIR]
+
+Runs, in turn: padding efficiency (``padding.py``, no training), preprocessing (``preprocess.py``:
+cold, warm, 2 ranks), and training throughput side by side with HF Trainer + DeepSpeed
+(``throughput.py``). ``--quick`` runs each at a size that fits in about 5 minutes on 2 CPU cores;
+without it, the full sizes. The full figures go to ``DIR/run_all.json``; the last line printed
+is one JSON object with the headline figures:
+
+  ratio_vs_hf_trainer       real tokens/s of xstilts / HF Trainer + DeepSpeed, max_length padding
+  ratio_vs_hf_trainer_best  the same against HF's best setup (group_by_length)
+  padding_efficiency        real / computed tokens on the 9-task intermediate mix (micro 4)
+  preprocess_rerun_share    a re-run over the tokenized cache, as a share of the first run
+  mfu                       model FLOPs utilization on GPU; null on CPU (no GPU benchmark here)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common, padding, preprocess, throughput  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="every benchmark at its quick size")
+    p.add_argument("--work", default=common.default_work(), help="scratch folder")
+    a = p.parse_args(argv)
+    quick = ["--quick"] if a.quick else []
+    t0 = time.perf_counter()
+    print(f"# run_all{' --quick' if a.quick else ''}: {common.machine()}; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    figures = {}
+    for name, module in (("padding", padding), ("preprocess", preprocess), ("throughput", throughput)):
+        t = time.perf_counter()
+        figures[name] = module.main(quick + ["--work", os.path.join(a.work, name)])
+        figures[name]["seconds"] = time.perf_counter() - t
+        print(f"# {name}: {figures[name]['seconds']:.0f} s", flush=True)
+    common.write_json(os.path.join(a.work, "run_all.json"), figures)
+    headline = {
+        "ratio_vs_hf_trainer": _round(figures["throughput"]["ratio_vs_hf_trainer"]),
+        "ratio_vs_hf_trainer_best": _round(figures["throughput"]["ratio_vs_hf_trainer_best"]),
+        "padding_efficiency": _round(figures["padding"]["padding_efficiency"]),
+        "preprocess_rerun_share": _round(figures["preprocess"]["preprocess_rerun_share"]),
+        "mfu": None,  # measured on GPU only; this script runs the CPU benchmarks
+    }
+    print(f"# all benchmarks: {time.perf_counter() - t0:.0f} s, load average "
+          f"{os.getloadavg()[0]:.2f}; details in {os.path.join(a.work, 'run_all.json')}")
+    print(json.dumps(headline))
+    return headline
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""Training throughput, side by side: xstilts against HF Trainer + DeepSpeed.
+
+Both train the same XLM-R-shaped encoder (``common.MODEL_SHAPE``, random weights, SDPA
+attention) on the same data (XNLI + ANLI+ + PAWS-X English pairs expanded from the real samples,
+tokenized once by ``trainer.data``), with the same DeepSpeed ZeRO-2 JSON
+(``ds_configs/zero2_bf16.json``, its "auto" keys filled by ``trainer.engine.fill_ds_config``),
+max length 128, micro batch 16 per rank, 2 CPU ranks (global batch 32, no accumulation), one
+thread per rank. Precision: fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about
+16x slower than fp32), bf16 on GPU. Variants:
+
+  xstilts              ``trainer.loop.train`` itself: TaskStream length-grouped global batches,
+                       ``trainer.collate``, the DeepSpeed engine loop (checkpoint and export at
+                       the end are switched off: only the step loop is timed)
+  hf_max_length        ``transformers.Trainer(deepspeed=...)`` on rows padded to 128 at
+                       tokenization, as the XTREME scripts do
+  hf_dynamic           the same with ``DataCollatorWithPadding`` (pad to the batch's longest)
+  hf_group_by_length   dynamic padding + ``train_sampling_strategy="group_by_length"`` (what
+                       ``group_by_length=True`` was called before transformers 5)
+
+Launches alternate (xstilts, hf_max_length, hf_dynamic, hf_group_by_length, xstilts, ...);
+each reports, after ``--warmup`` steps, real (non-pad) tokens/s and samples/s summed over ranks,
+the median step time, the time inside the engine's forward / backward / step, the peak RSS of
+the largest rank, and the load on the machine (1-minute load average before and after, and the
+cores other processes kept busy). The table shows medians over the launches of each variant and
+the ratios of xstilts to each HF variant.
+
+  python benchmarks/throughput.py [--quick] [--repeats 5] [--steps 100] [--warmup 10]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+
+# name -> (trainer, batching); both trainers use SDPA attention.
+VARIANTS = {
+    "xstilts": ("xstilts", "task_stream"),
+    "hf_max_length": ("hf", "max_length"),
+    "hf_dynamic": ("hf", "dynamic"),
+    "hf_group_by_length": ("hf", "group_by_length"),
+}
+QUICK = ("xstilts", "hf_max_length", "hf_group_by_length")
+PAIR_SIZES = {"xnli": 3000, "anli_plus": 6000, "pawsx": 1500}
+MICRO, RANKS, MAX_LEN = 16, 2, 128
+PHASES = ("forward", "backward", "step")
+PHASE_KEYS = ("fwd_ms", "bwd_ms", "opt_ms")  # engine forward, backward, optimizer step
+# collective -> position of the argument holding the full (unsharded) buffer
+COLLECTIVES = {"all_reduce": 0, "all_reduce_coalesced": 0, "reduce": 0, "reduce_scatter": 1,
+               "reduce_scatter_tensor": 1, "broadcast": 0, "all_gather": 0,
+               "all_gather_into_tensor": 0, "all_gather_base": 0, "all_gather_coalesced": 0}
+
+
+class StepClock:
+    """Per-step wall times, token counts and time inside the DeepSpeed engine's forward,
+    backward and step, of one rank. The collate wrapper feeds the counts; ``wrap_engine``
+    times the engine (the same wrappers for both trainers); the trainer's step-end hook ticks."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.counts: dict[str, list[int]] = {"real": [], "padded": [], "samples": []}
+        self.phases: dict[str, list[float]] = {p: [] for p in PHASES}
+        self._acc = {"real": 0, "padded": 0, "samples": 0}
+        self._phase = dict.fromkeys(PHASES, 0.0)
+        self.start = time.perf_counter()
+
+    def count(self, mask) -> None:
+        self._acc["real"] += int(mask.sum())
+        self._acc["padded"] += mask.numel()
+        self._acc["samples"] += mask.shape[0]
+
+    def tick(self) -> None:
+        self.times.append(time.perf_counter() - self.start)
+        for key, value in self._acc.items():
+            self.counts[key].append(value)
+        for key, value in self._phase.items():
+            self.phases[key].append(value)
+        if hasattr(self, "comm"):
+            self.comm.append(self._comm)
+            self._comm = {}
+        self._acc = dict.fromkeys(self._acc, 0)
+        self._phase = dict.fromkeys(PHASES, 0.0)
+
+    def wrap_engine(self) -> None:
+        """Time ``DeepSpeedEngine.forward/backward/step`` (class-level, so an engine built inside
+        the trainer is covered)."""
+        from deepspeed.runtime.engine import DeepSpeedEngine
+
+        for name in PHASES:
+            method = getattr(DeepSpeedEngine, name)
+
+            def timed(*args, _method=method, _name=name, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    self._phase[_name] += time.perf_counter() - t0
+
+            setattr(DeepSpeedEngine, name, timed)
+
+    def wrap_comm(self) -> None:
+        """Count the collectives DeepSpeed issues (``deepspeed.comm`` backend, class-level):
+        per step, per collective, calls, bytes of the full (unsharded) buffer, seconds in the
+        call."""
+        from deepspeed.comm.torch import TorchBackend
+
+        self.comm: list[dict] = []
+        self._comm: dict[str, list[float]] = {}
+        for name, arg in COLLECTIVES.items():
+            method = getattr(TorchBackend, name, None)
+            if method is None:
+                continue
+
+            def counted(backend, *args, _method=method, _name=name, _arg=arg, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return _method(backend, *args, **kwargs)
+                finally:
+                    tensor = args[_arg] if len(args) > _arg else next(iter(kwargs.values()))
+                    tensors = tensor if isinstance(tensor, (list, tuple)) else [tensor]
+                    size = sum(t.numel() * t.element_size() for t in tensors)
+                    entry = self._comm.setdefault(_name, [0, 0, 0.0])
+                    entry[0] += 1
+                    entry[1] += size
+                    entry[2] += time.perf_counter() - t0
+
+            setattr(TorchBackend, name, counted)
+
+    def dump(self, path: str, rank: int, extra: dict) -> None:
+        common.write_json(path, {"rank": rank, "times": self.times, **self.counts,
+                                 "phases": self.phases, "comm": getattr(self, "comm", []),
+                                 "rss_mb": common.peak_rss_mb(), **extra})
+
+
+def _config(ws: dict, a, out: str):
+    return common.xstilts_config(ws, list(PAIR_SIZES), out=out, micro=a.micro,
+                                 global_batch=a.global_batch or a.micro * a.ranks, steps=a.steps,
+                                 precision=a.precision, ds_json=a.ds_json or common.DS_JSON)
+
+
+def workspace(work: str, write: bool) -> dict:
+    from benchmarks import mixdata
+
+    if write:
+        return common.build_workspace(work, mixdata.PAIR_MIX, PAIR_SIZES, "pairs")
+    return {"tokenizer": os.path.join(work, "tokenizer"), "root": os.path.join(work, "data-pairs"),
+            "cache": os.path.join(work, "cache-pairs"),
+            "tasks": {s.role: mixdata.source_task(s) for s in mixdata.PAIR_MIX}}
+
+
+# ---------------------------------------------------------------- workers (one per rank)
+
+
+class _Tracker:
+    def scalars(self, values: dict, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def worker_xstilts(a) -> None:
+    """One rank of ``trainer.loop.train`` with a clock on the watchdog beat (once per step)."""
+    import torch
+
+    from trainer import batches, dist, loop
+    from trainer.tokenizer import load_tokenizer
+
+    ws = workspace(a.work, write=False)
+    out = os.path.join(a.work, "runs", a.tag)
+    cfg = _config(ws, a, out)
+    info = dist.discover()
+    dist.init(info, "", 300, False)
+    tok = load_tokenizer(cfg, info)
+    clock = StepClock()
+    collate = batches.TrainStream.collate
+
+    def counting_collate(self, rows, step):
+        batch = collate(self, rows, step)
+        clock.count(batch["attention_mask"])
+        return batch
+
+    class ClockedWatchdog(loop.Watchdog):
+        def beat(self, *args, **kwargs) -> None:
+            clock.tick()
+            super().beat(*args, **kwargs)
+
+    batches.TrainStream.collate = counting_collate
+    loop.Watchdog = ClockedWatchdog
+    clock.wrap_engine()
+    if a.count_comm:
+        clock.wrap_comm()
+    loop.save = loop.export = lambda *args, **kwargs: None  # time the step loop only
+    run = loop.PhaseRun("bench", cfg.phases[0], [ws["tasks"][t] for t in PAIR_SIZES], "pretrained", out)
+    loop.train(cfg, run, info, _Tracker(), tok)
+    clock.dump(os.path.join(a.result, f"rank{info.rank}.json"), info.rank,
+               {"threads": torch.get_num_threads()})
+    dist.shutdown()
+
+
+def hf_features(ws: dict, cfg, tok, padded: bool):
+    """The mix's features (the very rows xstilts trains on) as one dataset for HF Trainer:
+    input_ids, attention_mask, labels, length; optionally padded to ``MAX_LEN``."""
+    import datasets
+
+    from trainer.data import featurize_dataset, load_examples
+
+    parts = []
+    for role in PAIR_SIZES:
+        task = ws["tasks"][role]
+        ex = load_examples(task, "train", "en", cfg)
+        parts.append(featurize_dataset(task, ex, tok, cfg, is_train=True)
+                     .select_columns(["input_ids", "labels", "length"]))
+    data = datasets.concatenate_datasets(parts)
+
+    def add_mask(batch: dict) -> dict:
+        ids = batch["input_ids"]
+        width = MAX_LEN if padded else None
+        mask = [[1] * len(r) + [0] * ((width or len(r)) - len(r)) for r in ids]
+        if padded:
+            ids = [r + [tok.pad_token_id] * (MAX_LEN - len(r)) for r in ids]
+        return {"input_ids": ids, "attention_mask": mask}
+
+    return data.map(add_mask, batched=True, desc="hf rows")
+
+
+def worker_hf(a) -> None:
+    """One rank of ``transformers.Trainer`` with DeepSpeed, a clock in ``on_step_end``."""
+    import datasets
+    import torch
+    import transformers as tf
+
+    ws = workspace(a.work, write=False)
+    cfg = _config(ws, a, os.path.join(a.work, "runs", a.tag))
+    tok = tf.AutoTokenizer.from_pretrained(ws["tokenizer"])
+    import deepspeed
+
+    # the shared-memory all-reduce op serves inference only; skip its JIT build (xstilts does too)
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    _, batching = VARIANTS[a.variant]
+    padded = batching == "max_length"
+    data = datasets.load_from_disk(os.path.join(a.work, "hf", "padded" if padded else "dynamic"))
+    clock = StepClock()
+    base = tf.default_data_collator if padded else tf.DataCollatorWithPadding(tok)
+
+    def collator(rows: list[dict]) -> dict:
+        batch = base(rows)
+        clock.count(batch["attention_mask"])
+        return batch
+
+    class Tick(tf.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            clock.tick()
+
+    o = cfg.optim
+    args = tf.TrainingArguments(
+        output_dir=os.path.join(a.work, "runs", a.tag), per_device_train_batch_size=a.micro,
+        gradient_accumulation_steps=1, max_steps=a.steps, learning_rate=o.lr,
+        weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1],
+        adam_epsilon=o.eps, max_grad_norm=o.clip, warmup_steps=int(round(o.warmup_ratio * a.steps)),
+        bf16=a.precision == "bf16", deepspeed=common.filled_ds_config(cfg, a.ranks, a.steps),
+        train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
+        length_column_name="length", logging_steps=cfg.run.log_every, save_strategy="no",
+        report_to=[], disable_tqdm=True, seed=common.SEED, dataloader_num_workers=0,
+        use_cpu=True)
+    torch.manual_seed(common.SEED)
+    config = tf.XLMRobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=3,
+                                 **common.MODEL_SHAPE)
+    config._attn_implementation = "sdpa"
+    model = tf.XLMRobertaForSequenceClassification(config)
+    clock.wrap_engine()
+    trainer = tf.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
+                         callbacks=[Tick()])
+    trainer.train()
+    rank = int(os.environ.get("RANK", 0))
+    clock.dump(os.path.join(a.result, f"rank{rank}.json"), rank,
+               {"params": sum(p.numel() for p in model.parameters()),
+                "threads": torch.get_num_threads()})
+
+
+# ---------------------------------------------------------------- driver
+
+
+def prepare(a) -> None:
+    """Write the mix, tokenize it once (the xstilts cache), save the HF datasets to disk."""
+    from trainer.tokenizer import load_tokenizer_from
+
+    ws = workspace(a.work, write=True)
+    cfg = _config(ws, a, os.path.join(a.work, "runs", "prepare"))
+    tok = load_tokenizer_from(ws["tokenizer"])
+    for padded in (False, True):
+        hf_features(ws, cfg, tok, padded).save_to_disk(
+            os.path.join(a.work, "hf", "padded" if padded else "dynamic"))
+
+
+def summarize(result_dir: str, warmup: int) -> dict:
+    """Figures of one launch from its ranks' clocks (steps after ``warmup``)."""
+    ranks = [common.read_json(p) for p in sorted(glob.glob(os.path.join(result_dir, "rank*.json")))]
+    if not ranks:
+        raise RuntimeError(f"no rank results in {result_dir}")
+    w = warmup
+    elapsed = max(r["times"][-1] - r["times"][w - 1] for r in ranks)
+    steps = len(ranks[0]["times"]) - w
+    real = sum(sum(r["real"][w:]) for r in ranks)
+    padded = sum(sum(r["padded"][w:]) for r in ranks)
+    samples = sum(sum(r["samples"][w:]) for r in ranks)
+    t = ranks[0]["times"][w - 1:]
+    step_ms = common.median([(b - a) * 1000 for a, b in zip(t, t[1:])])
+    row = {"tokens_per_s": real / elapsed, "samples_per_s": samples / elapsed,
+           "step_ms": step_ms, "mean_step_ms": elapsed / steps * 1000,
+           "padding_efficiency": real / padded, "rss_mb": max(r["rss_mb"] for r in ranks),
+           "real_tokens_per_sample": real / samples, "steps": steps}
+    for phase, key in zip(PHASES, PHASE_KEYS):  # mean ms per step inside the engine (rank 0)
+        row[key] = sum(ranks[0]["phases"][phase][w:]) / steps * 1000
+    row["other_ms"] = row["mean_step_ms"] - sum(row[k] for k in PHASE_KEYS)
+    return row
+
+
+def one_launch(a, variant: str, rep: int) -> dict:
+    tag = f"{variant}-{rep}"
+    result = os.path.join(a.work, "results", tag)
+    for old in glob.glob(os.path.join(result, "rank*.json")):
+        os.remove(old)
+    args = ["--worker", "--variant", variant, "--work", a.work, "--result", result, "--tag", tag,
+            "--steps", str(a.steps), "--micro", str(a.micro), "--ranks", str(a.ranks),
+            "--global-batch", str(a.global_batch)] + (["--count-comm"] if a.count_comm else [])
+    if a.ds_json:
+        args += ["--ds-json", a.ds_json]
+    args += ["--precision", a.precision]
+    t0 = time.perf_counter()
+    load = common.launch(os.path.abspath(__file__), args, a.ranks,
+                         log=os.path.join(a.work, "logs", f"{tag}.log"))
+    row = summarize(result, a.warmup)
+    row["launch_s"] = time.perf_counter() - t0
+    row.update(load)
+    return row
+
+
+def table(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Median of every figure over the launches of each variant."""
+    return {v: {k: common.median([r[k] for r in rows]) for k in rows[0]} for v, rows in runs.items()}
+
+
+def report(med: dict[str, dict], runs: dict[str, list[dict]]) -> dict:
+    print(f"{'variant':<20}{'real tok/s':>11}{'samples/s':>10}{'step ms':>8}{'fwd':>6}{'bwd':>6}"
+          f"{'opt':>6}{'other':>6}{'pad eff':>8}{'RSS MiB':>8}{'foreign':>8}  launches: tok/s "
+          f"(load1 before-after)")
+    for v, m in med.items():
+        each = " ".join(f"{r['tokens_per_s']:.0f} ({r['load1_before']:.1f}-{r['load1_after']:.1f})"
+                        for r in runs[v])
+        print(f"{v:<20}{m['tokens_per_s']:>11.0f}{m['samples_per_s']:>10.1f}{m['mean_step_ms']:>8.1f}"
+              f"{m['fwd_ms']:>6.1f}{m['bwd_ms']:>6.1f}{m['opt_ms']:>6.1f}"
+              f"{m['other_ms']:>6.1f}{m['padding_efficiency']:>8.3f}{m['rss_mb']:>8.0f}"
+              f"{m['foreign_cores']:>8.2f}  {each}")
+    ratios = {f"xstilts/{v}": med["xstilts"]["tokens_per_s"] / med[v]["tokens_per_s"]
+              for v in med if v != "xstilts" and "xstilts" in med}
+    for k, r in ratios.items():
+        print(f"  real tokens/s {k}: {r:.2f}x")
+    return {"ratio_vs_hf_trainer": ratios.get("xstilts/hf_max_length"),
+            "ratio_vs_hf_trainer_best": ratios.get("xstilts/hf_group_by_length"),
+            "ratios": ratios, "median": med, "launches": runs}
+
+
+def run(a) -> dict:
+    """Prepare once, then alternate launches of every variant ``repeats`` times."""
+    print(f"# throughput: {a.repeats} x {len(a.variants)} launches, {a.steps} steps "
+          f"({a.warmup} warm-up), micro {a.micro} x {a.ranks} ranks, {a.precision}; "
+          f"{common.machine()}")
+    prepare(a)
+    runs: dict[str, list[dict]] = {v: [] for v in a.variants}
+    for rep in range(a.repeats):
+        for v in a.variants:
+            if a.quick and rep and v == "hf_max_length":
+                continue  # the weakest baseline, far behind: one launch is enough for --quick
+            runs[v].append(one_launch(a, v, rep))
+            r = runs[v][-1]
+            print(f"  {v} #{rep}: {r['tokens_per_s']:.0f} real tok/s, {r['step_ms']:.1f} ms/step "
+                  f"(median), load1 {r['load1_before']:.2f} -> {r['load1_after']:.2f}", flush=True)
+    return report(table(runs), runs)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="2 launches of xstilts and "
+                   "hf_group_by_length, 1 of hf_max_length, 12 steps")
+    p.add_argument("--repeats", type=int, default=0, help="launches per variant (default 5; 2 quick)")
+    p.add_argument("--steps", type=int, default=0, help="steps per launch (default 100; 12 quick)")
+    p.add_argument("--warmup", type=int, default=0, help="untimed first steps (default 10; 3 quick)")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS),
+                   help="default: all four; --quick: the three the headline ratios need")
+    p.add_argument("--precision", default="", choices=["", "fp32", "bf16"],
+                   help="default fp32 on CPU (bf16 matmuls are emulated without AVX-512 BF16), "
+                   "bf16 on GPU")
+    p.add_argument("--ds-json", default="", help="DeepSpeed JSON for both trainers "
+                   "(default ds_configs/zero2_bf16.json)")
+    p.add_argument("--work", default=os.path.join(common.default_work(), "throughput"))
+    p.add_argument("--micro", type=int, default=MICRO)
+    p.add_argument("--ranks", type=int, default=RANKS)
+    p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks")
+    p.add_argument("--count-comm", action="store_true", help="count DeepSpeed's collectives")
+    p.add_argument("--json", default="", help="also write the figures to this file")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--variant", default="xstilts", help=argparse.SUPPRESS)
+    p.add_argument("--result", default="", help=argparse.SUPPRESS)
+    p.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    a.repeats = a.repeats or (2 if a.quick else 5)
+    a.steps = a.steps or (12 if a.quick else 100)
+    a.warmup = a.warmup or (3 if a.quick else 10)
+    a.variants = a.variants or list(QUICK if a.quick else VARIANTS)
+    if not a.precision:
+        import torch
+
+        a.precision = "bf16" if torch.cuda.is_available() else "fp32"
+    return a
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    a = parse(argv)
+    if a.worker:
+        (worker_xstilts if VARIANTS[a.variant][0] == "xstilts" else worker_hf)(a)
+        return None
+    out = run(a)
+    if a.json:
+        common.write_json(a.json, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
