@@ -1,9 +1,11 @@
 """Communication model of a ZeRO-2 step, and its check against the bytes counted on 2 ranks.
 
 Per optimizer step, ZeRO-2 moves, per rank (ring collectives, N ranks, P parameters):
-  gradients   reduce-scatter at *every* micro-step (DeepSpeed partitions gradients as backward
-              produces them, accumulation included): A x (N-1)/N x P x b_comm bytes
-  parameters  all-gather of the updated shards after the optimizer step: (N-1)/N x P x b_param
+  gradients   reduced at *every* micro-step (DeepSpeed partitions gradients as backward produces
+              them, accumulation included). DeepSpeed 0.19 all-reduces each bucket by default
+              (``use_multi_rank_bucket_allreduce``: 2 x (N-1)/N x P x b per micro-step); with it
+              off, slices are reduced to their owners, as a reduce-scatter: (N-1)/N x P x b
+  parameters  all-gather of the updated shards after the optimizer step: (N-1)/N x P x b
 The gradient buckets overlap the backward pass (``overlap_comm``); the all-gather does not.
 Step time = compute + max(0, reduce-scatter - backward) per micro-step + all-gather, so the
 scaling efficiency is compute / step time. Compute per token is about 6 x non-embedding
@@ -47,16 +49,19 @@ def flops_per_token(shape: dict, params: int, embedding: int, seq: int) -> float
 
 
 def step_model(params: int, n: int, gbps: float, tokens_micro: int, accum: int, fpt: float,
-               mfu: float, bytes_per: int = 2) -> dict:
-    """Times (s) of one optimizer step on ``n`` ranks with ``gbps`` Gb/s per rank."""
+               mfu: float, bytes_per: int = 2, grad_factor: int = 2) -> dict:
+    """Times (s) of one optimizer step on ``n`` ranks with ``gbps`` Gb/s per rank;
+    ``grad_factor`` 2 = gradient buckets all-reduced (DeepSpeed's default), 1 = reduced to
+    their owners (a reduce-scatter)."""
     rate = gbps / 8 * 1e9  # bytes/s
-    rs = (n - 1) / n * params * bytes_per / rate  # per micro-step
+    rs = grad_factor * (n - 1) / n * params * bytes_per / rate  # per micro-step
     ag = (n - 1) / n * params * bytes_per / rate
     micro = tokens_micro * fpt / (H100_BF16 * mfu)
     backward = micro * 2 / 3
     step = accum * (micro + max(0.0, rs - backward)) + ag
-    return {"bytes": (accum + 1) * (n - 1) / n * params * bytes_per, "compute": accum * micro,
-            "rs": accum * rs, "ag": ag, "step": step, "efficiency": accum * micro / step}
+    return {"bytes": (grad_factor * accum + 1) * (n - 1) / n * params * bytes_per,
+            "compute": accum * micro, "rs": accum * rs, "ag": ag, "step": step,
+            "efficiency": accum * micro / step}
 
 
 def table(mfu: float) -> None:
@@ -64,21 +69,23 @@ def table(mfu: float) -> None:
     print(f"XLM-R Large: {params / 1e6:.1f}M parameters, {emb / 1e6:.1f}M ({emb / params:.0%}) "
           f"in the word embedding; bf16 = {params * 2 / 1e9:.2f} GB; compute at {mfu:.0%} MFU "
           f"of {H100_BF16 / 1e12:.0f} TFLOP/s")
+    print("all-reduced gradient buckets (DeepSpeed's default); last column: reduced to owners")
     print(f"{'N':>3}{'Gb/s':>6}{'micro x seq':>13}{'accum':>6}{'GB/rank/step':>13}{'compute ms':>11}"
-          f"{'RS ms':>8}{'AG ms':>8}{'step ms':>9}{'efficiency':>11}")
-    for micro, seq, accum in ((4, 128, 1), (32, 128, 1), (32, 128, 4), (8, 384, 1)):
+          f"{'grad ms':>8}{'AG ms':>8}{'step ms':>9}{'efficiency':>11}{'(reduce)':>9}")
+    for micro, seq, accum in ((4, 128, 1), (32, 128, 1), (32, 128, 4)):
         fpt = flops_per_token(XLMR_LARGE, params, emb, seq)
         for n in (8, 16, 64):
             for gbps in (100, 400):
                 m = step_model(params, n, gbps, micro * seq, accum, fpt, mfu)
+                r = step_model(params, n, gbps, micro * seq, accum, fpt, mfu, grad_factor=1)
                 print(f"{n:>3}{gbps:>6}{f'{micro} x {seq}':>13}{accum:>6}{m['bytes'] / 1e9:>13.2f}"
                       f"{m['compute'] * 1e3:>11.1f}{m['rs'] * 1e3:>8.1f}{m['ag'] * 1e3:>8.1f}"
-                      f"{m['step'] * 1e3:>9.1f}{m['efficiency']:>11.0%}")
+                      f"{m['step'] * 1e3:>9.1f}{m['efficiency']:>11.0%}{r['efficiency']:>9.0%}")
     fpt = flops_per_token(XLMR_LARGE, params, emb, 128)
     for gbps in (100, 400):
-        rs = params * 2 / (gbps / 8 * 1e9)
+        rs = 2 * params * 2 / (gbps / 8 * 1e9)
         tokens = rs / (fpt * 2 / 3 / (H100_BF16 * mfu))
-        print(f"at {gbps} Gb/s the gradient reduce-scatter hides behind backward from about "
+        print(f"at {gbps} Gb/s the gradient all-reduce hides behind backward from about "
               f"{tokens:,.0f} tokens per rank per micro-step ({tokens / 128:.0f} rows of 128)")
     m = step_model(params, 8, NVLINK_GBS * 8, 4 * 128, 1, fpt, mfu)
     print(f"one node of 8 over NVLink ({NVLINK_GBS:.0f} GB/s), the paper's batch (micro 4 x 128): "
@@ -101,7 +108,8 @@ def check_measured(result: str, ranks: int = 2) -> dict:
           f"{ranks} ranks (full buffers, MB): "
           + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in measured.items()))
     print(f"model: gradients {params * 4 / 1e6:.2f} MB + parameters {params * 4 / 1e6:.2f} MB in "
-          f"fp32; measured total {sum(measured.values()) / 1e6:.2f} MB")
+          f"fp32 (encoder; the heads add the rest); measured total "
+          f"{sum(measured.values()) / 1e6:.2f} MB")
     return {"measured": measured, "params": params, "heads": heads}
 
 

@@ -21,8 +21,10 @@ Launches alternate (xstilts, hf_max_length, hf_dynamic, hf_group_by_length, xsti
 each reports, after ``--warmup`` steps, real (non-pad) tokens/s and samples/s summed over ranks,
 the median step time, the time inside the engine's forward / backward / step, the peak RSS of
 the largest rank, and the load on the machine (1-minute load average before and after, and the
-cores other processes kept busy). The table shows medians over the launches of each variant and
-the ratios of xstilts to each HF variant.
+cores other processes kept busy). The table shows medians over the launches of each variant;
+the ratio to each HF variant is the median over rounds of xstilts' tokens/s over that variant's
+in the same round (neighbouring launches see about the same foreign load), with the ratio of
+the medians beside it.
 
   python benchmarks/throughput.py [--quick] [--repeats 5] [--steps 100] [--warmup 10]
 """
@@ -138,9 +140,11 @@ class StepClock:
 
 
 def _config(ws: dict, a, out: str):
-    return common.xstilts_config(ws, list(PAIR_SIZES), out=out, micro=a.micro,
-                                 global_batch=a.global_batch or a.micro * a.ranks, steps=a.steps,
-                                 precision=a.precision, ds_json=a.ds_json or common.DS_JSON)
+    cfg = common.xstilts_config(ws, list(PAIR_SIZES), out=out, micro=a.micro,
+                                global_batch=a.global_batch or a.micro * a.ranks, steps=a.steps,
+                                precision=a.precision, ds_json=a.ds_json or common.DS_JSON)
+    cfg.run.seed = a.seed
+    return cfg
 
 
 def workspace(work: str, write: bool) -> dict:
@@ -266,9 +270,9 @@ def worker_hf(a) -> None:
         bf16=a.precision == "bf16", deepspeed=common.filled_ds_config(cfg, a.ranks, a.steps),
         train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
         length_column_name="length", logging_steps=cfg.run.log_every, save_strategy="no",
-        report_to=[], disable_tqdm=True, seed=common.SEED, dataloader_num_workers=0,
+        report_to=[], disable_tqdm=True, seed=a.seed, dataloader_num_workers=0,
         use_cpu=True)
-    torch.manual_seed(common.SEED)
+    torch.manual_seed(a.seed)
     config = tf.XLMRobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=3,
                                  **common.MODEL_SHAPE)
     config._attn_implementation = "sdpa"
@@ -331,7 +335,9 @@ def one_launch(a, variant: str, rep: int) -> dict:
             "--global-batch", str(a.global_batch)] + (["--count-comm"] if a.count_comm else [])
     if a.ds_json:
         args += ["--ds-json", a.ds_json]
-    args += ["--precision", a.precision]
+    # round i of every variant uses seed SEED + i: the same batches within a round, other
+    # batches in the next, so the timed windows of a variant are not all the same data
+    args += ["--precision", a.precision, "--seed", str(common.SEED + rep)]
     t0 = time.perf_counter()
     load = common.launch(os.path.abspath(__file__), args, a.ranks,
                          log=os.path.join(a.work, "logs", f"{tag}.log"))
@@ -357,13 +363,20 @@ def report(med: dict[str, dict], runs: dict[str, list[dict]]) -> dict:
               f"{m['fwd_ms']:>6.1f}{m['bwd_ms']:>6.1f}{m['opt_ms']:>6.1f}"
               f"{m['other_ms']:>6.1f}{m['padding_efficiency']:>8.3f}{m['rss_mb']:>8.0f}"
               f"{m['foreign_cores']:>8.2f}  {each}")
-    ratios = {f"xstilts/{v}": med["xstilts"]["tokens_per_s"] / med[v]["tokens_per_s"]
-              for v in med if v != "xstilts" and "xstilts" in med}
-    for k, r in ratios.items():
-        print(f"  real tokens/s {k}: {r:.2f}x")
-    return {"ratio_vs_hf_trainer": ratios.get("xstilts/hf_max_length"),
-            "ratio_vs_hf_trainer_best": ratios.get("xstilts/hf_group_by_length"),
-            "ratios": ratios, "median": med, "launches": runs}
+    ratios, paired = {}, {}
+    for v in med:
+        if v == "xstilts" or "xstilts" not in med:
+            continue
+        ratios[v] = med["xstilts"]["tokens_per_s"] / med[v]["tokens_per_s"]
+        # launch i of xstilts against launch i of v: neighbours in time, so under about the same
+        # foreign load; the median of these is the headline (robust to the load drifting)
+        paired[v] = common.median([x["tokens_per_s"] / h["tokens_per_s"]
+                                   for x, h in zip(runs["xstilts"], runs[v])])
+        print(f"  real tokens/s xstilts / {v}: {paired[v]:.2f}x (median of paired launches; "
+              f"ratio of medians {ratios[v]:.2f}x)")
+    return {"ratio_vs_hf_trainer": paired.get("hf_max_length"),
+            "ratio_vs_hf_trainer_best": paired.get("hf_group_by_length"),
+            "paired_ratios": paired, "ratios_of_medians": ratios, "median": med, "launches": runs}
 
 
 def run(a) -> dict:
@@ -409,6 +422,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", default="xstilts", help=argparse.SUPPRESS)
     p.add_argument("--result", default="", help=argparse.SUPPRESS)
     p.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=common.SEED, help=argparse.SUPPRESS)
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     a.repeats = a.repeats or (2 if a.quick else 5)
