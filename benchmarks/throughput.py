@@ -281,7 +281,7 @@ def worker_hf(a) -> None:
     trainer = tf.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
                          callbacks=[Tick()])
     trainer.train()
-    rank = int(os.environ.get("RANK", 0))
+    rank = int(os.environ.get("RANK", "0"))
     clock.dump(os.path.join(a.result, f"rank{rank}.json"), rank,
                {"params": sum(p.numel() for p in model.parameters()),
                 "threads": torch.get_num_threads()})

@@ -153,7 +153,7 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
     return features
 
 
-_TOKENIZER_HASHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_TOKENIZER_HASHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def features_fingerprint(examples, kwargs: dict) -> str:
