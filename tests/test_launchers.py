@@ -85,3 +85,17 @@ def test_tensorboard_holds_training_curves_and_the_recipe(deepspeed_run):
     top = _tags(os.path.join(out, "tb"))
     assert "config/text_summary" in top, top  # the resolved recipe
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= top, top
+
+
+def test_model_selection_on_english_dev_exports_the_best_step(ws):
+    """eval.every scores English dev during training; select_best exports the best step's weights."""
+    import json
+
+    out, _ = train(ws, "single", "select", ranks=1, extra=["--eval.every=2", "--eval.select_best=true"])
+    dev = {row["step"]: row["dev/xnli/en/accuracy"] for row in h.metric_rows(out)
+           if "dev/xnli/en/accuracy" in row}
+    assert sorted(dev) == [2, 4, 6]
+    best = max(sorted(dev), key=lambda s: dev[s])  # the first of equal scores stays best
+    with open(os.path.join(out, "inter", "export", "xstilts.json")) as f:
+        assert json.load(f)["step"] == best
+    assert os.path.isfile(os.path.join(h.ckpt_dir(out), "best"))
