@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any
 
+from tests.helpers import session_processes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 NLI = ("entailment", "neutral", "contradiction")
@@ -195,19 +197,6 @@ def start(cmd: list[str], log_path: str, **extra: str) -> subprocess.Popen:
     log = open(log_path, "wb")
     return subprocess.Popen(cmd, env=env(**extra), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def session_processes(sid: int) -> list[str]:
-    import psutil
-
-    found = []
-    for p in psutil.process_iter(["pid", "cmdline", "status"]):
-        try:
-            if os.getsid(p.pid) == sid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(f"{p.pid} {' '.join(p.info['cmdline'] or [])[:120]}")
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return found
 
 
 def finish(proc: subprocess.Popen, log_path: str, t0: float, timeout: float) -> Done:
