@@ -99,3 +99,23 @@ def test_model_selection_on_english_dev_exports_the_best_step(ws):
     with open(os.path.join(out, "inter", "export", "xstilts.json")) as f:
         assert json.load(f)["step"] == best
     assert os.path.isfile(os.path.join(h.ckpt_dir(out), "best"))
+
+
+def test_training_run_scores_its_noise_settings_beside_the_clean_pass(ws):
+    """eval.perturb in a recipe: after the clean zero-shot pass the run scores every noise
+    setting and writes clean / perturbed / drop per task and language."""
+    import json
+
+    out, _ = train(ws, "single", "noise", ranks=1,
+                   extra=["--phases.0.evaluate=true", '--eval.languages=["en"]',
+                          '--eval.perturb.kinds=["char_swap","word_drop"]', "--eval.perturb.rates=[0.3]"])
+    with open(os.path.join(out, "results.json")) as f:
+        clean = json.load(f)["tasks"]["xnli"]["languages"]["en"]["accuracy"]
+    with open(os.path.join(out, "robustness.json")) as f:
+        report = json.load(f)
+    assert report["settings"] == ["char_swap@0.3", "word_drop@0.3"]
+    en = report["tasks"]["xnli"]["languages"]["en"]
+    assert en["clean"] == pytest.approx(clean)
+    for setting in report["settings"]:
+        assert en["drop"][setting] == pytest.approx(en["clean"] - en["perturbed"][setting])
+    assert os.path.isfile(os.path.join(out, "robustness.md"))
