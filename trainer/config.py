@@ -322,17 +322,21 @@ def apply_override(tree: dict, dotted: str, text: str) -> None:
         raise ConfigError(f"--{dotted}: {err}") from None
 
 
+def read_toml(path: str, what: str = "recipe", error: type[Exception] = ConfigError) -> dict:
+    """A TOML file as a dict; a missing file or a syntax error raises ``error`` naming the file
+    (and, for syntax, the line and column)."""
+    if not os.path.isfile(path):
+        raise error(f"{what} not found: {path}")
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise error(f"{path}: {err}") from None
+
+
 def load(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a recipe (TOML) and apply ``key=value`` overrides; validate the result."""
-    raw: dict = {}
-    if path:
-        if not os.path.isfile(path):
-            raise ConfigError(f"recipe not found: {path}")
-        with open(path, "rb") as f:
-            try:
-                raw = tomllib.load(f)
-            except tomllib.TOMLDecodeError as err:
-                raise ConfigError(f"{path}: {err}") from None
+    raw: dict = read_toml(path) if path else {}
     for item in overrides:
         item = item[2:] if item.startswith("--") else item
         if "=" not in item:

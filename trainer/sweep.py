@@ -31,10 +31,9 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 
-from trainer.config import Config, ConfigError, build_table
+from trainer.config import Config, ConfigError, build_table, read_toml
 from trainer.config import load as load_config
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+-]+")
@@ -108,13 +107,7 @@ class SweepError(ValueError):
 
 def load_spec(path: str) -> Spec:
     """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
-    if not os.path.isfile(path):
-        raise SweepError(f"sweep spec not found: {path}")
-    with open(path, "rb") as f:
-        try:
-            raw = tomllib.load(f)
-        except tomllib.TOMLDecodeError as err:
-            raise SweepError(f"{path}: {err}") from None
+    raw = read_toml(path, "sweep spec", SweepError)
     try:
         unknown = sorted(set(raw) - {"sweep", "settings"})
         if unknown:
