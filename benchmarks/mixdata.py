@@ -7,8 +7,10 @@ writes them under a scratch data root, each file in its released format, so that
 registry's own readers and ``trainer.data.load_examples`` read them as they read real data.
 Length distributions therefore follow the real samples.
 
-Two mixes are defined:
+Three mixes are defined:
   ``PAIR_MIX``          XNLI + ANLI+ + PAWS-X English pairs (the throughput benchmark)
+  ``CHOICE_MIX``        HellaSwag + Cosmos QA, the four-choice tasks of the intermediate mix
+                        (the throughput benchmark's multiple-choice mix)
   ``INTERMEDIATE_MIX``  the nine intermediate tasks of the multi-task recipe, with stand-ins
                         where no sample of the task exists (XNLI for MNLI, PAWS-X for QQP,
                         SQuAD v1.1 for SQuAD v2.0, UD English for CCG)
@@ -50,6 +52,11 @@ PAIR_MIX = (
     Source("xnli", "xnli/dev-en.tsv", "lines", "xnli/train-en.tsv"),
     Source("anli_plus", "anli/ANLI_analysis_r1_dev.csv", "anli_parts", ""),
     Source("pawsx", "pawsx/dev-en.tsv", "lines", "pawsx/train-en.tsv"),
+)
+
+CHOICE_MIX = (
+    Source("hellaswag", "hellaswag/hellaswag_val_full.subset.txt", "hellaswag", "hellaswag/train.txt"),
+    Source("cosmosqa", "cosmosqa/valid.csv", "csv", "cosmosqa/train.csv"),
 )
 
 INTERMEDIATE_MIX = (

@@ -4,12 +4,16 @@
 
 Runs, in turn: padding efficiency (``padding.py``, no training), preprocessing (``preprocess.py``:
 cold, warm, 2 ranks), and training throughput side by side with HF Trainer + DeepSpeed
-(``throughput.py``). ``--quick`` runs each at a size that fits in about 5 minutes on 2 CPU cores;
-without it, the full sizes. The full figures go to ``DIR/run_all.json``; the last line printed
+(``throughput.py``), and without ``--quick`` also the same side by side on the multiple-choice
+mix (``throughput.py --mix choice``). ``--quick`` runs each at a size that fits in about 5
+minutes on 2 CPU cores; without it, the full sizes. The full figures go to ``DIR/run_all.json``; the last line printed
 is one JSON object with the headline figures:
 
   ratio_vs_hf_trainer       real tokens/s of xstilts / HF Trainer + DeepSpeed, max_length padding
   ratio_vs_hf_trainer_best  the same against HF's best setup (group_by_length)
+  ratio_vs_hf_trainer_choice         multiple-choice mix, against HF's group_by_length as it
+                                     ships (full run only; null with --quick)
+  ratio_vs_hf_trainer_choice_column  the same against HF given a length column (full run only)
   padding_efficiency        real / computed tokens on the 9-task intermediate mix (micro 4)
   preprocess_rerun_share    a re-run over the tokenized cache, as a share of the first run
   mfu                       model FLOPs utilization on GPU; null on CPU (no GPU benchmark here)
@@ -42,10 +46,21 @@ def main(argv: list[str] | None = None) -> dict:
         figures[name] = module.main(quick + ["--work", os.path.join(a.work, name)])
         figures[name]["seconds"] = time.perf_counter() - t
         print(f"# {name}: {figures[name]['seconds']:.0f} s", flush=True)
+    choice = {}
+    if not a.quick:
+        t = time.perf_counter()
+        choice = figures["throughput_choice"] = throughput.main(
+            ["--mix", "choice", "--repeats", "3", "--steps", "40", "--warmup", "5",
+             "--work", os.path.join(a.work, "throughput")])
+        choice["seconds"] = time.perf_counter() - t
+        print(f"# throughput, multiple-choice mix: {choice['seconds']:.0f} s", flush=True)
     common.write_json(os.path.join(a.work, "run_all.json"), figures)
     headline = {
         "ratio_vs_hf_trainer": _round(figures["throughput"]["ratio_vs_hf_trainer"]),
         "ratio_vs_hf_trainer_best": _round(figures["throughput"]["ratio_vs_hf_trainer_best"]),
+        "ratio_vs_hf_trainer_choice": _round(choice.get("ratio_vs_hf_trainer_best")),
+        "ratio_vs_hf_trainer_choice_column": _round(
+            choice.get("paired_ratios", {}).get("hf_group_by_length_column")),
         "padding_efficiency": _round(figures["padding"]["padding_efficiency"]),
         "preprocess_rerun_share": _round(figures["preprocess"]["preprocess_rerun_share"]),
         "mfu": None,  # measured on GPU only; this script runs the CPU benchmarks

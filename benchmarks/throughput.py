@@ -1,8 +1,10 @@
 """Training throughput, side by side: xstilts against HF Trainer + DeepSpeed.
 
 Both train the same XLM-R-shaped encoder (``common.MODEL_SHAPE``, random weights, SDPA
-attention) on the same data (XNLI + ANLI+ + PAWS-X English pairs expanded from the real samples,
-tokenized once by ``trainer.data``), with the same DeepSpeed ZeRO-2 JSON
+attention) on the same data, expanded from the real samples and tokenized once by
+``trainer.data``: ``--mix pairs`` (default) XNLI + ANLI+ + PAWS-X English pairs, HF with one
+sequence-classification head; ``--mix choice`` HellaSwag + Cosmos QA (four choices each), HF
+with ``XLMRobertaForMultipleChoice`` and ``DataCollatorForMultipleChoice``. The same DeepSpeed ZeRO-2 JSON
 (``ds_configs/zero2_bf16.json``, its "auto" keys filled by ``trainer.engine.fill_ds_config``),
 max length 128, micro batch 16 per rank, 2 CPU ranks (global batch 32, no accumulation), one
 thread per rank. Precision: fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about
@@ -15,7 +17,14 @@ thread per rank. Precision: fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 st
                        tokenization, as the XTREME scripts do
   hf_dynamic           the same with ``DataCollatorWithPadding`` (pad to the batch's longest)
   hf_group_by_length   dynamic padding + ``train_sampling_strategy="group_by_length"`` (what
-                       ``group_by_length=True`` was called before transformers 5)
+                       ``group_by_length=True`` was called before transformers 5); on pairs it
+                       reads the ``length`` column, on multiple choice HF measures the rows itself
+                       (``len(input_ids)``: the number of choices), as in its multiple-choice
+                       example, which has no length column
+  hf_group_by_length_column   multiple choice only: the same with a ``length`` column
+                       (choices x longest choice, what xstilts groups by) that reaches HF's
+                       sampler: ``remove_unused_columns=False`` (the Trainer otherwise drops the
+                       column before building the sampler) and a collator that drops it
 
 Launches alternate (xstilts, hf_max_length, hf_dynamic, hf_group_by_length, xstilts, ...);
 each reports, after ``--warmup`` steps, real (non-pad) tokens/s and samples/s summed over ranks,
@@ -46,10 +55,24 @@ VARIANTS = {
     "hf_max_length": ("hf", "max_length"),
     "hf_dynamic": ("hf", "dynamic"),
     "hf_group_by_length": ("hf", "group_by_length"),
+    "hf_group_by_length_column": ("hf", "group_by_length"),
 }
 QUICK = ("xstilts", "hf_max_length", "hf_group_by_length")
 PAIR_SIZES = {"xnli": 3000, "anli_plus": 6000, "pawsx": 1500}
-MICRO, RANKS, MAX_LEN = 16, 2, 128
+CHOICE_SIZES = {"hellaswag": 3000, "cosmosqa": 3000}
+MIX_VARIANTS = {"pairs": ("xstilts", "hf_max_length", "hf_dynamic", "hf_group_by_length"),
+                "choice": ("xstilts", "hf_dynamic", "hf_group_by_length", "hf_group_by_length_column")}
+
+
+def mix_sizes(mix: str) -> dict[str, int]:
+    return PAIR_SIZES if mix == "pairs" else CHOICE_SIZES
+
+
+def mix_sources(mix: str):
+    from benchmarks import mixdata
+
+    return mixdata.PAIR_MIX if mix == "pairs" else mixdata.CHOICE_MIX
+MICRO, CHOICE_MICRO, RANKS, MAX_LEN = 16, 4, 2, 128
 PHASES = ("forward", "backward", "step")
 PHASE_KEYS = ("fwd_ms", "bwd_ms", "opt_ms")  # engine forward, backward, optimizer step
 # collective -> position of the argument holding the full (unsharded) buffer
@@ -140,21 +163,21 @@ class StepClock:
 
 
 def _config(ws: dict, a, out: str):
-    cfg = common.xstilts_config(ws, list(PAIR_SIZES), out=out, micro=a.micro,
+    cfg = common.xstilts_config(ws, list(mix_sizes(a.mix)), out=out, micro=a.micro,
                                 global_batch=a.global_batch or a.micro * a.ranks, steps=a.steps,
                                 precision=a.precision, ds_json=a.ds_json or common.DS_JSON)
     cfg.run.seed = a.seed
     return cfg
 
 
-def workspace(work: str, write: bool) -> dict:
+def workspace(work: str, write: bool, mix: str = "pairs") -> dict:
     from benchmarks import mixdata
 
     if write:
-        return common.build_workspace(work, mixdata.PAIR_MIX, PAIR_SIZES, "pairs")
-    return {"tokenizer": os.path.join(work, "tokenizer"), "root": os.path.join(work, "data-pairs"),
-            "cache": os.path.join(work, "cache-pairs"),
-            "tasks": {s.role: mixdata.source_task(s) for s in mixdata.PAIR_MIX}}
+        return common.build_workspace(work, mix_sources(mix), mix_sizes(mix), mix)
+    return {"tokenizer": os.path.join(work, "tokenizer"), "root": os.path.join(work, f"data-{mix}"),
+            "cache": os.path.join(work, f"cache-{mix}"),
+            "tasks": {s.role: mixdata.source_task(s) for s in mix_sources(mix)}}
 
 
 # ---------------------------------------------------------------- workers (one per rank)
@@ -175,7 +198,7 @@ def worker_xstilts(a) -> None:
     from trainer import batches, dist, loop
     from trainer.tokenizer import load_tokenizer
 
-    ws = workspace(a.work, write=False)
+    ws = workspace(a.work, write=False, mix=a.mix)
     out = os.path.join(a.work, "runs", a.tag)
     cfg = _config(ws, a, out)
     info = dist.discover()
@@ -200,35 +223,41 @@ def worker_xstilts(a) -> None:
     if a.count_comm:
         clock.wrap_comm()
     loop.save = loop.export = lambda *args, **kwargs: None  # time the step loop only
-    run = loop.PhaseRun("bench", cfg.phases[0], [ws["tasks"][t] for t in PAIR_SIZES], "pretrained", out)
+    run = loop.PhaseRun("bench", cfg.phases[0], [ws["tasks"][t] for t in mix_sizes(a.mix)], "pretrained", out)
     loop.train(cfg, run, info, _Tracker(), tok)
     clock.dump(os.path.join(a.result, f"rank{info.rank}.json"), info.rank,
                {"threads": torch.get_num_threads()})
     dist.shutdown()
 
 
-def hf_features(ws: dict, cfg, tok, padded: bool):
+def hf_features(ws: dict, cfg, tok, padded: bool, mix: str = "pairs"):
     """The mix's features (the very rows xstilts trains on) as one dataset for HF Trainer:
-    input_ids, attention_mask, labels, length; optionally padded to ``MAX_LEN``."""
+    input_ids, attention_mask, labels, length (xstilts' grouping length: the row's tokens, or
+    choices x longest choice); optionally padded to ``MAX_LEN``."""
     import datasets
 
     from trainer.data import featurize_dataset, load_examples
 
     parts = []
-    for role in PAIR_SIZES:
+    for role in mix_sizes(mix):
         task = ws["tasks"][role]
         ex = load_examples(task, "train", "en", cfg)
         parts.append(featurize_dataset(task, ex, tok, cfg, is_train=True)
                      .select_columns(["input_ids", "labels", "length"]))
     data = datasets.concatenate_datasets(parts)
 
+    def pad_row(r: list[int]) -> tuple[list[int], list[int]]:
+        width = MAX_LEN if padded else len(r)
+        return r + [tok.pad_token_id] * (width - len(r)), [1] * len(r) + [0] * (width - len(r))
+
     def add_mask(batch: dict) -> dict:
-        ids = batch["input_ids"]
-        width = MAX_LEN if padded else None
-        mask = [[1] * len(r) + [0] * ((width or len(r)) - len(r)) for r in ids]
-        if padded:
-            ids = [r + [tok.pad_token_id] * (MAX_LEN - len(r)) for r in ids]
-        return {"input_ids": ids, "attention_mask": mask}
+        if mix == "pairs":
+            ids, mask = zip(*(pad_row(r) for r in batch["input_ids"]))
+        else:  # one list per choice
+            rows = [[pad_row(c) for c in row] for row in batch["input_ids"]]
+            ids = [[c[0] for c in row] for row in rows]
+            mask = [[c[1] for c in row] for row in rows]
+        return {"input_ids": list(ids), "attention_mask": list(mask)}
 
     return data.map(add_mask, batched=True, desc="hf rows")
 
@@ -239,7 +268,7 @@ def worker_hf(a) -> None:
     import torch
     import transformers as tf
 
-    ws = workspace(a.work, write=False)
+    ws = workspace(a.work, write=False, mix=a.mix)
     cfg = _config(ws, a, os.path.join(a.work, "runs", a.tag))
     tok = tf.AutoTokenizer.from_pretrained(ws["tokenizer"])
     import deepspeed
@@ -248,11 +277,21 @@ def worker_hf(a) -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     _, batching = VARIANTS[a.variant]
     padded = batching == "max_length"
-    data = datasets.load_from_disk(os.path.join(a.work, "hf", "padded" if padded else "dynamic"))
+    data = datasets.load_from_disk(os.path.join(a.work, "hf", a.mix, "padded" if padded else "dynamic"))
+    choice = a.mix == "choice"
+    if choice and a.variant != "hf_group_by_length_column":
+        data = data.remove_columns("length")  # HF then measures len(input_ids) itself
     clock = StepClock()
-    base = tf.default_data_collator if padded else tf.DataCollatorWithPadding(tok)
+    if padded:
+        base = tf.default_data_collator
+    else:
+        base = (tf.DataCollatorForMultipleChoice if choice else tf.DataCollatorWithPadding)(tok)
+
+    keep_length = a.variant == "hf_group_by_length_column"
 
     def collator(rows: list[dict]) -> dict:
+        if keep_length:  # the sampler has read it; the model must not see it
+            rows = [{k: v for k, v in r.items() if k != "length"} for r in rows]
         batch = base(rows)
         clock.count(batch["attention_mask"])
         return batch
@@ -270,13 +309,16 @@ def worker_hf(a) -> None:
         bf16=a.precision == "bf16", deepspeed=common.filled_ds_config(cfg, a.ranks, a.steps),
         train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
         length_column_name="length", logging_steps=cfg.run.log_every, save_strategy="no",
+        # Trainer drops the columns forward() does not take before it builds the sampler, so a
+        # length column reaches group_by_length only when nothing is dropped
+        remove_unused_columns=not keep_length,
         report_to=[], disable_tqdm=True, seed=a.seed, dataloader_num_workers=0,
         use_cpu=True)
     torch.manual_seed(a.seed)
     config = tf.XLMRobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=3,
                                  **common.MODEL_SHAPE)
     config._attn_implementation = "sdpa"
-    model = tf.XLMRobertaForSequenceClassification(config)
+    model = (tf.XLMRobertaForMultipleChoice if choice else tf.XLMRobertaForSequenceClassification)(config)
     clock.wrap_engine()
     trainer = tf.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
                          callbacks=[Tick()])
@@ -294,12 +336,12 @@ def prepare(a) -> None:
     """Write the mix, tokenize it once (the xstilts cache), save the HF datasets to disk."""
     from trainer.tokenizer import load_tokenizer_from
 
-    ws = workspace(a.work, write=True)
+    ws = workspace(a.work, write=True, mix=a.mix)
     cfg = _config(ws, a, os.path.join(a.work, "runs", "prepare"))
     tok = load_tokenizer_from(ws["tokenizer"])
-    for padded in (False, True):
-        hf_features(ws, cfg, tok, padded).save_to_disk(
-            os.path.join(a.work, "hf", "padded" if padded else "dynamic"))
+    for padded in (False, True) if a.mix == "pairs" else (False,):
+        hf_features(ws, cfg, tok, padded, a.mix).save_to_disk(
+            os.path.join(a.work, "hf", a.mix, "padded" if padded else "dynamic"))
 
 
 def summarize(result_dir: str, warmup: int) -> dict:
@@ -332,7 +374,7 @@ def one_launch(a, variant: str, rep: int) -> dict:
         os.remove(old)
     args = ["--worker", "--variant", variant, "--work", a.work, "--result", result, "--tag", tag,
             "--steps", str(a.steps), "--micro", str(a.micro), "--ranks", str(a.ranks),
-            "--global-batch", str(a.global_batch)] + (["--count-comm"] if a.count_comm else [])
+            "--global-batch", str(a.global_batch), "--mix", a.mix] + (["--count-comm"] if a.count_comm else [])
     if a.ds_json:
         args += ["--ds-json", a.ds_json]
     # round i of every variant uses seed SEED + i: the same batches within a round, other
@@ -413,7 +455,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ds-json", default="", help="DeepSpeed JSON for both trainers "
                    "(default ds_configs/zero2_bf16.json)")
     p.add_argument("--work", default=os.path.join(common.default_work(), "throughput"))
-    p.add_argument("--micro", type=int, default=MICRO)
+    p.add_argument("--mix", default="pairs", choices=list(MIX_VARIANTS),
+                   help="pairs: XNLI + ANLI+ + PAWS-X; choice: HellaSwag + Cosmos QA")
+    p.add_argument("--micro", type=int, default=0, help=f"rows per rank (default {MICRO}; "
+                   f"{CHOICE_MICRO} for the choice mix, {CHOICE_MICRO * 4} sequences)")
     p.add_argument("--ranks", type=int, default=RANKS)
     p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks")
     p.add_argument("--count-comm", action="store_true", help="count DeepSpeed's collectives")
@@ -428,7 +473,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.repeats = a.repeats or (2 if a.quick else 5)
     a.steps = a.steps or (12 if a.quick else 100)
     a.warmup = a.warmup or (3 if a.quick else 10)
-    a.variants = a.variants or list(QUICK if a.quick else VARIANTS)
+    a.micro = a.micro or (MICRO if a.mix == "pairs" else CHOICE_MICRO)
+    a.variants = a.variants or list(QUICK if a.quick and a.mix == "pairs" else MIX_VARIANTS[a.mix])
+    wrong = [v for v in a.variants if v not in MIX_VARIANTS[a.mix]]
+    if wrong:
+        p.error(f"variants {wrong} do not apply to the {a.mix} mix (its variants: {MIX_VARIANTS[a.mix]})")
     if not a.precision:
         import torch
 
