@@ -6,8 +6,8 @@ Runs, in turn: padding efficiency (``padding.py``, no training), preprocessing (
 cold, warm, 2 ranks), and training throughput side by side with HF Trainer + DeepSpeed
 (``throughput.py``), and without ``--quick`` also the same side by side on the multiple-choice
 mix (``throughput.py --mix choice``). ``--quick`` runs each at a size that fits in about 5
-minutes on 2 CPU cores; without it, the full sizes. The full figures go to ``DIR/run_all.json``; the last line printed
-is one JSON object with the headline figures:
+minutes on 2 CPU cores; without it, the full sizes. The full figures go to
+``DIR/run_all.json``; the last line printed is one JSON object with the headline figures:
 
   ratio_vs_hf_trainer       real tokens/s of xstilts / HF Trainer + DeepSpeed, max_length padding
   ratio_vs_hf_trainer_best  the same against HF's best setup (group_by_length)

@@ -4,11 +4,12 @@ Both train the same XLM-R-shaped encoder (``common.MODEL_SHAPE``, random weights
 attention) on the same data, expanded from the real samples and tokenized once by
 ``trainer.data``: ``--mix pairs`` (default) XNLI + ANLI+ + PAWS-X English pairs, HF with one
 sequence-classification head; ``--mix choice`` HellaSwag + Cosmos QA (four choices each), HF
-with ``XLMRobertaForMultipleChoice`` and ``DataCollatorForMultipleChoice``. The same DeepSpeed ZeRO-2 JSON
-(``ds_configs/zero2_bf16.json``, its "auto" keys filled by ``trainer.engine.fill_ds_config``),
-max length 128, micro batch 16 per rank, 2 CPU ranks (global batch 32, no accumulation), one
-thread per rank. Precision: fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about
-16x slower than fp32), bf16 on GPU. Variants:
+with ``XLMRobertaForMultipleChoice`` and ``DataCollatorForMultipleChoice``. The same DeepSpeed
+ZeRO-2 JSON (``ds_configs/zero2_bf16.json``, its "auto" keys filled by
+``trainer.engine.fill_ds_config``), max length 128, micro batch 16 rows per rank (4 rows = 16
+sequences on the choice mix), 2 CPU ranks (no accumulation), one thread per rank. Precision:
+fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about 13x slower than fp32), bf16 on
+GPU. Variants:
 
   xstilts              ``trainer.loop.train`` itself: TaskStream length-grouped global batches,
                        ``trainer.collate``, the DeepSpeed engine loop (checkpoint and export at
@@ -72,6 +73,8 @@ def mix_sources(mix: str):
     from benchmarks import mixdata
 
     return mixdata.PAIR_MIX if mix == "pairs" else mixdata.CHOICE_MIX
+
+
 MICRO, CHOICE_MICRO, RANKS, MAX_LEN = 16, 4, 2, 128
 PHASES = ("forward", "backward", "step")
 PHASE_KEYS = ("fwd_ms", "bwd_ms", "opt_ms")  # engine forward, backward, optimizer step
@@ -374,7 +377,8 @@ def one_launch(a, variant: str, rep: int) -> dict:
         os.remove(old)
     args = ["--worker", "--variant", variant, "--work", a.work, "--result", result, "--tag", tag,
             "--steps", str(a.steps), "--micro", str(a.micro), "--ranks", str(a.ranks),
-            "--global-batch", str(a.global_batch), "--mix", a.mix] + (["--count-comm"] if a.count_comm else [])
+            "--global-batch", str(a.global_batch), "--mix", a.mix]
+    args += ["--count-comm"] if a.count_comm else []
     if a.ds_json:
         args += ["--ds-json", a.ds_json]
     # round i of every variant uses seed SEED + i: the same batches within a round, other
