@@ -7,7 +7,7 @@ setup(
     description="Distributed intermediate-task training and zero-shot XTREME evaluation",
     python_requires=">=3.10",
     packages=find_packages(include=["trainer", "trainer.*", "eval", "eval.*"]),
-    package_data={"trainer": ["recipes/*.toml"], "eval": ["*.toml"]},
+    package_data={"trainer": ["recipes/*.toml", "recipes/sweeps/*.toml"], "eval": ["*.toml"]},
     include_package_data=True,
     install_requires=[
         # torch is pinned by the set-up path (README, .ci/run) before this file is read.

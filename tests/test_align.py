@@ -48,8 +48,9 @@ def export(tmp_path_factory) -> str:
 
     root = tmp_path_factory.mktemp("align")
     ws = H.make_workspace(str(root), {"tatoeba": {"de": 24, "fr": 16}})
-    rows = [f"{' '.join(['river', 'city', 'old'][i % 3:] + ['house'] * (i % 4 + 1))}\tb\tentailment"
-            for i in range(12)]
+    # 12 distinct premises, each repeated for three hypotheses as in XNLI
+    rows = [f"{' '.join(['river', 'city', 'old'][i % 3:] + ['house'] * (i % 4 + 1))}\t{h}\tentailment"
+            for i in range(12) for h in ("b", "c", "d")]
     for lang in ("en", "de"):  # "translations" identical to English: perfectly aligned
         H.write(os.path.join(ws["data"], "xnli", f"dev-{lang}.tsv"), "\n".join(rows) + "\n")
     tree = H.config_tree(ws["data"], ws["tok"], str(root / "run"))
@@ -65,6 +66,21 @@ def test_align_on_real_bucc_gold_pairs(export, real_data, tmp_path):
     with open(os.path.join(out, "align.json")) as f:
         rep = json.load(f)
     assert rep["split"] == "validation" and rep["languages"]["zh"]["pairs"] == 64
+    # the pairs are the gold file's: its first line, looked up in the two sentence files
+    from trainer.align import parallel_sentences
+    from trainer.tasks import get_task
+
+    folder = os.path.join(real_data, "bucc2018")
+
+    def sentences(lang: str) -> dict[str, str]:
+        with open(os.path.join(folder, f"zh-en.dev.{lang}"), encoding="utf-8") as f:
+            return dict(line.rstrip("\n").split("\t", 1) for line in f if line.strip())
+
+    with open(os.path.join(folder, "zh-en.dev.gold"), encoding="utf-8") as f:
+        gold = [line.split() for line in f if line.strip()]
+    zh, en = parallel_sentences(get_task("bucc2018"), real_data, "validation", "zh")
+    assert len(zh) == len(en) == len(gold)
+    assert (zh[0], en[0]) == (sentences("zh")[gold[0][0]], sentences("en")[gold[0][1]])
 
 
 def test_align_command_end_to_end(export, tmp_path, capsys):
@@ -86,6 +102,8 @@ def test_align_command_end_to_end(export, tmp_path, capsys):
     assert main(["align", export, "--task", "xnli", "--languages", "de", "--split", "dev", "--out", out2]) == 0
     with open(os.path.join(out2, "align.json")) as f:
         rep = json.load(f)
+    assert rep["languages"]["de"]["pairs"] == 12  # one pair per premise, not per hypothesis
     for row in rep["languages"]["de"]["per_layer"]:
         assert row["cos_pairs"] == pytest.approx(1.0, abs=1e-5) and row["cka"] == pytest.approx(1.0, abs=1e-5)
+        assert row["accuracy"] == 100.0 and row["cos_random"] < 1 - 1e-3
     assert rep["cka_between_languages"]["languages"] == ["en", "de"]

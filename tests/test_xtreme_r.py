@@ -115,6 +115,14 @@ def test_xcopa_and_copa_and_siqa_readers(tmp_path):
     ex = list(siqa.read_local(str(tmp_path / "siqa/dev.jsonl"), "validation", "en", SkipCounter()))
     assert [e["label"] for e in ex] == [0, 2] and ex[0]["choices"] == ["hungry dog", "a", "b"]
     assert siqa.head == xcopa.head  # the SIQA phase hands its scorer to COPA
+    (tmp_path / "siqa/dev-labels.lst").write_text("1\n")
+    with pytest.raises(ValueError, match="1 labels for 2 questions"):
+        list(siqa.read_local(str(tmp_path / "siqa/dev.jsonl"), "validation", "en", SkipCounter()))
+    _jsonl(tmp_path / "siqa/train-de.jsonl", [q])  # a translated file without its labels
+    with pytest.raises(ValueError, match="train-de-labels.lst.*not found"):
+        list(siqa.read_local(str(tmp_path / "siqa/train-de.jsonl"), "train", "de", SkipCounter()))
+    unlabeled = list(siqa.read_local(str(tmp_path / "siqa/train-de.jsonl"), "test", "de", SkipCounter()))
+    assert [e["label"] for e in unlabeled] == [-1]
 
 
 def write_xquad_r(root: str) -> None:

@@ -21,6 +21,8 @@ import os
 import numpy as np
 import torch
 
+from trainer.commands import UserError
+
 log = logging.getLogger("xstilts.align")
 TASKS = ("tatoeba", "bucc2018", "xnli")
 
@@ -33,7 +35,7 @@ def parallel_sentences(task, root: str, split: str, lang: str, skip_bad: bool = 
     if task.name in ("tatoeba", "bucc2018"):
         src, trg, gold = task.read_pairs(root, split, lang)
         if not gold:
-            raise ValueError(f"{task.name} {split} has no gold pairs for {lang}; use a split that has them")
+            raise UserError(f"{task.name} {split} has no gold pairs for {lang}; use a split that has them")
         s, t = dict(src), dict(trg)
         return [s[a] for a, _ in gold], [t[b] for _, b in gold]
     if task.kind == "classification":
@@ -43,10 +45,13 @@ def parallel_sentences(task, root: str, split: str, lang: str, skip_bad: bool = 
 
         xs, en = premises(lang), premises("en")
         if len(xs) != len(en):
-            raise ValueError(f"{task.name} {split}: {len(xs)} {lang} rows but {len(en)} English rows; "
-                             f"the files are not parallel")
-        return xs, en
-    raise ValueError(f"no parallel sentences for task {task.name}; use one of {', '.join(TASKS)}")
+            raise UserError(f"{task.name} {split}: {len(xs)} {lang} rows but {len(en)} English rows; "
+                            f"the files are not parallel")
+        # XNLI repeats each premise for its three hypotheses: keep one copy of every pair, or the
+        # copies would count as wrong retrievals and as "random" pairs of identical sentences
+        pairs = list(dict.fromkeys(zip(xs, en)))
+        return [x for x, _ in pairs], [e for _, e in pairs]
+    raise UserError(f"no parallel sentences for task {task.name}; use one of {', '.join(TASKS)}")
 
 
 @torch.no_grad()

@@ -34,10 +34,13 @@ def siqa_example(row: dict, label: str | None, ex_id: str, path: str, line: int 
 
 class SIQATask(Task):
     def read_local(self, path: str, split: str, lang: str, skips: SkipCounter) -> Iterator[dict]:
-        label_path = path[:-len(".jsonl")] + "-labels.lst"
+        label_path = os.path.splitext(path)[0] + "-labels.lst"
         labels = None
         if os.path.isfile(label_path):
             labels = [t for _, t in formats.iter_lines(label_path, SkipCounter(False)) if t.strip()]
+        elif split != "test":  # released test questions come without labels; nothing else does
+            raise DataError(label_path, None, f"labels for {path} not found (SIQA keeps them in a "
+                            f"separate file beside the questions)")
         rows = list(formats.read_jsonl(path, skips))
         if labels is not None and len(labels) != len(rows):
             raise DataError(label_path, None, f"{len(labels)} labels for {len(rows)} questions in {path}")
