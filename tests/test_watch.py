@@ -151,3 +151,11 @@ def test_watch_gives_up_after_max_idle(run_folder):
     assert done.rc == 0, done.output[-4000:]
     assert "stopping after 1 export(s): no new export for" in done.output
     assert [e["rel"] for e in _ledger_lines(out)] == ["a/export"]
+
+
+def test_watch_refuses_noise_it_would_not_apply(run_folder, capsys):
+    from trainer.cli import main
+
+    rc = main(["evaluate", "--watch", run_folder["run"], "--out", run_folder["out"] + "-noise",
+               "--perturb", "char_swap", "--max-idle", "1"])
+    assert rc == 2 and "--watch scores clean data only" in capsys.readouterr().err
