@@ -94,6 +94,7 @@ def test_follow_up_grid_mixes_overrides_and_own_recipes():
     ('recipe = "x.toml"\nlauncher = "slurm"', '[[settings]]\nname = "a"', "sweep.launcher"),
     ('recipe = "x.toml"', '[[settings]]\nname = "a b"', "use letters, digits"),
     ('recipe = "x.toml"\nper_target = true\nbaseline = ""', '[[settings]]\nname = "a"', "needs sweep.targets"),
+    ('recipe = "x.toml"\nlauncher = "single"\nranks = 2', '[[settings]]\nname = "a"', "starts one process"),
 ])
 def test_bad_specs_are_refused(tmp_path, table, settings, message):
     with pytest.raises(sweep.SweepError, match=message):
@@ -112,6 +113,29 @@ def test_each_expands_in_place_and_per_target_splits_runs(tmp_path):
                                                          ("one-mnli", "xnli")]
     assert runs[1].out.endswith(os.path.join("baseline", "seed7", "pawsx"))
     assert '--phases.1.tasks=["pawsx"]' in runs[1].overrides
+    names = [o for r in runs for o in r.overrides if o.startswith("--run.name=")]
+    assert len(set(names)) == len(runs) and names[1].endswith("/baseline/seed7/pawsx")
+    assert all("--checkpoint.resume=true" in r.overrides for r in runs)  # a stopped run continues
+
+
+def test_per_target_runs_merge_into_one_result_per_seed(tmp_path):
+    path = write_spec(tmp_path, f'recipe = "{PAPER.replace("sweeps/paper_grid.toml", "xlmr_large_multitask.toml")}"\n'
+                      f'out = "{tmp_path / "grid"}"\nseeds = [1, 2]\ntargets = ["xnli", "pawsx"]\n'
+                      'per_target = true\nbaseline = "baseline"',
+                      '[[settings]]\nname = "baseline"\ntasks = []\n[[settings]]\nname = "mnli"\ntasks = ["mnli"]')
+    spec = sweep.load_spec(path)
+    runs = sweep.expand(spec)
+    for r in runs:  # each run scored its own target only
+        score = {"xnli": 70, "pawsx": 80}[r.target] + r.seed + (4 if r.setting == "mnli" else 0)
+        h.write_text(os.path.join(r.out, "results.json"), json.dumps(results({r.target: score})))
+    grid = sweep.collect(spec, runs)
+    assert grid["columns"] == ["xnli", "pawsx"]
+    cell = grid["cells"]["mnli"]["pawsx"]  # en 85, 86 and de 10 lower: 80, 81
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(80.5) and cell["delta"] == pytest.approx(4.0)
+    report = json.load(open(tmp_path / "grid" / "mnli" / "report" / "results.json"))
+    assert set(report["tasks"]) == {"xnli", "pawsx"}
+    merged = sweep._merge([results({"xnli": 70}), results({"pawsx": 80})])
+    assert merged == results({"xnli": 70, "pawsx": 80})  # scores recomputed over both targets
 
 
 # ---------------------------------------------------------------- the table
@@ -156,19 +180,19 @@ def test_local_sweep_runs_in_turn_skips_finished_and_tabulates(tmp_path, monkeyp
         body = json.dumps(results({"xnli": score}))
         code = (f"import os, sys; os.makedirs({run.out!r}, exist_ok=True); "
                 f"open(os.path.join({run.out!r}, 'results.json'), 'w').write({body!r}); "
-                f"sys.exit(3 if {run.setting == 'mnli' and run.seed == 2} and not os.path.exists({str(tmp_path / 'ok')!r}) else 0)")
+                f"sys.exit(3 if {run.setting == 'baseline' and run.seed == 2} and not os.path.exists({str(tmp_path / 'ok')!r}) else 0)")
         return [sys.executable, "-c", code]
 
     monkeypatch.setattr(sweep, "command", stand_in)
     rc, out = h.cli(["sweep", path], capsys)
-    assert rc == 3 and "failed (exit 3)" in out  # stops at the first failure
-    assert started == [("baseline", 1), ("baseline", 2), ("mnli", 1), ("mnli", 2)]
-    os.remove(os.path.join(tmp_path, "grid", "mnli", "seed2", "results.json"))
+    assert rc == 3 and "failed (exit 3)" in out
+    assert started == [("baseline", 1), ("baseline", 2)]  # stops at the first failure
+    os.remove(os.path.join(tmp_path, "grid", "baseline", "seed2", "results.json"))
     h.write_text(str(tmp_path / "ok"), "")
     started.clear()
     rc, out = h.cli(["sweep", path], capsys)
     assert rc == 0, out
-    assert started == [("mnli", 2)]  # the finished runs are skipped
+    assert started == [("baseline", 2), ("mnli", 1), ("mnli", 2)]  # the finished run is skipped
     grid = json.load(open(tmp_path / "grid" / "grid.json"))
     assert grid["cells"]["mnli"]["xnli"]["mean"] == pytest.approx(71.5)  # en 76, 77 and de 10 lower: 71, 72
     assert grid["cells"]["mnli"]["xnli"]["delta"] == pytest.approx(5.0)

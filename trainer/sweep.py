@@ -144,6 +144,9 @@ def _check(spec: Spec) -> None:
         raise SweepError(f"{where}: sweep.launcher: expected one of {', '.join(LAUNCHERS)}, got {sw.launcher!r}")
     if sw.ranks < 1:
         raise SweepError(f"{where}: sweep.ranks: expected at least 1, got {sw.ranks}")
+    if sw.launcher == "single" and (sw.ranks > 1 or sw.hostfile):
+        raise SweepError(f"{where}: sweep.launcher = \"single\" starts one process; use deepspeed, "
+                         f"torchrun or mpirun for {sw.ranks} ranks or a hostfile")
     names = [s.name for s in spec.settings]
     for s in spec.settings:
         if not SAFE_NAME.fullmatch(s.name):
@@ -197,8 +200,12 @@ def expand(spec: Spec) -> list[SweepRun]:
             for t in (sw.targets if sw.per_target else [""]):
                 targets = [t] if t else sw.targets
                 folder = os.path.join(sw.out, s.name, f"seed{seed}", *([t] if t else []))
+                name = "/".join([sw.name, s.name, f"seed{seed}", *([t] if t else [])])
+                # resume: a run stopped mid-phase continues from its last checkpoint when the
+                # sweep is started again (a run with no checkpoint starts from the beginning)
                 overrides = [*(f"--{o.removeprefix('--')}" for o in [*sw.overrides, *s.overrides]),
-                             f"--run.seed={seed}", f"--run.name={sw.name}/{s.name}/seed{seed}", *phase_tasks]
+                             f"--run.seed={seed}", f"--run.name={name}", "--checkpoint.resume=true",
+                             *phase_tasks]
                 if targets:
                     overrides.append(f"--phases.{target}.tasks={_json(targets)}")
                 runs.append(SweepRun(s.name, seed, t, recipe, os.path.abspath(folder), overrides))
@@ -287,13 +294,16 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
 
 
 def _merge(results: list[dict]) -> dict:
-    """One seed's results from its per-target runs (each scored different tasks)."""
+    """One seed's results from its per-target runs (each scored different tasks): the task
+    entries together, and the XTREME / XTREME-R scores computed again over all of them."""
+    from eval.results import build_results
+
     if len(results) == 1:
         return results[0]
-    merged = dict(results[0], tasks={})
-    for r in results:
-        merged["tasks"].update(r["tasks"])
-    return merged
+    tasks = {name: entry for r in results for name, entry in r["tasks"].items()}
+    return build_results({name: e["languages"] for name, e in tasks.items()},
+                         task_info={name: {"metric": e.get("metric"), "chance": e.get("chance")}
+                                    for name, e in tasks.items()})
 
 
 def main(args) -> int:
