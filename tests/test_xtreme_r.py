@@ -153,19 +153,38 @@ def test_lareqa_pool_spans_every_language(tmp_path):
     assert len(pool) == 11 * 2 * 3 and pool[0] == ("ar_1_0", "ar sentence 00.")
     relevant = sorted(c for q, c in gold if q == "x12_de")
     assert relevant == sorted(f"{lang}_2_2" for lang in LANGUAGES["lareqa"])
-    # a perfect encoder (one direction per xling id) scores 100; the pool is read once
-    index = {x: i for i, x in enumerate(["x00", "x02", "x10", "x12"])}
+    # an encoder that knows the file's construction (question p-q answers sentence q of
+    # paragraph p in every language) scores 100; one that pairs the wrong sentence scores less
     dim = len(pool)
-    q_emb = np.zeros((len(src), dim), np.float32)
     c_emb = np.eye(dim, dtype=np.float32)
-    by_cand = {c: q for q, c in gold}
-    for i, (qid, _) in enumerate(src):
-        for j, (cid, _) in enumerate(pool):
-            if by_cand.get(cid) == qid:
-                q_emb[i, j] = 1.0
-    q_emb /= np.linalg.norm(q_emb, axis=1, keepdims=True)
-    metrics, _ = retrieval.score("map@20", {"src": src, "trg": pool, "gold": gold}, {"src": q_emb, "trg": c_emb})
-    assert metrics["map@20"] == pytest.approx(100.0) and len(index) == 4
+
+    def encoder(shift: int) -> np.ndarray:
+        q_emb = np.zeros((len(src), dim), np.float32)
+        for i, (qid, _) in enumerate(src):
+            p, q = int(qid[1]), int(qid[2])
+            for j, (cid, _) in enumerate(pool):
+                if cid.endswith(f"_{p + 1}_{(q + shift) % 3}"):
+                    q_emb[i, j] = 1.0
+        return q_emb / np.linalg.norm(q_emb, axis=1, keepdims=True)
+
+    data = {"src": src, "trg": pool, "gold": gold}
+    right, _ = retrieval.score("map@20", data, {"src": encoder(0), "trg": c_emb})
+    wrong, _ = retrieval.score("map@20", data, {"src": encoder(1), "trg": c_emb})
+    assert right["map@20"] == pytest.approx(100.0) and wrong["map@20"] < 50.0
+
+
+def test_lareqa_counts_questions_whose_answer_is_in_no_sentence(tmp_path, caplog):
+    from trainer.tasks.lareqa import read_xquad_r
+
+    para = {"context": "One. Two.", "sentence_breaks": [[0, 4], [5, 9]],
+            "qas": [{"id": "a", "question": "q?", "answers": [{"text": "Two", "answer_start": 5}]},
+                    {"id": "b", "question": "r?", "answers": [{"text": " ", "answer_start": 4}]}]}
+    path = tmp_path / "de.json"
+    path.write_text(json.dumps({"data": [{"paragraphs": [para]}]}))
+    with caplog.at_level("WARNING", logger="xstilts.tasks"):
+        questions, candidates, answers = read_xquad_r(str(path), "de")
+    assert questions == [("a", "q?")] and answers == {"a": {"de_1_1"}} and len(candidates) == 2
+    assert "1 question(s) skipped" in caplog.text
 
 
 def write_mewslix(root: str) -> None:

@@ -18,11 +18,14 @@ XQuAD-R files are read locally).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 from eval.xtreme import LANGUAGES
 from trainer.tasks import formats
 from trainer.tasks.base import DataError, RetrievalTask
+
+log = logging.getLogger("xstilts.tasks")
 
 Sentences = list[tuple[str, str]]
 
@@ -36,7 +39,7 @@ def read_xquad_r(path: str, lang: str) -> tuple[Sentences, Sentences, dict[str, 
     questions: Sentences = []
     candidates: Sentences = []
     answers: dict[str, set[str]] = {}
-    n_para = 0
+    n_para = skipped = 0
     for article in doc["data"]:
         for para in article.get("paragraphs", []):
             n_para += 1
@@ -53,9 +56,13 @@ def read_xquad_r(path: str, lang: str) -> tuple[Sentences, Sentences, dict[str, 
                                     f"question {qid}: expected exactly one answer")
                 hit = next((cid for cid, (a, b) in zip(ids, breaks) if a <= starts[0] < b), None)
                 if hit is None:  # the official reader skips these too (a sentence-break error)
+                    skipped += 1
                     continue
                 questions.append((qid, qa["question"]))
                 answers.setdefault(qid, set()).add(hit)
+    if skipped:
+        log.warning("%s: %d question(s) skipped: the answer starts outside every sentence break "
+                    "(%d kept)", path, skipped, len(questions))
     return questions, candidates, answers
 
 
