@@ -14,6 +14,9 @@ Kinds (``rate`` is the chance that each word is touched):
   code_switch   a word the lexicon knows in the example's language becomes its form in
                 another language (``switch_to``); needs a lexicon
 
+Text in scripts written without spaces (Chinese, Japanese, Thai, ...) is cut into units of two
+characters, which stand for words here.
+
 Determinism: the random stream of every text is seeded by (seed, kind, rate, the caller's key:
 task, language, example id, field), never by position in a batch or by rank, so a perturbed set
 is the same whatever the sharding, order or process. Whitespace between words is kept as is.
@@ -40,6 +43,12 @@ KINDS = ("char_swap", "char_drop", "char_insert", "keyboard", "word_drop", "word
          "code_switch")
 CHAR_KINDS = ("char_swap", "char_drop", "char_insert", "keyboard")
 _SPACE = re.compile(r"(\s+)")
+# scripts written without spaces between words (Han, kana, Thai, Lao, Myanmar, Khmer): their
+# runs are cut into units of two characters, about a word, so that word- and character-level
+# noise touch them at the rate it touches spaced scripts
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_HAS_UNSPACED = re.compile(f"[{_UNSPACED}]")
+_UNIT = re.compile(f"[{_UNSPACED}]{{1,2}}|[^{_UNSPACED}]+")
 _PUNCT = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
 _QWERTY = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -165,13 +174,24 @@ def perturb_word(word: str, p: Perturbation, rng: random.Random, lang: str = "",
     return word
 
 
+def _words(text: str) -> tuple[list[str], list[str]]:
+    """(words, the separator after each): whitespace-separated words, with runs of unspaced
+    scripts cut into two-character units joined by empty separators."""
+    pieces = _SPACE.split(text)  # words at even positions, the whitespace between at odd ones
+    words: list[str] = []
+    seps: list[str] = []
+    for word, sep in zip(pieces[0::2], pieces[1::2] + [""]):
+        units = _UNIT.findall(word) if _HAS_UNSPACED.search(word) else [word]
+        words += units
+        seps += [""] * (len(units) - 1) + [sep]
+    return words, seps
+
+
 def perturb_text(text: str, p: Perturbation, key: Sequence[object], lang: str = "",
                  lexicon: Lexicon | None = None, switch_to: str = "en") -> str:
     """``text`` under setting ``p``; ``key`` names the text (task, language, id, field)."""
     rng = rng_for(p, *key)
-    pieces = _SPACE.split(text)  # words at even positions, the whitespace between at odd ones
-    words = pieces[0::2]
-    seps = pieces[1::2] + [""]
+    words, seps = _words(text)
     if p.kind == "word_drop":
         keep = [i for i, w in enumerate(words) if not w or rng.random() >= p.rate]
         if not any(words[i] for i in keep):  # never empty a text
@@ -213,8 +233,7 @@ def _span_context(ex: dict, p: Perturbation, key: tuple, text_fn: Callable) -> d
         out.append(context[a:b])
         cursor = b
     out.append(text_fn(context[cursor:], (*key, "context", len(merged))))
-    region = {a: a0 for a0, b0 in merged for a in range(a0, b0)}
-    starts = [s + shift[region[s]] for s in answers["answer_start"]]
+    starts = [s + shift[next(a0 for a0, b0 in merged if a0 <= s <= b0)] for s in answers["answer_start"]]
     return {**ex, "context": "".join(out), "answers": {"text": list(answers["text"]), "answer_start": starts}}
 
 
@@ -222,7 +241,7 @@ def _tagging(ex: dict, p: Perturbation, key: tuple, lang: str, lexicon: Lexicon 
              switch_to: str) -> dict:
     tokens, tags = list(ex["tokens"]), list(ex["tags"])
     rng = rng_for(p, *key, "tokens")
-    if p.kind == "word_shuffle":
+    if p.kind == "word_shuffle" or not tokens:
         return dict(ex)
     if p.kind == "word_drop":
         droppable = [not tags or t == "O" or t[:2] not in ("B-", "I-") for t in (tags or tokens)]

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from eval.perturb import KEYBOARD, KINDS, Lexicon, Perturbation, perturb_example, perturb_text, settings
+from eval.perturb import KEYBOARD, KINDS, Lexicon, Perturbation, _words, perturb_example, perturb_text, settings
 from eval.robustness import build_report, to_markdown
 
 LEX = Lexicon([("dog", "de", "Hund"), ("dog", "en", "dog"), ("the", "de", "der"), ("the", "en", "the"),
@@ -141,9 +141,20 @@ def test_report_arithmetic():
     assert "| xnli | fr | accuracy | 70.00 | 61.00 (+9.00) |" in to_markdown(rep)
 
 
-def test_evaluate_with_perturb_end_to_end(tmp_path):
+def test_evaluate_with_perturb_end_to_end(tmp_path, monkeypatch, capsys):
     import eval_helpers as H
+    from trainer import robustness
     from trainer.cli import main
+
+    changed: dict[tuple, int] = {}  # (task, setting) -> examples the noise actually changed
+
+    def counting(kind, row, p, key, *args, **kwargs):
+        out = perturb_example(kind, row, p, key, *args, **kwargs)
+        k = (key[0], p.name)
+        changed[k] = changed.get(k, 0) + (out != dict(row))
+        return out
+
+    monkeypatch.setattr(robustness, "perturb_example", counting)
 
     ws = H.make_workspace(str(tmp_path), {"xnli": {"en": 12, "de": 10}, "panx": {"de": 10}, "xquad": {"de": 6}})
     tree = H.config_tree(ws["data"], ws["tok"], str(tmp_path / "run"), languages=["de"])
@@ -163,8 +174,13 @@ def test_evaluate_with_perturb_end_to_end(tmp_path):
         for s in rep["settings"]:
             assert row["drop"][s] == pytest.approx(row["clean"] - row["perturbed"][s])
     assert os.path.getsize(os.path.join(out, "robustness.md")) > 0
+    for task in ("xnli", "panx", "xquad"):  # the perturbed scores come from changed inputs
+        for s in rep["settings"]:
+            assert changed.get((task, s), 0) > 0, (task, s, changed)
+    capsys.readouterr()
     rc = main(["evaluate", export, "--out", out, "--tasks", "xnli", "--perturb", "code_switch"])
     assert rc == 2  # code-switching without a lexicon is refused before any model is loaded
+    assert "lexicon" in capsys.readouterr().err
 
 
 def test_code_switch_with_the_synthetic_lexicon(tmp_path):
@@ -186,3 +202,23 @@ def test_code_switch_with_the_synthetic_lexicon(tmp_path):
                 assert after.lower().strip(".") in english
                 switched += 1
     assert switched > 10
+
+
+def test_unspaced_scripts_are_perturbed_at_the_rate_of_spaced_ones():
+    zh = "辽宁省，简称辽，舊稱奉天省，中國的一个省，省會位于沈阳市。"
+    assert "".join(w + s for w, s in zip(*_words(zh))) == zh
+    assert _words("Hi 世界你好 ok") == (["Hi", "世界", "你好", "ok"], [" ", "", " ", ""])
+    for kind in ("word_drop", "char_drop", "char_swap", "word_shuffle", "char_insert"):
+        p = Perturbation(kind, 0.5, 0)
+        out = perturb_text(zh, p, ("xnli", "zh", 1, "a"), "zh")
+        assert out != zh and out == perturb_text(zh, p, ("xnli", "zh", 1, "a"), "zh"), kind
+    dropped = perturb_text(zh, Perturbation("word_drop", 0.5, 0), ("xnli", "zh", 1, "a"), "zh")
+    assert 0.2 * len(zh) < len(zh) - len(dropped) < 0.8 * len(zh)  # about half the units gone
+
+
+def test_empty_answers_and_empty_sentences_keep_their_labels():
+    ex = {"id": "1", "context": "ab cd", "question": "q", "answers": {"text": [""], "answer_start": [2]}}
+    out = perturb_example("span", ex, Perturbation("char_drop", 1.0, 0), ("xquad", "de", "1"), "de")
+    assert out["context"] == "a c" and out["answers"] == {"text": [""], "answer_start": [1]}
+    empty = {"id": "2", "tokens": [], "tags": []}
+    assert perturb_example("tagging", empty, Perturbation("word_drop", 1.0, 0), ("udpos", "de", "2"), "de") == empty
