@@ -66,6 +66,7 @@ def test_bf16_follows_fp32_within_rounding(ws, deepspeed_run):
     assert sorted(got) == sorted(ref)
     for step in ref:
         assert got[step] == pytest.approx(ref[step], abs=BF16_TOL)
+    assert got != ref  # bf16 really ran: its rounding shows somewhere
 
 
 def _tags(logdir: str) -> set[str]:
@@ -96,6 +97,7 @@ def test_model_selection_on_english_dev_exports_the_best_step(ws):
            if "dev/xnli/en/accuracy" in row}
     assert sorted(dev) == [2, 4, 6]
     best = max(sorted(dev), key=lambda s: dev[s])  # the first of equal scores stays best
+    assert best != 6  # otherwise exporting the last step would pass for selection
     with open(os.path.join(out, "inter", "export", "xstilts.json")) as f:
         assert json.load(f)["step"] == best
     assert os.path.isfile(os.path.join(h.ckpt_dir(out), "best"))
