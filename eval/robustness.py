@@ -30,14 +30,16 @@ def _main(metrics: Mapping[str, float], metric: str) -> float:
     return float(metrics[metric])
 
 
-def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0) -> dict:
+def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0,
+                 metrics: Mapping[str, str] | None = None) -> dict:
     """The report of every task and language scored clean (sets missing under a setting are
-    left out of that setting)."""
+    left out of that setting); ``metrics`` names each task's main metric, as its results
+    file does (inferred as the scorer does when not given)."""
     tasks: dict[str, dict] = {}
     for task, langs in clean.items():
         if not langs:
             continue
-        metric = main_metric(task, next(iter(langs.values())))
+        metric = (metrics or {}).get(task) or main_metric(task, next(iter(langs.values())))
         rows = {}
         for lang, metrics in langs.items():
             c = _main(metrics, metric)

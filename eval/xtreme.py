@@ -120,6 +120,3 @@ def category_of(task: str) -> str:
     return target.category if target else ""
 
 
-def xtreme_r_category_of(task: str) -> str:
-    """The XTREME-R category of ``task`` ("" when the task is not one of its ten)."""
-    return next((c for c, ts in XTREME_R_CATEGORIES.items() if task in ts), "")

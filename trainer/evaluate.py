@@ -115,6 +115,7 @@ def score_export(cfg: Config, export: str, names: list[str], out: str, info: dis
 
 def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracker) -> dict:
     from eval.results import build_results, format_table, write_results
+    from trainer.pipeline import task_info
 
     scores, provenance, all_stats = {}, {}, {}
     for export, names in plan:
@@ -123,7 +124,7 @@ def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracke
         provenance.update({t: {"export": export} for t in got})
         all_stats[export] = stats
     results = build_results(scores, {"provenance": provenance,
-                                     "retrieval_layer": cfg.model.retrieval_layer})
+                                     "retrieval_layer": cfg.model.retrieval_layer}, task_info(scores))
     if info.is_main:
         write_results(results, out)
         with open(os.path.join(out, "eval_stats.json"), "w") as f:

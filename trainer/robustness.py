@@ -78,7 +78,8 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
             log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
             got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
             perturbed[noise.setting.name].update(got)
-    report = build_report(clean, perturbed, cfg.eval.perturb.seed)
+    report = build_report(clean, perturbed, cfg.eval.perturb.seed,
+                          {name: get_task(name).metric for name in clean})
     if info.is_main:
         write_report(report, out)
     return report

@@ -186,6 +186,7 @@ def score_one(cfg, export: Export, run_dir: str, out: str, info, tracker, ledger
     """Score ``export`` on every rank; rank 0 writes its results, the ledger line and the
     run's combined results."""
     from eval.results import build_results, write_results
+    from trainer.pipeline import task_info
     from trainer.evaluate import score_export
 
     rel = os.path.relpath(export.path, os.path.abspath(run_dir))
@@ -194,7 +195,7 @@ def score_one(cfg, export: Export, run_dir: str, out: str, info, tracker, ledger
     scores, stats = score_export(cfg, export.path, list(export.tasks), sub, info, tracker)
     if not info.is_main:
         return
-    write_results(build_results(scores, {"export": export.path, "step": export.step}), sub)
+    write_results(build_results(scores, {"export": export.path, "step": export.step}, task_info(scores)), sub)
     with open(os.path.join(sub, "eval_stats.json"), "w") as f:
         json.dump(stats, f, indent=2)
     ledger.add({"export": export.path, "rel": rel, "step": export.step, "digest": export.digest,
@@ -202,7 +203,8 @@ def score_one(cfg, export: Export, run_dir: str, out: str, info, tracker, ledger
                 "wall_s": round(time.perf_counter() - t0, 3), "scored_at": time.time()})
     latest, provenance = ledger.latest_scores()
     if latest:
-        write_results(build_results(latest, {"provenance": provenance, "watch": run_dir}), out)
+        write_results(build_results(latest, {"provenance": provenance, "watch": run_dir}, task_info(latest)),
+                      out)
     log.info("scored %s (step %d): %s", rel, export.step,
              ", ".join(f"{t} {len(ls)} languages" for t, ls in scores.items()) or "no labelled set")
 
