@@ -95,12 +95,17 @@ def align(export: str, task_name: str, languages: list[str] | None, split: str, 
     report: dict = {"task": task_name, "split": split, "export": os.path.abspath(export),
                     "max_sentences": max_sentences, "languages": {}}
     english = None
+    english_texts: list[str] | None = None
+    english_layers: list[np.ndarray] = []
     pooled: dict[str, np.ndarray] = {}
     for lang in langs:
         xs, en = parallel_sentences(task, root, split, lang)
         xs, en = xs[:max_sentences], en[:max_sentences]
         src = layer_embeddings(model, tokenizer, xs, cfg.data.max_length, batch_size)
-        trg = layer_embeddings(model, tokenizer, en, cfg.data.max_length, batch_size)
+        if en != english_texts:  # XNLI's English side is the same for every language
+            english_texts = en
+            english_layers = layer_embeddings(model, tokenizer, en, cfg.data.max_length, batch_size)
+        trg = english_layers
         report["languages"][lang] = language_report(src, trg)
         log.info("%s %s: %d pairs, best layer %d", task_name, lang, len(xs),
                  report["languages"][lang]["best_layer"])
