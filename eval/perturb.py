@@ -113,11 +113,16 @@ class Lexicon:
 
     @classmethod
     def read(cls, path: str) -> "Lexicon":
+        rows = []
         with open(path, encoding="utf-8") as f:
-            rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
-        bad = [i + 1 for i, r in enumerate(rows) if len(r) != 3]
-        if bad:
-            raise ValueError(f"{path}:{bad[0]}: expected concept<TAB>language<TAB>form")
+            for n, line in enumerate(f, 1):  # n counts blank lines too: it is the file's line
+                if not line.strip():
+                    continue
+                row = line.rstrip("\r\n").split("\t")
+                if len(row) != 3 or not all(field.strip() for field in row):
+                    raise ValueError(f"{path}:{n}: expected concept<TAB>language<TAB>form, all three "
+                                     f"non-empty")
+                rows.append(row)
         return cls(rows)
 
     def translate(self, word: str, lang: str, to: str) -> str | None:

@@ -222,3 +222,11 @@ def test_empty_answers_and_empty_sentences_keep_their_labels():
     assert out["context"] == "a c" and out["answers"] == {"text": [""], "answer_start": [1]}
     empty = {"id": "2", "tokens": [], "tags": []}
     assert perturb_example("tagging", empty, Perturbation("word_drop", 1.0, 0), ("udpos", "de", "2"), "de") == empty
+
+
+@pytest.mark.parametrize("body, line", [("a\tde\tHaus\n\nb\tde\n", 3), ("a\tde\tHaus\nb\tde\t \n", 2)])
+def test_lexicon_errors_name_the_file_line(tmp_path, body, line):
+    path = tmp_path / "lex.tsv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match=f"lex.tsv:{line}: expected concept"):
+        Lexicon.read(str(path))
