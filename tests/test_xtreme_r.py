@@ -209,6 +209,15 @@ def test_mewslix_reader(tmp_path):
     assert src == [("de-1", "Smith: The verdict came for { Smith } (x) today.")]
     assert pool[0] == ("Q0", "Entity 0 is here.") and len(pool) == 3
     assert gold == [("de-1", "Q2")]
+    # gold for some mentions but not all cannot be scored: refused, naming the file
+    part = tmp_path / "partial"
+    write_mewslix(str(part))
+    path = part / "mewslix" / "wikinews_mentions-test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["mentions"].append({**rows[0]["mentions"][0], "example_id": "de-2", "entity_id": ""})
+    _jsonl(str(path), rows)
+    with pytest.raises(ValueError, match="wikinews_mentions-test.jsonl.*1 of 2 de mentions have no entity_id"):
+        get_task("mewslix").read_pairs(str(part), "test", "de")
 
 
 def test_xtreme_r_language_lists_read_the_real_samples(real_data):

@@ -99,6 +99,11 @@ class MewsliXTask(RetrievalTask):
         pool = read_entities(os.path.abspath(os.path.join(root, ENTITIES)))
         known = {e for e, _ in pool}
         gold = [(ex, ent) for ex, _, ent in mentions if ent]
+        if gold and len(gold) != len(mentions):  # all or none: unlabeled queries cannot be scored
+            missing = next(ex for ex, _, ent in mentions if not ent)
+            raise DataError(self.local_path(root, split, lang), None,
+                            f"{len(mentions) - len(gold)} of {len(mentions)} {lang} mentions have no "
+                            f"entity_id (first: {missing}); give every mention its gold entity or none")
         bad = [ent for _, ent in gold if ent not in known]
         if bad:
             raise DataError(os.path.join(root, ENTITIES), None,
