@@ -28,6 +28,12 @@ VOCAB = 8000
 MODEL_SHAPE = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
                "intermediate_size": 1024, "max_position_embeddings": 514, "type_vocab_size": 1,
                "layer_norm_eps": 1e-5}
+# XLM-R Large, from its published config (random weights): about 560M parameters, of which
+# 256M are the 250,002-row embedding.
+XLMR_LARGE_SHAPE = {"vocab_size": 250002, "hidden_size": 1024, "num_hidden_layers": 24,
+                    "num_attention_heads": 16, "intermediate_size": 4096,
+                    "max_position_embeddings": 514, "type_vocab_size": 1, "layer_norm_eps": 1e-5}
+SHAPES = {"small": MODEL_SHAPE, "large": XLMR_LARGE_SHAPE}
 SEED = 42
 LR = 1e-4
 
@@ -68,12 +74,12 @@ def build_workspace(work: str, sources, sizes: dict[str, int], name: str) -> dic
 def xstilts_config(ws: dict, tasks: list[str], *, out: str, micro: int, global_batch: int,
                    steps: int, log_every: int = 10, group: bool = True, pad_multiple: int = 0,
                    max_length: int = 128, precision: str = "bf16", attn: str = "sdpa",
-                   ds_json: str = DS_JSON):
-    """The run config of a benchmark run: model from ``MODEL_SHAPE``, one phase of ``tasks``."""
+                   ds_json: str = DS_JSON, shape: str = "small"):
+    """The run config of a benchmark run: model from ``SHAPES[shape]``, one phase of ``tasks``."""
     from trainer.config import from_dict
 
     raw = {"run": {"name": "bench", "out": out, "seed": SEED, "log_every": log_every},
-           "model": {"name": "", "tokenizer": ws["tokenizer"], "init_config": dict(MODEL_SHAPE),
+           "model": {"name": "", "tokenizer": ws["tokenizer"], "init_config": dict(SHAPES[shape]),
                      "attn_implementation": attn},
            "data": {"root": ws["root"], "cache_dir": ws["cache"], "max_length": max_length,
                     "group_by_length": group, "pad_to_multiple_of": pad_multiple},
@@ -90,7 +96,28 @@ def filled_ds_config(cfg, world_size: int, steps: int) -> dict:
 
     return fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr,
                           global_batch=cfg.deepspeed.global_batch, world_size=world_size,
-                          total_steps=steps, device="cpu", path=cfg.deepspeed.config)
+                          total_steps=steps, device="cuda" if gpu_available() else "cpu",
+                          path=cfg.deepspeed.config)
+
+
+def gpu_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work (a no-op on CPU), so that a host clock reads finished work."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def peak_gpu_gib() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2 ** 30 if torch.cuda.is_available() else None
 
 
 def peak_rss_mb() -> float:
@@ -135,19 +162,22 @@ class ForeignLoad:
 
 def launch(script: str, args: list[str], ranks: int, timeout: int = 900, threads: int = 1,
            log: str | None = None) -> dict:
-    """Run ``script`` on ``ranks`` CPU ranks, one process per rank with the variables a launcher
-    sets (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT; both trainers read them); a timeout
-    or a failed rank ends every rank. Returns the load while it ran:
-    ``foreign_cores`` (cores busy with other processes) and the 1-minute load average before
-    and after."""
+    """Run ``script`` on ``ranks`` ranks (one GPU each where there are GPUs, else CPU), one
+    process per rank with the variables a launcher sets (RANK, LOCAL_RANK, WORLD_SIZE,
+    MASTER_ADDR/PORT; both trainers read them); a timeout or a failed rank ends every rank.
+    Returns the load while it ran: ``foreign_cores`` (cores busy with other processes) and the
+    1-minute load average before and after."""
     import signal
 
     from trainer.dist import free_port
 
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT, TOKENIZERS_PARALLELISM="false",
-               DS_ACCELERATOR="cpu", HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1",
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=path, TOKENIZERS_PARALLELISM="false",
+               HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1",
                TRANSFORMERS_VERBOSITY="error", PYTHONWARNINGS="ignore", MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(free_port()), WORLD_SIZE=str(ranks), LOCAL_WORLD_SIZE=str(ranks))
+    if not gpu_available():
+        env["DS_ACCELERATOR"] = "cpu"
     if log:
         os.makedirs(os.path.dirname(log), exist_ok=True)
     load = {"load1_before": os.getloadavg()[0]}

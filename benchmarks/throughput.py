@@ -103,6 +103,7 @@ class StepClock:
         self._acc["samples"] += mask.shape[0]
 
     def tick(self) -> None:
+        common.sync()  # on GPU: the step's queued work is done before the clock reads it
         self.times.append(time.perf_counter() - self.start)
         for key, value in self._acc.items():
             self.counts[key].append(value)
@@ -162,13 +163,15 @@ class StepClock:
     def dump(self, path: str, rank: int, extra: dict) -> None:
         common.write_json(path, {"rank": rank, "times": self.times, **self.counts,
                                  "phases": self.phases, "comm": getattr(self, "comm", []),
-                                 "rss_mb": common.peak_rss_mb(), **extra})
+                                 "rss_mb": common.peak_rss_mb(), "gpu_gib": common.peak_gpu_gib(),
+                                 **extra})
 
 
 def _config(ws: dict, a, out: str):
     cfg = common.xstilts_config(ws, list(mix_sizes(a.mix)), out=out, micro=a.micro,
-                                global_batch=a.global_batch or a.micro * a.ranks, steps=a.steps,
-                                precision=a.precision, ds_json=a.ds_json or common.DS_JSON)
+                                global_batch=a.global_batch, steps=a.steps,
+                                precision=a.precision, ds_json=a.ds_json or common.DS_JSON,
+                                shape=a.shape)
     cfg.run.seed = a.seed
     return cfg
 
@@ -304,9 +307,11 @@ def worker_hf(a) -> None:
             clock.tick()
 
     o = cfg.optim
+    gpu = torch.cuda.is_available()
     args = tf.TrainingArguments(
         output_dir=os.path.join(a.work, "runs", a.tag), per_device_train_batch_size=a.micro,
-        gradient_accumulation_steps=1, max_steps=a.steps, learning_rate=o.lr,
+        gradient_accumulation_steps=a.global_batch // (a.micro * a.ranks), max_steps=a.steps,
+        learning_rate=o.lr,
         weight_decay=o.weight_decay, adam_beta1=o.betas[0], adam_beta2=o.betas[1],
         adam_epsilon=o.eps, max_grad_norm=o.clip, warmup_steps=int(round(o.warmup_ratio * a.steps)),
         bf16=a.precision == "bf16", deepspeed=common.filled_ds_config(cfg, a.ranks, a.steps),
@@ -316,10 +321,10 @@ def worker_hf(a) -> None:
         # length column reaches group_by_length only when nothing is dropped
         remove_unused_columns=not keep_length,
         report_to=[], disable_tqdm=True, seed=a.seed, dataloader_num_workers=0,
-        use_cpu=True)
+        use_cpu=not gpu)
     torch.manual_seed(a.seed)
-    config = tf.XLMRobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, num_labels=3,
-                                 **common.MODEL_SHAPE)
+    shape = {"vocab_size": len(tok), **common.SHAPES[a.shape]}
+    config = tf.XLMRobertaConfig(pad_token_id=tok.pad_token_id, num_labels=3, **shape)
     config._attn_implementation = "sdpa"
     model = (tf.XLMRobertaForMultipleChoice if choice else tf.XLMRobertaForSequenceClassification)(config)
     clock.wrap_engine()
@@ -336,15 +341,22 @@ def worker_hf(a) -> None:
 
 
 def prepare(a) -> None:
-    """Write the mix, tokenize it once (the xstilts cache), save the HF datasets to disk."""
+    """Write the mix, tokenize it once (the xstilts cache), save the HF datasets to disk; a
+    workspace prepared before (``prepared.json`` naming the same sizes) is reused as it is, so
+    a prepared folder can be copied to a machine without the real samples."""
     from trainer.tokenizer import load_tokenizer_from
 
+    marker = os.path.join(a.work, "hf", a.mix, "prepared.json")
+    if os.path.isfile(marker) and common.read_json(marker) == mix_sizes(a.mix):
+        print(f"# reusing the prepared workspace {os.path.dirname(marker)}", flush=True)
+        return
     ws = workspace(a.work, write=True, mix=a.mix)
     cfg = _config(ws, a, os.path.join(a.work, "runs", "prepare"))
     tok = load_tokenizer_from(ws["tokenizer"])
     for padded in (False, True) if a.mix == "pairs" else (False,):
         hf_features(ws, cfg, tok, padded, a.mix).save_to_disk(
             os.path.join(a.work, "hf", a.mix, "padded" if padded else "dynamic"))
+    common.write_json(marker, mix_sizes(a.mix))
 
 
 def summarize(result_dir: str, warmup: int) -> dict:
@@ -363,6 +375,7 @@ def summarize(result_dir: str, warmup: int) -> dict:
     row = {"tokens_per_s": real / elapsed, "samples_per_s": samples / elapsed,
            "step_ms": step_ms, "mean_step_ms": elapsed / steps * 1000,
            "padding_efficiency": real / padded, "rss_mb": max(r["rss_mb"] for r in ranks),
+           "gpu_gib": max((r.get("gpu_gib") or 0.0) for r in ranks),
            "real_tokens_per_sample": real / samples, "steps": steps}
     for phase, key in zip(PHASES, PHASE_KEYS):  # mean ms per step inside the engine (rank 0)
         row[key] = sum(ranks[0]["phases"][phase][w:]) / steps * 1000
@@ -377,7 +390,7 @@ def one_launch(a, variant: str, rep: int) -> dict:
         os.remove(old)
     args = ["--worker", "--variant", variant, "--work", a.work, "--result", result, "--tag", tag,
             "--steps", str(a.steps), "--micro", str(a.micro), "--ranks", str(a.ranks),
-            "--global-batch", str(a.global_batch), "--mix", a.mix]
+            "--global-batch", str(a.global_batch), "--mix", a.mix, "--shape", a.shape]
     args += ["--count-comm"] if a.count_comm else []
     if a.ds_json:
         args += ["--ds-json", a.ds_json]
@@ -400,14 +413,14 @@ def table(runs: dict[str, list[dict]]) -> dict[str, dict]:
 
 def report(med: dict[str, dict], runs: dict[str, list[dict]]) -> dict:
     print(f"{'variant':<20}{'real tok/s':>11}{'samples/s':>10}{'step ms':>8}{'fwd':>6}{'bwd':>6}"
-          f"{'opt':>6}{'other':>6}{'pad eff':>8}{'RSS MiB':>8}{'foreign':>8}  launches: tok/s "
+          f"{'opt':>6}{'other':>6}{'pad eff':>8}{'RSS MiB':>8}{'GPU GiB':>8}{'foreign':>8}  launches: tok/s "
           f"(load1 before-after)")
     for v, m in med.items():
         each = " ".join(f"{r['tokens_per_s']:.0f} ({r['load1_before']:.1f}-{r['load1_after']:.1f})"
                         for r in runs[v])
         print(f"{v:<20}{m['tokens_per_s']:>11.0f}{m['samples_per_s']:>10.1f}{m['mean_step_ms']:>8.1f}"
               f"{m['fwd_ms']:>6.1f}{m['bwd_ms']:>6.1f}{m['opt_ms']:>6.1f}"
-              f"{m['other_ms']:>6.1f}{m['padding_efficiency']:>8.3f}{m['rss_mb']:>8.0f}"
+              f"{m['other_ms']:>6.1f}{m['padding_efficiency']:>8.3f}{m['rss_mb']:>8.0f}{m['gpu_gib']:>8.1f}"
               f"{m['foreign_cores']:>8.2f}  {each}")
     ratios, paired = {}, {}
     for v in med:
@@ -464,7 +477,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--micro", type=int, default=0, help=f"rows per rank (default {MICRO}; "
                    f"{CHOICE_MICRO} for the choice mix, {CHOICE_MICRO * 4} sequences)")
     p.add_argument("--ranks", type=int, default=RANKS)
-    p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks")
+    p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks (no "
+                   "accumulation); a multiple of it accumulates micro-batches on both trainers")
+    p.add_argument("--shape", default="small", choices=list(common.SHAPES),
+                   help="small: the 5.4M-parameter CPU encoder; large: XLM-R Large (GPU)")
     p.add_argument("--count-comm", action="store_true", help="count DeepSpeed's collectives")
     p.add_argument("--json", default="", help="also write the figures to this file")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -478,6 +494,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.steps = a.steps or (12 if a.quick else 100)
     a.warmup = a.warmup or (3 if a.quick else 10)
     a.micro = a.micro or (MICRO if a.mix == "pairs" else CHOICE_MICRO)
+    a.global_batch = a.global_batch or a.micro * a.ranks
+    if a.global_batch % (a.micro * a.ranks):
+        p.error(f"--global-batch {a.global_batch} is not a multiple of micro x ranks = {a.micro * a.ranks}")
     a.variants = a.variants or list(QUICK if a.quick and a.mix == "pairs" else MIX_VARIANTS[a.mix])
     wrong = [v for v in a.variants if v not in MIX_VARIANTS[a.mix]]
     if wrong:

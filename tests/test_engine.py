@@ -32,10 +32,38 @@ def test_shipped_configs_fill_completely(repo_root, name):
     assert "auto" not in json.dumps(out)
 
 
-def test_torch_adam_on_cpu_only(repo_root):
+def test_auto_optimizer_is_torch_fused_adamw_on_every_device(repo_root):
     ds = load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json")
-    assert fill(ds)["optimizer"]["params"]["torch_adam"] is True
-    assert fill(ds, device="cuda")["optimizer"]["params"]["torch_adam"] is False
+    for device in ("cpu", "cuda"):
+        params = fill(ds, device=device)["optimizer"]["params"]
+        assert params["torch_adam"] is True and params["fused"] is True
+    # a config that names DeepSpeed's own optimizer (CPU Adam under offload) keeps it
+    off = fill(load_ds_json(f"{repo_root}/ds_configs/zero2_offload.json"), device="cuda")
+    assert off["optimizer"]["params"]["torch_adam"] is False and "fused" not in off["optimizer"]["params"]
+
+
+def test_engine_optimizer_is_fused_adamw(repo_root):
+    """The filled config reaches DeepSpeed: its optimizer is torch's AdamW with the fused kernel
+    (in a child process: initializing torch.distributed here would leak into other tests)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, torch\n"
+        "from trainer import dist\n"
+        "from trainer.config import Config\n"
+        "from trainer.engine import build_engine, fill_ds_config, load_ds_json\n"
+        f"ds = fill_ds_config(load_ds_json('{repo_root}/ds_configs/zero2_bf16.json'), Config(), lr=1e-3,"
+        " global_batch=16, world_size=1, total_steps=10, device='cpu')\n"
+        "ds['bf16']['enabled'] = False\n"
+        "dist.init(dist.discover(), '', 60, False)\n"
+        "opt = build_engine(torch.nn.Linear(4, 2), ds).optimizer.optimizer\n"
+        "print(json.dumps([type(opt).__name__, opt.defaults['fused']]))\n"
+        "dist.shutdown()\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == '["AdamW", true]'
 
 
 def test_concrete_value_that_disagrees_is_refused(repo_root):
