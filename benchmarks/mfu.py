@@ -179,7 +179,7 @@ def run(a) -> dict:
     dist.init(info, "", 600, False)
     name = torch.cuda.get_device_name(0) if cuda else "cpu"
     print(f"# mfu: {common.machine()}; shape {a.shape}, accum {a.accum}, {a.steps} steps "
-          f"({a.warmup} warm-up)", flush=True)
+          f"({a.warmup} warm-up){', torch.compile' if a.compile else ''}", flush=True)
     ceiling = matmul_tflops() if cuda else None
     peak = a.peak_tflops or datasheet_peak(name)
     micro_of = {seq: max(1, a.tokens // seq) for seq in a.seqs}
@@ -189,6 +189,8 @@ def run(a) -> dict:
         heads["mlm"] = HeadSpec("mlm", vocab)
     t = time.perf_counter()
     model = build_model(cfg.model, heads, {h: h for h in heads}, "pretrained", seed=common.SEED)
+    if a.compile:  # in place: parameter names (and so checkpoints) stay as they are
+        model.encoder.compile(dynamic=False)
     ds = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr,
                         global_batch=cfg.deepspeed.global_batch, world_size=info.world_size,
                         total_steps=1000, device=dist.device_type(), path=cfg.deepspeed.config)
@@ -209,7 +211,7 @@ def run(a) -> dict:
         print(_line(row), flush=True)
     dist.shutdown()
     out = {"device": name, "machine": common.machine(), "params": params, "shape": a.shape,
-           "matmul_tflops": ceiling, "peak_tflops": peak, "rows": rows,
+           "matmul_tflops": ceiling, "peak_tflops": peak, "compile": a.compile, "rows": rows,
            "mfu": {f"{r['task']}@{r['seq']}": r["mfu"] for r in rows}}
     if a.json:
         common.write_json(a.json, out)
@@ -236,6 +238,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps per length")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--mlm", action="store_true", help="also an MLM-head row at the first length")
+    p.add_argument("--compile", action="store_true", help="torch.compile the encoder (inductor, "
+                   "static shapes: one compilation per length, in the warm-up)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="bf16 peak (default: datasheet)")
     p.add_argument("--json", default="")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)

@@ -171,7 +171,7 @@ def _config(ws: dict, a, out: str):
     cfg = common.xstilts_config(ws, list(mix_sizes(a.mix)), out=out, micro=a.micro,
                                 global_batch=a.global_batch, steps=a.steps,
                                 precision=a.precision, ds_json=a.ds_json or common.DS_JSON,
-                                shape=a.shape)
+                                shape=a.shape, pad_multiple=a.pad_multiple)
     cfg.run.seed = a.seed
     return cfg
 
@@ -291,7 +291,8 @@ def worker_hf(a) -> None:
     if padded:
         base = tf.default_data_collator
     else:
-        base = (tf.DataCollatorForMultipleChoice if choice else tf.DataCollatorWithPadding)(tok)
+        base = (tf.DataCollatorForMultipleChoice if choice else tf.DataCollatorWithPadding)(
+            tok, pad_to_multiple_of=a.pad_multiple or None)
 
     keep_length = a.variant == "hf_group_by_length_column"
 
@@ -390,7 +391,8 @@ def one_launch(a, variant: str, rep: int) -> dict:
         os.remove(old)
     args = ["--worker", "--variant", variant, "--work", a.work, "--result", result, "--tag", tag,
             "--steps", str(a.steps), "--micro", str(a.micro), "--ranks", str(a.ranks),
-            "--global-batch", str(a.global_batch), "--mix", a.mix, "--shape", a.shape]
+            "--global-batch", str(a.global_batch), "--mix", a.mix, "--shape", a.shape,
+            "--pad-multiple", str(a.pad_multiple)]
     args += ["--count-comm"] if a.count_comm else []
     if a.ds_json:
         args += ["--ds-json", a.ds_json]
@@ -479,6 +481,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ranks", type=int, default=RANKS)
     p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks (no "
                    "accumulation); a multiple of it accumulates micro-batches on both trainers")
+    p.add_argument("--pad-multiple", type=int, default=0, help="both trainers round each "
+                   "batch's length up to a multiple of this (0: the longest row); on GPU 8 keeps "
+                   "the number of distinct shapes small")
     p.add_argument("--shape", default="small", choices=list(common.SHAPES),
                    help="small: the 5.4M-parameter CPU encoder; large: XLM-R Large (GPU)")
     p.add_argument("--count-comm", action="store_true", help="count DeepSpeed's collectives")
