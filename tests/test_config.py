@@ -81,6 +81,16 @@ def test_enums_refused(tmp_path):
         config.load(write(tmp_path, RECIPE), ["sampler.kind=random"])
 
 
+def test_pad_multiple_auto_is_8_on_gpu_off_on_cpu_and_bad_values_refused(tmp_path):
+    from trainer.batches import pad_multiple
+
+    assert config.load(write(tmp_path, RECIPE)).data.pad_to_multiple_of == -1
+    assert pad_multiple(-1, "cuda") == 8 and pad_multiple(-1, "cpu") == 0
+    assert pad_multiple(0, "cuda") == 0 and pad_multiple(16, "cpu") == 16
+    with pytest.raises(ConfigError, match="data.pad_to_multiple_of"):
+        config.load(write(tmp_path, RECIPE), ["data.pad_to_multiple_of=-2"])
+
+
 def test_missing_recipe_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="recipe not found"):
         config.load(str(tmp_path / "nope.toml"))

@@ -78,8 +78,9 @@ class DataConfig:
     """Count and log malformed rows instead of stopping at the first one."""
     group_by_length: bool = True
     """Form batches of similar length within a task (less padding)."""
-    pad_to_multiple_of: int = 0
-    """Round padded lengths up to a multiple (8 helps tensor cores; 0 = off)."""
+    pad_to_multiple_of: int = -1
+    """Round training batches' padded length up to a multiple (0 = off; -1 = auto: 8 on GPU,
+    where every new batch shape costs kernel selection and allocation, off on CPU)."""
     mlm_probability: float = 0.15
     """Share of tokens masked for MLM tasks."""
     train_files: dict = field(default_factory=dict)
@@ -359,6 +360,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"sampler.kind: unknown sampler {cfg.sampler.kind!r}")
     if cfg.data.source not in ("local", "hub"):
         raise ConfigError(f"data.source: expected local or hub, got {cfg.data.source!r}")
+    if cfg.data.pad_to_multiple_of < -1:
+        raise ConfigError(f"data.pad_to_multiple_of: expected -1 (auto), 0 (off) or a positive "
+                          f"multiple, got {cfg.data.pad_to_multiple_of}")
     if not cfg.model.name and not cfg.model.init_config:
         raise ConfigError("model.name: empty name needs model.init_config to build an encoder")
     seen = {"pretrained"}
