@@ -16,7 +16,12 @@ minutes on 2 CPU cores; without it, the full sizes. The full figures go to
   ratio_vs_hf_trainer_choice_column  the same against HF given a length column (full run only)
   padding_efficiency        real / computed tokens on the 9-task intermediate mix (micro 4)
   preprocess_rerun_share    a re-run over the tokenized cache, as a share of the first run
-  mfu                       model FLOPs utilization on GPU; null on CPU (no GPU benchmark here)
+  mfu                       model FLOPs utilization of XLM-R Large at 128 tokens (``mfu.py``),
+                            on GPU only; null on CPU
+
+On a GPU the side by side trains XLM-R Large (``--shape large``, micro 32, global batch 128,
+lengths rounded up to a multiple of 8 on both sides, one rank) and ``mfu.py`` runs too (all
+three lengths; 128 only with ``--quick``).
 """
 from __future__ import annotations
 
@@ -28,7 +33,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common, padding, preprocess, throughput  # noqa: E402
+from benchmarks import common, mfu, padding, preprocess, throughput  # noqa: E402
+
+GPU_THROUGHPUT = ["--shape", "large", "--micro", "32", "--global-batch", "128", "--ranks", "1",
+                  "--pad-multiple", "8"]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -41,16 +49,24 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"# run_all{' --quick' if a.quick else ''}: {common.machine()}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     figures = {}
+    gpu = common.gpu_available()
     for name, module in (("padding", padding), ("preprocess", preprocess), ("throughput", throughput)):
         t = time.perf_counter()
-        figures[name] = module.main(quick + ["--work", os.path.join(a.work, name)])
+        extra = GPU_THROUGHPUT if gpu and module is throughput else []
+        figures[name] = module.main(quick + extra + ["--work", os.path.join(a.work, name)])
         figures[name]["seconds"] = time.perf_counter() - t
         print(f"# {name}: {figures[name]['seconds']:.0f} s", flush=True)
+    if gpu:
+        t = time.perf_counter()
+        figures["mfu"] = mfu.main(["--seqs", "128", "--steps", "4", "--warmup", "2"] if a.quick else [])
+        figures["mfu"]["seconds"] = time.perf_counter() - t
+        print(f"# mfu: {figures['mfu']['seconds']:.0f} s", flush=True)
     choice = {}
     if not a.quick:
         t = time.perf_counter()
         choice = figures["throughput_choice"] = throughput.main(
-            ["--mix", "choice", "--repeats", "3", "--steps", "40", "--warmup", "5",
+            (GPU_THROUGHPUT[:2] + ["--ranks", "1", "--pad-multiple", "8"] if gpu else [])
+            + ["--mix", "choice", "--repeats", "3", "--steps", "40", "--warmup", "5",
              "--work", os.path.join(a.work, "throughput")])
         choice["seconds"] = time.perf_counter() - t
         print(f"# throughput, multiple-choice mix: {choice['seconds']:.0f} s", flush=True)
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
             choice.get("paired_ratios", {}).get("hf_group_by_length_column")),
         "padding_efficiency": _round(figures["padding"]["padding_efficiency"]),
         "preprocess_rerun_share": _round(figures["preprocess"]["preprocess_rerun_share"]),
-        "mfu": None,  # measured on GPU only; this script runs the CPU benchmarks
+        "mfu": _round(figures["mfu"]["mfu"].get("cls@128")) if gpu else None,
     }
     print(f"# all benchmarks: {time.perf_counter() - t0:.0f} s, load average "
           f"{os.getloadavg()[0]:.2f}; details in {os.path.join(a.work, 'run_all.json')}")

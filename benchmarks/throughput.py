@@ -9,7 +9,10 @@ ZeRO-2 JSON (``ds_configs/zero2_bf16.json``, its "auto" keys filled by
 ``trainer.engine.fill_ds_config``), max length 128, micro batch 16 rows per rank (4 rows = 16
 sequences on the choice mix), 2 CPU ranks (no accumulation), one thread per rank. Precision:
 fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about 13x slower than fp32), bf16 on
-GPU. Variants:
+GPU. On a GPU: one rank per GPU, ``--shape large`` for XLM-R Large, and ``--global-batch`` a
+multiple of micro x ranks for accumulation on both sides (benchmarks/RESULTS.md: micro 32,
+global 128, ``--pad-multiple 8``); the clock synchronises the GPU at every step end on both
+sides, and the engine phase times are host times. Variants:
 
   xstilts              ``trainer.loop.train`` itself: TaskStream length-grouped global batches,
                        ``trainer.collate``, the DeepSpeed engine loop (checkpoint and export at
@@ -30,13 +33,14 @@ GPU. Variants:
 Launches alternate (xstilts, hf_max_length, hf_dynamic, hf_group_by_length, xstilts, ...);
 each reports, after ``--warmup`` steps, real (non-pad) tokens/s and samples/s summed over ranks,
 the median step time, the time inside the engine's forward / backward / step, the peak RSS of
-the largest rank, and the load on the machine (1-minute load average before and after, and the
+the largest rank (and its peak GPU memory), and the load on the machine (1-minute load average before and after, and the
 cores other processes kept busy). The table shows medians over the launches of each variant;
 the ratio to each HF variant is the median over rounds of xstilts' tokens/s over that variant's
 in the same round (neighbouring launches see about the same foreign load), with the ratio of
 the medians beside it.
 
   python benchmarks/throughput.py [--quick] [--repeats 5] [--steps 100] [--warmup 10]
+  python benchmarks/throughput.py --shape large --micro 32 --global-batch 128 --pad-multiple 8
 """
 from __future__ import annotations
 
@@ -478,7 +482,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pairs: XNLI + ANLI+ + PAWS-X; choice: HellaSwag + Cosmos QA")
     p.add_argument("--micro", type=int, default=0, help=f"rows per rank (default {MICRO}; "
                    f"{CHOICE_MICRO} for the choice mix, {CHOICE_MICRO * 4} sequences)")
-    p.add_argument("--ranks", type=int, default=RANKS)
+    p.add_argument("--ranks", type=int, default=0, help=f"default {RANKS} on CPU, one per GPU")
     p.add_argument("--global-batch", type=int, default=0, help="default micro x ranks (no "
                    "accumulation); a multiple of it accumulates micro-batches on both trainers")
     p.add_argument("--pad-multiple", type=int, default=0, help="both trainers round each "
@@ -499,6 +503,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.steps = a.steps or (12 if a.quick else 100)
     a.warmup = a.warmup or (3 if a.quick else 10)
     a.micro = a.micro or (MICRO if a.mix == "pairs" else CHOICE_MICRO)
+    if not a.ranks:
+        import torch
+
+        a.ranks = torch.cuda.device_count() or RANKS
     a.global_batch = a.global_batch or a.micro * a.ranks
     if a.global_batch % (a.micro * a.ranks):
         p.error(f"--global-batch {a.global_batch} is not a multiple of micro x ranks = {a.micro * a.ranks}")
