@@ -17,6 +17,8 @@ sides, and the engine phase times are host times. Variants:
   xstilts              ``trainer.loop.train`` itself: TaskStream length-grouped global batches,
                        ``trainer.collate``, the DeepSpeed engine loop (checkpoint and export at
                        the end are switched off: only the step loop is timed)
+  xstilts_full_last_layer   the same with ``model.first_token_shortcut = false``: the last
+                       layer computed for every token, as HF does (what the shortcut buys)
   hf_max_length        ``transformers.Trainer(deepspeed=...)`` on rows padded to 128 at
                        tokenization, as the XTREME scripts do
   hf_dynamic           the same with ``DataCollatorWithPadding`` (pad to the batch's longest)
@@ -57,6 +59,7 @@ from benchmarks import common  # noqa: E402
 # name -> (trainer, batching); both trainers use SDPA attention.
 VARIANTS = {
     "xstilts": ("xstilts", "task_stream"),
+    "xstilts_full_last_layer": ("xstilts", "task_stream"),
     "hf_max_length": ("hf", "max_length"),
     "hf_dynamic": ("hf", "dynamic"),
     "hf_group_by_length": ("hf", "group_by_length"),
@@ -65,8 +68,11 @@ VARIANTS = {
 QUICK = ("xstilts", "hf_max_length", "hf_group_by_length")
 PAIR_SIZES = {"xnli": 3000, "anli_plus": 6000, "pawsx": 1500}
 CHOICE_SIZES = {"hellaswag": 3000, "cosmosqa": 3000}
-MIX_VARIANTS = {"pairs": ("xstilts", "hf_max_length", "hf_dynamic", "hf_group_by_length"),
-                "choice": ("xstilts", "hf_dynamic", "hf_group_by_length", "hf_group_by_length_column")}
+MIX_VARIANTS = {"pairs": ("xstilts", "hf_max_length", "hf_dynamic", "hf_group_by_length",
+                          "xstilts_full_last_layer"),
+                "choice": ("xstilts", "hf_dynamic", "hf_group_by_length", "hf_group_by_length_column",
+                           "xstilts_full_last_layer")}
+DEFAULT_VARIANTS = {m: v[:4] for m, v in MIX_VARIANTS.items()}
 
 
 def mix_sizes(mix: str) -> dict[str, int]:
@@ -177,6 +183,7 @@ def _config(ws: dict, a, out: str):
                                 precision=a.precision, ds_json=a.ds_json or common.DS_JSON,
                                 shape=a.shape, pad_multiple=a.pad_multiple)
     cfg.run.seed = a.seed
+    cfg.model.first_token_shortcut = a.variant != "xstilts_full_last_layer"
     return cfg
 
 
@@ -510,7 +517,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.global_batch = a.global_batch or a.micro * a.ranks
     if a.global_batch % (a.micro * a.ranks):
         p.error(f"--global-batch {a.global_batch} is not a multiple of micro x ranks = {a.micro * a.ranks}")
-    a.variants = a.variants or list(QUICK if a.quick and a.mix == "pairs" else MIX_VARIANTS[a.mix])
+    a.variants = a.variants or list(QUICK if a.quick and a.mix == "pairs" else DEFAULT_VARIANTS[a.mix])
     wrong = [v for v in a.variants if v not in MIX_VARIANTS[a.mix]]
     if wrong:
         p.error(f"variants {wrong} do not apply to the {a.mix} mix (its variants: {MIX_VARIANTS[a.mix]})")

@@ -85,3 +85,75 @@ def test_reuse_matching_heads_from_export(tmp_path):
     assert torch.equal(new.heads["nli"].out_proj.weight, m.heads["nli"].out_proj.weight)
     assert torch.equal(new.encoder.embeddings.word_embeddings.weight,
                        m.encoder.embeddings.word_embeddings.weight)
+
+
+def _padded(b=4, l=9, choices=None):
+    """A batch whose rows have different lengths (padding at the end, as collate makes it)."""
+    out = batch(b, l, choices)
+    lengths = torch.tensor([l, 3, 6, 1][:b] if choices is None else [[l, 2, 5, 4][:choices]] * b)
+    mask = (torch.arange(l) < lengths.unsqueeze(-1)).long()
+    out["attention_mask"] = mask
+    out["input_ids"] = out["input_ids"].masked_fill(mask == 0, 1)
+    return out
+
+
+@pytest.mark.parametrize("arch,attn", [("xlm-roberta", "sdpa"), ("xlm-roberta", "eager"), ("bert", "sdpa")])
+def test_first_token_last_layer_gives_the_full_encoders_loss_and_gradients(arch, attn):
+    """Sentence-level heads: the last layer computed for the first token alone must give the
+    same logits, loss and gradients as the whole encoder (eval mode: no dropout)."""
+    cfg = ModelConfig(name="", arch=arch, init_config=dict(TINY, num_hidden_layers=3), attn_implementation=attn)
+    model = build_model(cfg, HEADS, TASKS, "pretrained", seed=3).double().eval()
+    assert model.first_token_shortcut
+    cases = [("xnli", _padded() | {"labels": torch.tensor([0, 2, 1, 1])}),
+             ("csqa", _padded(b=2, choices=4) | {"labels": torch.tensor([3, 0])})]
+    for task, b in cases:
+        results = []
+        for on in (True, False):
+            model.set_first_token_shortcut(on)
+            model.zero_grad()
+            loss, logits = model(task, b)
+            loss.backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            results.append((loss.detach(), logits.detach(), grads))
+        (l1, g1, d1), (l0, g0, d0) = results
+        assert torch.allclose(l1, l0, atol=1e-12) and torch.allclose(g1, g0, atol=1e-12)
+        assert d1.keys() == d0.keys()
+        for n in d0:
+            assert torch.allclose(d1[n], d0[n], atol=1e-10), n
+        # the last layer's feed-forward saw one token per row; its gradient is still the full one
+        assert any("layer.2.output.dense" in n for n in d1)
+
+
+def test_first_token_shortcut_off_for_other_heads_and_by_config():
+    m = tiny_model()
+    calls = []
+    original = m.encode_first_token
+    m.encode_first_token = lambda b: calls.append(1) or original(b)
+    b = batch() | {"start_positions": torch.tensor([1, 2, 0]), "end_positions": torch.tensor([2, 4, 0])}
+    m("squad", b)
+    assert not calls  # span, tagging and MLM heads need every position
+    m("xnli", batch() | {"labels": torch.tensor([0, 2, 1])})
+    assert calls == [1]
+    cfg = ModelConfig(name="", init_config=dict(TINY), first_token_shortcut=False)
+    assert not build_model(cfg, HEADS, TASKS, "pretrained").first_token_shortcut
+    # the layer list is restored after each call: every layer is still in the model
+    assert len(m.encoder.encoder.layer) == TINY["num_hidden_layers"]
+
+
+def test_first_token_shortcut_trains_with_dropout():
+    m = tiny_model()
+    b = _padded() | {"labels": torch.tensor([0, 2, 1, 1])}
+
+    def eval_loss() -> float:
+        m.eval()
+        with torch.no_grad():
+            return float(m("xnli", b)[0])
+
+    before = eval_loss()
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        m("xnli", b)[0].backward()
+        opt.step()
+    assert eval_loss() < 0.5 * before

@@ -48,6 +48,9 @@ class ModelConfig:
     """Allow model code from the hub; off unless the recipe turns it on."""
     reuse_heads: bool = True
     """When a phase starts from an export, load the heads whose names match."""
+    first_token_shortcut: bool = True
+    """Sentence-level heads (classification, multiple choice) read only the first token: compute
+    the last layer for that token alone (same loss and gradients, less work)."""
 
 
 @dataclass
