@@ -347,6 +347,11 @@ def worker_hf(a) -> None:
     clock.dump(os.path.join(a.result, f"rank{rank}.json"), rank,
                {"params": sum(p.numel() for p in model.parameters()),
                 "threads": torch.get_num_threads()})
+    # leave the process group before the interpreter exits: torn down at exit, gloo's threads
+    # can abort the process after the work is done
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 # ---------------------------------------------------------------- driver
