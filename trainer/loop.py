@@ -155,6 +155,9 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
                             global_batch=global_batch, world_size=info.world_size,
                             total_steps=steps, device=dist.device_type(), path=cfg.deepspeed.config)
     engine = build_engine(model, ds_cfg)
+    # training mode (dropout on): an encoder loaded with from_pretrained (a hub model, or the
+    # export of an earlier phase) comes back in eval mode
+    engine.train()
     state = resume(cfg, run, engine, streams, sampler, info)
     log.info("[%s] %d steps, tasks %s, probabilities %s, global batch %d (micro %d x accum %d x %d ranks)",
              run.name, steps, list(sizes), {t: round(float(p), 4) for t, p in zip(sampler.tasks, sampler.probs)},
