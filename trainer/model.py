@@ -48,12 +48,15 @@ class MultiTaskModel(nn.Module):
         self.heads = nn.ModuleDict({name: build_head(s.kind, hidden, s.num_labels, dropout)
                                     for name, s in heads.items()})
         self.task_to_head = dict(task_to_head)
-        self.first_token_shortcut = first_token_layers(encoder) is not None
+        # (module holding the layer list, the list), looked up once; a plain tuple attribute,
+        # so the layers are not registered twice
+        self._first_token = first_token_layers(encoder)
+        self.first_token_shortcut = self._first_token is not None
 
     def set_first_token_shortcut(self, on: bool) -> None:
         """Sentence-level heads get the last layer computed for the first token alone (on, the
         default where the encoder's layout allows it) or for every token (off)."""
-        self.first_token_shortcut = bool(on) and first_token_layers(self.encoder) is not None
+        self.first_token_shortcut = bool(on) and self._first_token is not None
 
     def head_for(self, task: str) -> str:
         if task not in self.task_to_head:
@@ -78,7 +81,7 @@ class MultiTaskModel(nn.Module):
         head reads nothing else, so its loss and gradients are those of the full encoder, for
         less work: with L layers, about 5/6 of one layer out of L (a sixth of a 4-layer encoder,
         3.5% of XLM-R Large)."""
-        stack, layers = first_token_layers(self.encoder)
+        stack, layers = self._first_token
         stack.layer = layers[:-1]  # the same modules: parameters and their hooks are untouched
         try:
             hidden = self.encode(batch).last_hidden_state
