@@ -176,6 +176,58 @@ def test_predictor_costs_are_tokens_and_cpu_stays_fp32(workspace, tmp_path):
     assert all(isinstance(t, list) and set(t) <= set(H.TAGS) for t in tags)
 
 
+
+def test_eval_rows_padded_to_a_multiple_predict_the_same(workspace, tmp_path):
+    """The GPU default pads evaluation rows to a multiple of 8; padding is masked, so tags,
+    spans, classes and embeddings must not change (forced here on CPU with a positive value)."""
+    import trainer.collate
+    from trainer.config import from_dict
+    from trainer.model import load_export
+    from trainer.predict import Predictor, plan_items
+    from trainer.tasks import get_task
+    from trainer.tokenizer import load_tokenizer_from
+
+    meta = H.read_json(os.path.join(workspace["export"], "xstilts.json"))
+    model, tok = load_export(workspace["export"]), load_tokenizer_from(workspace["export"])
+    names = ["panx", "xquad", "xnli", "tatoeba"]
+    seen, outputs = {}, {}
+    for multiple in (0, 8):
+        cfg = from_dict(meta["config"])
+        cfg.data.cache_dir = str(tmp_path / "cache")
+        cfg.data.pad_to_multiple_of = multiple
+        cfg.eval.batch_size = 5  # several batches of different widths
+        pred = Predictor(model, tok, cfg, {n: get_task(n) for n in names}, "dev")
+        assert pred.pad_multiple == (multiple or None)
+        widths = []
+        real_collate = trainer.collate.collate
+
+        def spy(*args, **kwargs):
+            batch = real_collate(*args, **kwargs)
+            widths.append(batch["input_ids"].shape[-1])
+            return batch
+
+        real_embed = model.embed
+
+        def embed_spy(enc, layer):
+            widths.append(enc["input_ids"].shape[-1])
+            return real_embed(enc, layer)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("trainer.collate.collate", spy)
+            mp.setattr(model, "embed", embed_spy)
+            _, items = plan_items(pred, [get_task(n) for n in names], ["en", "de"], 400)
+            outputs[multiple] = {(i.task, i.lang, i.part, i.start): pred(i) for i in items}
+        seen[multiple] = widths
+    assert any(w % 8 for w in seen[0]) and all(w % 8 == 0 for w in seen[8])
+    assert outputs[0].keys() == outputs[8].keys()
+    for key, plain in outputs[0].items():
+        padded = outputs[8][key]
+        if isinstance(plain, np.ndarray):  # embeddings
+            np.testing.assert_allclose(padded, plain, atol=1e-5, err_msg=str(key))
+        else:
+            assert padded == plain, key
+
+
 # ---------------------------------------------------------------- xstilts evaluate, end to end
 
 ARGS = ["--tasks", "xnli", "panx", "xquad", "tatoeba", "--chunk-tokens", "200"]

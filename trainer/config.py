@@ -82,8 +82,9 @@ class DataConfig:
     group_by_length: bool = True
     """Form batches of similar length within a task (less padding)."""
     pad_to_multiple_of: int = -1
-    """Round training batches' padded length up to a multiple (0 = off; -1 = auto: 8 on GPU,
-    where every new batch shape costs kernel selection and allocation, off on CPU)."""
+    """Round the padded length of training and evaluation batches up to a multiple (0 = off;
+    -1 = auto: 8 on GPU, where every new batch shape costs kernel selection and allocation,
+    off on CPU)."""
     mlm_probability: float = 0.15
     """Share of tokens masked for MLM tasks."""
     train_files: dict = field(default_factory=dict)

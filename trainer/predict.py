@@ -4,7 +4,8 @@ prediction per example out, per head kind. Plain inference, no DeepSpeed engine.
 Every rank prepares every evaluation set (read, tokenize: cached, main process first), so all
 ranks build the same work items; each then runs only its own. The cost of an example is its
 tokens (the lengths of its features, or of its tokenized sentence for retrieval), which is what
-a forward pass pays. On a GPU the forward passes run under bf16 autocast; on CPU they stay fp32.
+a forward pass pays. On a GPU the forward passes run under bf16 autocast and rows are padded
+to ``data.pad_to_multiple_of`` as in training; on CPU they stay fp32 and pad to the longest row.
 
 ``XSTILTS_EVAL_FAULT=kind@item[:rank]`` (kind: raise, kill or hang) makes the given rank fail
 at its item-th work item: a drill for the failure handling of the distributed evaluator.
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from eval.evaluator import WorkItem
+from trainer.batches import pad_multiple
+from trainer.collate import padded_length
 from trainer.data import featurize_dataset, load_examples
 from trainer.tasks.base import RetrievalTask, Task
 
@@ -40,6 +43,8 @@ class Predictor:
         self.noise = noise  # trainer.robustness.Noise: perturb every set as it is prepared
         self.device = next(model.parameters()).device
         self.autocast_dtype = autocast_dtype(self.device)
+        # rows padded to a multiple, as in training: fewer batch shapes on a GPU, none on CPU
+        self.pad_multiple = pad_multiple(cfg.data.pad_to_multiple_of, self.device.type) or None
         self.data: dict[Key, tuple] = {}  # (examples, features, first feature of each example)
         self.pairs: dict[Key, dict] = {}  # retrieval: sentence lists and gold pairs
         self.ids: dict[tuple[str, str, str], list] = {}  # retrieval: token ids per part
@@ -129,7 +134,8 @@ class Predictor:
         bs = self.cfg.eval.batch_size
         for b in range(0, len(order), bs):
             idx = order[b:b + bs]
-            batch = collate(task.kind, [_strip(rows[i]) for i in idx], self.tokenizer.pad_token_id)
+            batch = collate(task.kind, [_strip(rows[i]) for i in idx], self.tokenizer.pad_token_id,
+                            pad_to_multiple_of=self.pad_multiple)
             batch = {k: v.to(self.device) for k, v in batch.items()
                      if isinstance(v, torch.Tensor) and k not in LABEL_KEYS}
             with self.autocast():
@@ -166,7 +172,7 @@ class Predictor:
         bs, pad = self.cfg.eval.batch_size, self.tokenizer.pad_token_id
         for b in range(0, len(order), bs):
             idx = order[b:b + bs]
-            width = max(len(ids[i]) for i in idx)
+            width = padded_length(max(len(ids[i]) for i in idx), self.pad_multiple)
             input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for j, i in enumerate(idx):
