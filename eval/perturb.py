@@ -22,7 +22,8 @@ task, language, example id, field), never by position in a batch or by rank, so 
 is the same whatever the sharding, order or process. Whitespace between words is kept as is.
 
 Label safety, per head kind:
-  classification, multiple choice  every text field is perturbed
+  classification, multiple choice  every text field is perturbed, except those the caller
+                keeps (``keep``: a fixed prompt, the same in every language)
   span (QA)     the question fully; in the context only the text outside the gold answers (the
                 answers stay byte-identical, ``answer_start`` is recomputed)
   tagging       one token stays one token: character noise and single-word code-switching per
@@ -30,6 +31,7 @@ Label safety, per head kind:
                 (POS), never a B-/I- span token; word_shuffle is not applied (it would break
                 spans), so the set is scored clean under that setting
   retrieval     the source (non-English) sentences; the English side and the gold pairs stay
+                (a task whose query is composed from parts perturbs the parts, trainer side)
 """
 from __future__ import annotations
 
@@ -258,17 +260,25 @@ def _tagging(ex: dict, p: Perturbation, key: tuple, lang: str, lexicon: Lexicon 
 
 
 def perturb_example(kind: str, ex: Mapping, p: Perturbation, key: Sequence[object], lang: str,
-                    lexicon: Lexicon | None = None, switch_to: str = "en") -> dict:
+                    lexicon: Lexicon | None = None, switch_to: str = "en",
+                    keep: Sequence[str] = ()) -> dict:
     """A copy of canonical example ``ex`` of head kind ``kind`` under setting ``p``, labels kept
-    valid (see the module doc). ``key`` names the example (task, language, id)."""
+    valid (see the module doc). ``key`` names the example (task, language, id); the fields named
+    in ``keep`` stay as they are (text that is the same in every language, such as a fixed
+    English prompt)."""
+    out = _perturb_fields(kind, dict(ex), p, tuple(key), lang, lexicon, switch_to)
+    out.update((f, ex[f]) for f in keep if f in ex)
+    return out
+
+
+def _perturb_fields(kind: str, ex: dict, p: Perturbation, key: tuple, lang: str,
+                    lexicon: Lexicon | None, switch_to: str) -> dict:
     if p.kind == "code_switch" and lexicon is None:
         raise ValueError("code_switch needs a lexicon (eval.perturb.lexicon)")
-    key = tuple(key)
 
     def text(t: str, k: tuple) -> str:
         return perturb_text(t, p, k, lang, lexicon, switch_to) if t else t
 
-    ex = dict(ex)
     if kind == "classification":
         return {**ex, "text_a": text(ex["text_a"], (*key, "a")), "text_b": text(ex["text_b"], (*key, "b"))}
     if kind == "multiple_choice":

@@ -220,6 +220,56 @@ def test_mewslix_reader(tmp_path):
         get_task("mewslix").read_pairs(str(part), "test", "de")
 
 
+
+def test_mewslix_noise_touches_the_parts_not_the_braces(tmp_path):
+    """Word noise on the composed query would move its braces and break the repeated mention:
+    the mention and its two contexts are perturbed instead (the mention once, used twice)."""
+    import re
+
+    from eval.perturb import Perturbation
+    from trainer.robustness import Noise
+
+    write_mewslix(str(tmp_path))
+    task = get_task("mewslix")
+    src, _, _ = task.read_pairs(str(tmp_path), "test", "de")
+    shape = re.compile(r"^(.*): (.*)\{ (.*) \}(.*)$")
+    for kind in ("word_shuffle", "word_drop", "char_swap"):
+        noisy = Noise(Perturbation(kind, 1.0, 3)).apply_pairs(task, str(tmp_path), "test", "de", src)
+        assert [i for i, _ in noisy] == [i for i, _ in src]
+        (_, text), = noisy
+        assert text != src[0][1], kind
+        m = shape.match(text)
+        assert m and m.group(1) == m.group(3) and text.count("{") == text.count("}") == 1, (kind, text)
+    # the other retrieval tasks keep their sentence-level noise, keyed as before
+    pairs = [("s1", "eins zwei drei vier")]
+    tatoeba = Noise(Perturbation("word_shuffle", 1.0, 3)).apply_pairs(get_task("tatoeba"), "", "test", "de", pairs)
+    from eval.perturb import perturb_example
+    assert tatoeba == [("s1", perturb_example("retrieval", {"text": pairs[0][1]}, Perturbation("word_shuffle", 1.0, 3),
+                                              ("tatoeba", "de", "s1"), "de")["text"])]
+
+
+def test_xcopa_noise_leaves_the_english_prompt(tmp_path):
+    import datasets
+
+    from eval.perturb import Perturbation
+    from trainer.robustness import Noise
+
+    xcopa = get_task("xcopa")
+    row = {"premise": "Ese vaso se rompió ayer.", "choice1": "Cayó al suelo.", "choice2": "Brilló mucho.",
+           "question": "cause", "label": 0, "idx": 7}
+    path = _jsonl(tmp_path / "xcopa/data/et/test.et.jsonl", [row])
+    clean = datasets.Dataset.from_list(list(xcopa.read_local(path, "test", "et", SkipCounter())))
+    noisy = Noise(Perturbation("char_swap", 1.0, 0)).apply(xcopa, "et", clean)[0]
+    assert noisy["question"] == "What was the cause?"
+    assert noisy["context"] != clean[0]["context"] and noisy["choices"] != clean[0]["choices"]
+    # SIQA's questions are real text: perturbed
+    siqa = get_task("siqa")
+    ex = {"id": "1", "context": "Tracy fed the dog.", "question": "Why did Tracy do this?",
+          "choices": ["hungry dog", "a b", "c d"], "label": 0}
+    out = Noise(Perturbation("char_swap", 1.0, 0)).apply(siqa, "en", datasets.Dataset.from_list([ex]))[0]
+    assert out["question"] != ex["question"]
+
+
 def test_xtreme_r_language_lists_read_the_real_samples(real_data):
     for name, base, path in (("udpos_r", "udpos", "udpos/dev-de.tsv"), ("panx_r", "panx", "panx/dev-de.tsv")):
         task = get_task(name)

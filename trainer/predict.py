@@ -73,7 +73,7 @@ class Predictor:
         split = self.split_of(task)
         src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
         if self.noise is not None:  # the source side only; BUCC's dev (threshold) stays clean
-            src = self.noise.apply_pairs(task, lang, src)
+            src = self.noise.apply_pairs(task, self.cfg.data.root, split, lang, src)
         parts = {"src": src, "trg": trg, "gold": gold}
         if task.scorer.startswith("bucc") and split != task.dev_split:
             # BUCC's threshold is tuned on dev gold and applied to the scored split

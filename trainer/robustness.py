@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from eval.perturb import Lexicon, Perturbation, perturb_example, settings
+from eval.perturb import Lexicon, Perturbation, perturb_example, perturb_text, settings
 
 log = logging.getLogger("xstilts.eval")
 
@@ -30,17 +30,28 @@ class Noise:
         """A perturbed copy of a ``datasets.Dataset`` of canonical examples (cached by
         fingerprint, like the clean set)."""
         return examples.map(_perturb_row, fn_kwargs={"noise": self, "kind": task.kind,
-                                                     "task": task.name, "lang": lang},
+                                                     "task": task.name, "lang": lang,
+                                                     "keep": task.fixed_fields},
                             desc=f"noise {self.setting.name} on {task.name}/{lang}")
 
-    def apply_pairs(self, task, lang: str, sentences: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(i, perturb_example("retrieval", {"text": t}, self.setting, (task.name, lang, i), lang,
-                                    self.lexicon, self.switch_to)["text"]) for i, t in sentences]
+    def apply_pairs(self, task, root: str, split: str, lang: str,
+                    sentences: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The source side of a retrieval set, perturbed (each text keyed by task, language,
+        sentence id and field, like every other text)."""
+        def perturb(sid: str, field: str, text: str) -> str:
+            if not text:
+                return text
+            return perturb_text(text, self.setting, (task.name, lang, sid, field), lang,
+                                self.lexicon, self.switch_to)
+
+        if self.setting.kind == "code_switch" and self.lexicon is None:
+            raise ValueError("code_switch needs a lexicon (eval.perturb.lexicon)")
+        return task.perturb_source(root, split, lang, sentences, perturb)
 
 
-def _perturb_row(row: dict, noise: Noise, kind: str, task: str, lang: str) -> dict:
+def _perturb_row(row: dict, noise: Noise, kind: str, task: str, lang: str, keep: tuple) -> dict:
     return perturb_example(kind, row, noise.setting, (task, lang, row["id"]), lang, noise.lexicon,
-                           noise.switch_to)
+                           noise.switch_to, keep=keep)
 
 
 def build_noises(cfg) -> list[Noise]:

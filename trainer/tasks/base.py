@@ -105,6 +105,9 @@ class Task:
     # has {lang} (XTREME's ``xnli/train-{lang}.tsv``), else the train file with "-{lang}" before
     # its extension (``MNLI/train.tsv`` -> ``MNLI/train-de.tsv``).
     translated: str = ""
+    # Canonical fields that hold the same text in every language (XCOPA's English prompt):
+    # robustness noise leaves them alone.
+    fixed_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in HEAD_KINDS:
@@ -205,6 +208,13 @@ class RetrievalTask(Task):
 
         Sentences are (id, text); gold pairs are (source id, target id)."""
         raise NotImplementedError
+
+    def perturb_source(self, root: str, split: str, lang: str, src: list[tuple[str, str]],
+                       perturb: Callable[[str, str, str], str]) -> list[tuple[str, str]]:
+        """The source sentences under robustness noise: ``perturb(id, field, text)`` on each
+        sentence (field "text"). A task that composes its queries from parts perturbs the
+        parts instead (Mewsli-X)."""
+        return [(i, perturb(i, "text", t)) for i, t in src]
 
 
 Reader = Callable[[str, str, str, SkipCounter], Iterator[dict]]

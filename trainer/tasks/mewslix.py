@@ -43,20 +43,28 @@ def entity_text(entity: dict) -> str:
     return _clean(" ".join(desc[a:b] for a, b in spans) if spans else desc)
 
 
-def mention_text(context: dict, span: dict) -> str:
-    """``mention: left { mention } right`` within the mention's sentence (the whole text when
-    no sentence holds the mention)."""
+Parts = tuple[str, str, str]  # (mention, left context, right context)
+
+
+def mention_parts(context: dict, span: dict) -> Parts:
+    """The mention and its left and right context within the mention's sentence (the whole text
+    when no sentence holds the mention)."""
     text, start, end = context["text"], int(span["start"]), int(span["end"])
     lo, hi = next(((a, b) for a, b in _spans(context) if a <= start and end <= b), (0, len(text)))
     left = _BRACED.sub(r"(\1)", text[lo:start])
     right = _BRACED.sub(r"(\1)", text[end:hi])
-    mention = text[start:end]
+    return text[start:end], left, right
+
+
+def query_text(parts: Parts) -> str:
+    """``mention: left { mention } right``."""
+    mention, left, right = parts
     return _clean(f"{mention}: {left} {{ {mention} }} {right}")
 
 
 @functools.lru_cache(maxsize=4)
-def read_mentions(path: str) -> dict[str, list[tuple[str, str, str]]]:
-    """language -> [(example id, query text, gold entity id or "")]."""
+def read_mentions(path: str) -> dict[str, list[tuple[str, Parts, str]]]:
+    """language -> [(example id, query parts, gold entity id or "")]."""
     out: dict[str, list[tuple[str, str, str]]] = {}
     for n, row in formats.read_jsonl(path, SkipCounter(False)):
         try:
@@ -67,7 +75,7 @@ def read_mentions(path: str) -> dict[str, list[tuple[str, str, str]]]:
                 if ctx["text"][span["start"]:span["end"]] != span["text"]:
                     raise DataError(path, n, f"mention {m['example_id']}: span text does not match the context")
                 out.setdefault(ctx["language"], []).append(
-                    (str(m["example_id"]), mention_text(ctx, span), str(m.get("entity_id") or "")))
+                    (str(m["example_id"]), mention_parts(ctx, span), str(m.get("entity_id") or "")))
         except (KeyError, TypeError) as e:
             raise DataError(path, n, f"not a Mewsli-X mention row (missing {e})") from None
     return out
@@ -108,7 +116,22 @@ class MewsliXTask(RetrievalTask):
         if bad:
             raise DataError(os.path.join(root, ENTITIES), None,
                             f"gold entity {bad[0]} of a {lang} mention is not in the candidate set")
-        return [(ex, q) for ex, q, _ in mentions], list(pool), gold
+        return [(ex, query_text(q)) for ex, q, _ in mentions], list(pool), gold
+
+    def perturb_source(self, root, split, lang, src, perturb):
+        """Noise on the mention and its contexts, not on the composed query: the braces and
+        the repeated mention stay where they are (the mention is perturbed once, the same in
+        both places)."""
+        parts = {ex: q for ex, q, _ in read_mentions(self.local_path(root, split, lang)).get(lang, [])}
+        out = []
+        for ex, text in src:
+            if ex not in parts:
+                raise ValueError(f"task {self.name}: query {ex} is not a {lang} mention of "
+                                 f"{self.local_path(root, split, lang)}")
+            mention, left, right = parts[ex]
+            out.append((ex, query_text((perturb(ex, "mention", mention), perturb(ex, "left", left),
+                                        perturb(ex, "right", right)))))
+        return out
 
 
 MEWSLIX = MewsliXTask(

@@ -72,5 +72,6 @@ XCOPA = XCOPATask(
          "test": HubSource("cambridgeltl/xcopa", "{lang}", "test")},
     chance=50.0,
     train_size=400,
+    fixed_fields=("question",),  # the English prompt for "cause" / "effect"
     description="XCOPA: choose the more plausible cause or effect of a premise (COPA in 11 languages).",
 )
