@@ -99,6 +99,10 @@ def recipe_dict(**sampler_and_data) -> dict:
     ("sampler__fixed", {"mlm": "0.2"}, "expected a rate"),
     ("data__train_files", {"mnli@de": "x.tsv"}, "data.train_files: .* not trained by any phase"),
     ("data__train_files", {"mlm": "hub:"}, "expected a path or hub:ID"),
+    ("data__train_files", {"mlm": "mlm/train-{language}.txt"}, r"data.train_files.mlm: .* not a valid pattern"),
+    ("data__train_files", {"mlm": "mlm/{}.txt"}, r"data.train_files.mlm: .* not a valid pattern"),
+    ("data__train_files", {"mlm": "hub:a:b:c:d"}, r"not a valid pattern .*hub:ID\[:CONFIG"),
+    ("data__train_files", {"mlm": "hub::cfg"}, r"data.train_files.mlm: 'hub::cfg' is not a valid pattern"),
 ])
 def test_fixed_rates_and_train_files_are_checked(key, value, message):
     from_dict(recipe_dict())  # valid as it is

@@ -187,6 +187,37 @@ def test_lareqa_counts_questions_whose_answer_is_in_no_sentence(tmp_path, caplog
     assert "1 question(s) skipped" in caplog.text
 
 
+
+GOOD_PARA = {"context": "One. Two.", "sentence_breaks": [[0, 4], [5, 9]],
+             "qas": [{"id": "a", "question": "q?", "answers": [{"text": "Two", "answer_start": 5}]}]}
+
+
+@pytest.mark.parametrize("doc, message", [
+    ([GOOD_PARA], r"de.json:1: not an XQuAD-R file"),
+    ({"data": ["oops"]}, r"de.json: article 1 has no 'paragraphs' list"),
+    ({"data": [{"paragraphs": [GOOD_PARA, "p"]}]}, r"de.json: paragraph 2 lacks 'context'"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "sentence_breaks": [[0, 4], [5]]}]}]},
+     r"de.json: paragraph 1: 'sentence_breaks' must be \[start, end\]"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "sentence_breaks": [[0, 40]]}]}]}, r"within its context"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "qas": [{"id": "a", "answers": []}]}]}]},
+     r"de.json:1: paragraph 1: a question lacks 'id', 'question' or 'answers'"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "qas": ["q"]}]}]}, r"de.json: paragraph 1: a question lacks"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "qas": [{**GOOD_PARA["qas"][0], "answers": [
+        {"text": "One", "answer_start": 0}, {"text": "Two", "answer_start": 5}]}]}]}]},
+     r"de.json:1: question a: expected exactly one answer"),
+    ({"data": [{"paragraphs": [{**GOOD_PARA, "qas": [{**GOOD_PARA["qas"][0], "answers": ["Two"]}]}]}]},
+     r"question a: expected exactly one answer with an answer_start"),
+])
+def test_lareqa_malformed_files_name_the_file(tmp_path, doc, message):
+    from trainer.tasks.base import DataError
+    from trainer.tasks.lareqa import read_xquad_r
+
+    path = tmp_path / "de.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=message):
+        read_xquad_r(str(path), "de")
+
+
 def write_mewslix(root: str) -> None:
     ents = [{"entity_id": f"Q{i}", "title": f"E{i}", "description": f"Entity {i} is here.  Second {{bit}}.",
              "sentence_spans": [{"start": 0, "end": 17}], "description_language": "en",
@@ -219,6 +250,62 @@ def test_mewslix_reader(tmp_path):
     with pytest.raises(ValueError, match="wikinews_mentions-test.jsonl.*1 of 2 de mentions have no entity_id"):
         get_task("mewslix").read_pairs(str(part), "test", "de")
 
+
+
+
+def test_mewslix_one_mention_per_line_and_bad_rows(tmp_path):
+    from trainer.tasks.base import DataError
+    from trainer.tasks.mewslix import read_entities, read_mentions
+
+    write_mewslix(str(tmp_path))
+    task = get_task("mewslix")
+    expected = task.read_pairs(str(tmp_path), "test", "de")
+    path = tmp_path / "mewslix" / "wikinews_mentions-test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    flat = tmp_path / "flat"
+    write_mewslix(str(flat))  # the other released layout: one mention per line
+    _jsonl(str(flat / "mewslix" / "wikinews_mentions-test.jsonl"),
+           [{"context": r["context"], "mention": m} for r in rows for m in r["mentions"]])
+    assert task.read_pairs(str(flat), "test", "de") == expected
+
+    def bad(rows_: list, name: str) -> str:
+        return _jsonl(str(tmp_path / "bad" / name), rows_)
+
+    ok = rows[0]
+    span_off = {**ok, "mentions": [{**ok["mentions"][0], "mention_span": {"start": 0, "end": 5, "text": "Smith"}}]}
+    with pytest.raises(DataError, match=r"m1.jsonl:2: mention de-1: span text does not match"):
+        read_mentions(bad([rows[1], span_off], "m1.jsonl"))
+    with pytest.raises(DataError, match=r"m2.jsonl:1: not a Mewsli-X mention row \(missing 'context'\)"):
+        read_mentions(bad([{"mentions": ok["mentions"]}], "m2.jsonl"))
+    with pytest.raises(DataError, match=r"m3.jsonl:1: not a Mewsli-X mention row"):
+        read_mentions(bad([{"context": ok["context"], "mentions": [{"example_id": "x"}]}], "m3.jsonl"))
+    with pytest.raises(DataError, match=r"e1.jsonl:2: not a Mewsli-X entity"):
+        read_entities(bad([{"entity_id": "Q1", "description": "d"}, {"title": "no id"}], "e1.jsonl"))
+    with pytest.raises(DataError, match=r"e2.jsonl:1: not a Mewsli-X entity"):
+        read_entities(bad([{"entity_id": "Q1", "description": "d", "sentence_spans": [{"start": "a"}]}],
+                          "e2.jsonl"))
+    # a gold entity outside the candidate set is refused, naming the entity file
+    unknown = tmp_path / "unknown"
+    write_mewslix(str(unknown))
+    upath = unknown / "mewslix" / "wikinews_mentions-test.jsonl"
+    urows = [json.loads(line) for line in upath.read_text().splitlines()]
+    urows[0]["mentions"][0]["entity_id"] = "Q99"
+    _jsonl(str(upath), urows)
+    with pytest.raises(DataError, match=r"candidate_set_entities.jsonl: gold entity Q99"):
+        task.read_pairs(str(unknown), "test", "de")
+
+
+def test_xcopa_bad_labels_and_fields_name_the_line(tmp_path):
+    from trainer.tasks.base import DataError
+
+    xcopa = get_task("xcopa")
+    row = {"premise": "p", "choice1": "a", "choice2": "b", "question": "cause", "label": 0, "idx": 1}
+    path = _jsonl(tmp_path / "x.jsonl", [row, {**row, "label": 2}, {**row, "choice2": None}])
+    with pytest.raises(DataError, match=r"x.jsonl:2: label 2 is not 0 or 1"):
+        list(xcopa.read_local(path, "test", "et", SkipCounter()))
+    skips = SkipCounter(True)
+    assert [e["id"] for e in xcopa.read_local(path, "test", "et", skips)] == ["test-et-1"]
+    assert skips.count == 2 and "missing field(s) ['choice2']" in " ".join(skips.examples)
 
 
 def test_mewslix_noise_touches_the_parts_not_the_braces(tmp_path):

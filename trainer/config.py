@@ -425,6 +425,20 @@ def _check_task_tables(cfg: Config) -> None:
     for task, where in cfg.data.train_files.items():
         if not isinstance(where, str) or not where or where in ("hub:",):
             raise ConfigError(f"data.train_files.{task}: expected a path or hub:ID, got {where!r}")
+        try:  # a bad pattern fails here, not when the data is loaded
+            given_hub(where, "xx") if where.startswith("hub:") else where.format(lang="xx")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"data.train_files.{task}: {where!r} is not a valid pattern "
+                              f"(it may hold {{lang}} and nothing else in braces; hub sources are "
+                              f"hub:ID[:CONFIG[:SPLIT]]): {e!r}") from None
+
+
+def given_hub(given: str, lang: str) -> tuple[str, str | None, str]:
+    """``hub:ID[:CONFIG[:SPLIT]]`` -> (ID, CONFIG or None, SPLIT or "train"), {lang} filled."""
+    parts = given[len("hub:"):].format(lang=lang).split(":")
+    if not parts[0] or len(parts) > 3:
+        raise ValueError(f"expected hub:ID[:CONFIG[:SPLIT]], got {given!r}")
+    return parts[0], (parts[1] or None) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "train"
 
 
 def _check_perturb(cfg: Config) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer.config import given_hub
 from trainer.tasks.base import SkipCounter, Task
 
 log = logging.getLogger("xstilts.data")
@@ -112,14 +113,6 @@ def data_source(task: Task, split: str, lang: str, cfg) -> tuple[str, str, tuple
     if cfg.data.source == "local":
         return "local", task.local_path(cfg.data.root, split, lang), None
     return "hub", f"hub:{task.hub.get(split)}", None
-
-
-def given_hub(given: str, lang: str) -> tuple[str, str | None, str]:
-    """``hub:ID[:CONFIG[:SPLIT]]`` -> (ID, CONFIG or None, SPLIT or "train"), {lang} filled."""
-    parts = given[len("hub:"):].format(lang=lang).split(":")
-    if not parts[0] or len(parts) > 3:
-        raise ValueError(f"expected hub:ID[:CONFIG[:SPLIT]], got {given!r}")
-    return parts[0], (parts[1] or None) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "train"
 
 
 def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):

@@ -40,20 +40,33 @@ def read_xquad_r(path: str, lang: str) -> tuple[Sentences, Sentences, dict[str, 
     candidates: Sentences = []
     answers: dict[str, set[str]] = {}
     n_para = skipped = 0
-    for article in doc["data"]:
-        for para in article.get("paragraphs", []):
+    for n_art, article in enumerate(doc["data"], 1):
+        paras = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paras, list):
+            raise DataError(path, None, f"article {n_art} has no 'paragraphs' list")
+        for para in paras:
             n_para += 1
-            context, breaks = para.get("context"), para.get("sentence_breaks")
+            context = para.get("context") if isinstance(para, dict) else None
+            breaks = para.get("sentence_breaks") if isinstance(para, dict) else None
             if not isinstance(context, str) or not isinstance(breaks, list):
                 raise DataError(path, None, f"paragraph {n_para} lacks 'context' or 'sentence_breaks'")
+            if not all(isinstance(b, list) and len(b) == 2 and all(isinstance(x, int) for x in b)
+                       and 0 <= b[0] <= b[1] <= len(context) for b in breaks):
+                raise DataError(path, None, f"paragraph {n_para}: 'sentence_breaks' must be [start, end] "
+                                            f"character offsets within its context")
             ids = [f"{lang}_{n_para}_{i}" for i in range(len(breaks))]
             candidates += [(cid, context[a:b]) for cid, (a, b) in zip(ids, breaks)]
             for qa in para.get("qas", []):
-                qid = str(qa.get("id"))
-                starts = [a.get("answer_start") for a in qa.get("answers", [])]
+                qid = str(qa.get("id")) if isinstance(qa, dict) else None
+                if qid is None or not isinstance(qa.get("question"), str) or not isinstance(
+                        qa.get("answers"), list):
+                    line = formats.line_of(text, "id", qid) if qid is not None else None
+                    raise DataError(path, line, f"paragraph {n_para}: a question lacks 'id', "
+                                                f"'question' or 'answers'")
+                starts = [a.get("answer_start") if isinstance(a, dict) else None for a in qa["answers"]]
                 if len(starts) != 1 or not isinstance(starts[0], int):
                     raise DataError(path, formats.line_of(text, "id", qid),
-                                    f"question {qid}: expected exactly one answer")
+                                    f"question {qid}: expected exactly one answer with an answer_start")
                 hit = next((cid for cid, (a, b) in zip(ids, breaks) if a <= starts[0] < b), None)
                 if hit is None:  # the official reader skips these too (a sentence-break error)
                     skipped += 1
