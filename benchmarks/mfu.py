@@ -169,7 +169,7 @@ def run(a) -> dict:
 
     from trainer import dist
     from trainer.engine import build_engine, fill_ds_config, load_ds_json
-    from trainer.model import HeadSpec, build_model
+    from trainer.model import HeadSpec, build_model, compile_layers
 
     cuda = torch.cuda.is_available()
     shape = common.SHAPES[a.shape]
@@ -189,8 +189,8 @@ def run(a) -> dict:
         heads["mlm"] = HeadSpec("mlm", vocab)
     t = time.perf_counter()
     model = build_model(cfg.model, heads, {h: h for h in heads}, "pretrained", seed=common.SEED)
-    if a.compile:  # in place: parameter names (and so checkpoints) stay as they are
-        model.encoder.compile(dynamic=False)
+    if a.compile:  # what training does with model.compile = "inductor"
+        compile_layers(model, "inductor")
     ds = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr,
                         global_batch=cfg.deepspeed.global_batch, world_size=info.world_size,
                         total_steps=1000, device=dist.device_type(), path=cfg.deepspeed.config)
@@ -238,8 +238,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps per length")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--mlm", action="store_true", help="also an MLM-head row at the first length")
-    p.add_argument("--compile", action="store_true", help="torch.compile the encoder (inductor, "
-                   "static shapes: one compilation per length, in the warm-up)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the encoder layers with "
+                   "inductor, in place, as model.compile = \"inductor\" does in training (compiled "
+                   "in the warm-up)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="bf16 peak (default: datasheet)")
     p.add_argument("--json", default="")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)

@@ -91,6 +91,13 @@ def test_pad_multiple_auto_is_8_on_gpu_off_on_cpu_and_bad_values_refused(tmp_pat
         config.load(write(tmp_path, RECIPE), ["data.pad_to_multiple_of=-2"])
 
 
+def test_compile_backend_checked_with_the_config(tmp_path):
+    assert config.load(write(tmp_path, RECIPE)).model.compile == ""
+    assert config.load(write(tmp_path, RECIPE), ["model.compile=inductor"]).model.compile == "inductor"
+    with pytest.raises(ConfigError, match="model.compile: unknown torch.compile backend 'inductr'.*inductor"):
+        config.load(write(tmp_path, RECIPE), ["model.compile=inductr"])
+
+
 def test_missing_recipe_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="recipe not found"):
         config.load(str(tmp_path / "nope.toml"))

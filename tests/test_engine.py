@@ -4,7 +4,8 @@ import json
 import pytest
 
 from trainer.config import Config
-from trainer.engine import EngineConfigError, batch_arithmetic, fill_ds_config, load_ds_json, param_groups
+from trainer.engine import (EngineConfigError, batch_arithmetic, fill_ds_config, load_ds_json, micro_batch_for,
+                            param_groups)
 
 
 def fill(ds, cfg=None, **kw):
@@ -98,6 +99,18 @@ def test_batch_arithmetic():
         batch_arithmetic(32, 6, 2)
     with pytest.raises(EngineConfigError, match="not divisible"):
         batch_arithmetic(32, 8, 3)
+
+
+
+def test_auto_micro_batch_is_one_pass_per_rank_per_step(repo_root):
+    assert micro_batch_for(4, 32, 2) == 4  # as set
+    assert micro_batch_for(0, 32, 1) == 32 and micro_batch_for(0, 32, 8) == 4
+    with pytest.raises(EngineConfigError, match="micro_batch = 0 \\(auto\\) needs a global batch divisible"):
+        micro_batch_for(0, 32, 3)
+    cfg = Config()
+    cfg.deepspeed.micro_batch = 0
+    out = fill(load_ds_json(f"{repo_root}/ds_configs/zero2_bf16.json"), cfg, global_batch=64, world_size=4)
+    assert out["train_micro_batch_size_per_gpu"] == 16 and out["gradient_accumulation_steps"] == 1
 
 
 def test_missing_and_invalid_json(tmp_path):

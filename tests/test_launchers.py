@@ -69,6 +69,25 @@ def test_bf16_follows_fp32_within_rounding(ws, deepspeed_run):
     assert got != ref  # bf16 really ran: its rounding shows somewhere
 
 
+def test_compiled_layers_train_like_eager_under_zero2(ws, deepspeed_run):
+    """``model.compile``: the layers compiled in place (aot_eager: autograd capture without code
+    generation, which a CPU test can afford) under ZeRO-2's gradient hooks on 2 ranks give the
+    eager run's losses, and the export keeps its parameter names."""
+    out, r = train(ws, "deepspeed", "compiled", extra=["--model.compile=aot_eager"])
+    assert "torch.compile (aot_eager): 2 encoder module(s)" in r.output, r.tail()
+    got, ref = h.losses(out), h.losses(deepspeed_run[0])
+    assert sorted(got) == sorted(ref) == list(range(1, STEPS + 1))
+    for step in ref:
+        assert got[step] == pytest.approx(ref[step], abs=WORLD_SIZE_TOL), (step, got, ref)
+    from safetensors import safe_open
+
+    names = []
+    for run in (out, deepspeed_run[0]):
+        with safe_open(os.path.join(run, "inter", "export", "model.safetensors"), "pt") as f:
+            names.append(sorted(f.keys()))
+    assert names[0] == names[1]
+
+
 def _tags(logdir: str) -> set[str]:
     """Summary tags of every event file directly in ``logdir``."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader

@@ -20,7 +20,8 @@ TARGETS = {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"}
 @pytest.mark.parametrize("world", [1, 2, 8])
 def test_recipe_dry_run(recipe, world):
     cfg = load_config(recipe, [])
-    if cfg.deepspeed.global_batch % (cfg.deepspeed.micro_batch * world):
+    micro = cfg.deepspeed.micro_batch or cfg.deepspeed.global_batch // world  # 0: auto
+    if cfg.deepspeed.global_batch % (micro * world):
         pytest.skip(f"global batch {cfg.deepspeed.global_batch} does not split over {world} ranks")
     out = dry_run(cfg, world)
     assert out.startswith("recipe ok")
@@ -37,6 +38,9 @@ def test_multitask_recipe_is_the_papers():
     assert set(target.tasks) == TARGETS
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.warmup_ratio, cfg.optim.clip) == (1e-5, 0.01, 0.1, 1.0)
     assert cfg.deepspeed.precision == "bf16" and "zero2" in cfg.deepspeed.config
+    # the paper's batch of 32, in one pass per rank per step (micro-batch auto)
+    assert cfg.deepspeed.global_batch == 32 and cfg.deepspeed.micro_batch == 0
+    assert "global batch 32 = 32 x 1 x 1" in dry_run(cfg, 1) and "global batch 32 = 4 x 1 x 8" in dry_run(cfg, 8)
 
 
 def test_dry_run_cli_reports_bad_world_size():
@@ -44,7 +48,7 @@ def test_dry_run_cli_reports_bad_world_size():
     p = subprocess.run([sys.executable, "-m", "trainer.cli", "train", recipe, "--dry-run", "--world-size", "3"],
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2
-    assert "not divisible by micro_batch x world size" in p.stderr
+    assert "micro_batch = 0 (auto) needs a global batch divisible by the world size: 32 over 3 ranks" in p.stderr
 
 
 def recipe(name: str):

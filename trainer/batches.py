@@ -75,12 +75,15 @@ def pad_multiple(setting: int, device_type: str) -> int:
 
 
 def build_streams(cfg, run, tokenizer, info: dist.DistInfo, global_batch: int) -> dict[str, TrainStream]:
+    from trainer.engine import micro_batch_for
+
     streams = {}
     multiple = pad_multiple(cfg.data.pad_to_multiple_of, dist.device_type())
+    micro = micro_batch_for(cfg.deepspeed.micro_batch, global_batch, info.world_size)
     for task in run.tasks:
         features = load_train_features(cfg, task, tokenizer, info)
         streams[task.name] = TrainStream(
-            task.name, features, global_batch, cfg.deepspeed.micro_batch, info.world_size,
+            task.name, features, global_batch, micro, info.world_size,
             info.rank, cfg.run.seed, cfg.data.group_by_length, kind=task.kind,
             pad_id=tokenizer.pad_token_id, pad_multiple=multiple,
             masker=build_masker(tokenizer, cfg) if task.kind == "mlm" else None)

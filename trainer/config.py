@@ -51,6 +51,11 @@ class ModelConfig:
     first_token_shortcut: bool = True
     """Sentence-level heads (classification, multiple choice) read only the first token: compute
     the last layer for that token alone (same loss and gradients, less work)."""
+    compile: str = ""
+    """torch.compile backend for the encoder layers in training ("" = off; "inductor" on a GPU).
+    Each layer is compiled in place, so parameter names and checkpoints are unchanged; one
+    compilation serves every layer, and lengths that change between batches get one kernel for
+    dynamic lengths after the first change."""
 
 
 @dataclass
@@ -127,7 +132,8 @@ class DeepSpeedConfig:
     precision: str = "bf16"
     """bf16, fp16 (GPU only) or fp32."""
     micro_batch: int = 8
-    """Examples per rank per forward pass."""
+    """Examples per rank per forward pass; 0 = auto: the global batch over the ranks, one
+    micro-batch per step (no accumulation)."""
     global_batch: int = 32
     """Examples per optimizer step over all ranks = micro_batch x accumulation x world size."""
     backend: str = ""
@@ -367,6 +373,9 @@ def validate(cfg: Config) -> None:
     if cfg.data.pad_to_multiple_of < -1:
         raise ConfigError(f"data.pad_to_multiple_of: expected -1 (auto), 0 (off) or a positive "
                           f"multiple, got {cfg.data.pad_to_multiple_of}")
+    if cfg.deepspeed.micro_batch < 0:
+        raise ConfigError(f"deepspeed.micro_batch: expected 0 (auto) or a positive number of rows, "
+                          f"got {cfg.deepspeed.micro_batch}")
     if not cfg.model.name and not cfg.model.init_config:
         raise ConfigError("model.name: empty name needs model.init_config to build an encoder")
     seen = {"pretrained"}
@@ -387,6 +396,7 @@ def validate(cfg: Config) -> None:
         seen.add(phase.name)
     _check_languages(cfg)
     _check_lengths(cfg)
+    _check_compile(cfg)
     _check_perturb(cfg)
     _check_task_tables(cfg)
 
@@ -405,6 +415,17 @@ def _check_lengths(cfg: Config) -> None:
     if cfg.data.max_length > limit:
         raise ConfigError(f"data.max_length = {cfg.data.max_length} exceeds what the model allows "
                           f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+
+
+def _check_compile(cfg: Config) -> None:
+    if not cfg.model.compile:
+        return
+    import torch._dynamo
+
+    known = torch._dynamo.list_backends(exclude_tags=())
+    if cfg.model.compile not in known:
+        raise ConfigError(f"model.compile: unknown torch.compile backend {cfg.model.compile!r} "
+                          f"(known: {', '.join(sorted(known))}; empty = off)")
 
 
 def _check_task_tables(cfg: Config) -> None:

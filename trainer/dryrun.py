@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from trainer.config import Config, ConfigError, phase_global_batch, phase_lr
-from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json
+from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json, micro_batch_for
 from trainer.loop import total_steps
 from trainer.tasks import get_task
 from trainer.tasks.base import RetrievalTask
@@ -33,7 +33,8 @@ def dry_run(cfg: Config, world_size: int) -> str:
             if not isinstance(get_task(name), RetrievalTask):
                 raise ConfigError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
         gb = phase_global_batch(cfg, phase)
-        accum = batch_arithmetic(gb, cfg.deepspeed.micro_batch, world_size)
+        micro = micro_batch_for(cfg.deepspeed.micro_batch, gb, world_size)
+        accum = batch_arithmetic(gb, micro, world_size)
         runs = plan_runs(cfg, phase, exports)
         for run in runs:
             if not run.tasks:
@@ -50,7 +51,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
             lines.append(f"phase {run.name}: init {phase.init}, tasks {[t.name for t in run.tasks]}"
                          f"{' + scored ' + str([t.name for t in run.eval_tasks]) if run.eval_tasks else ''}, "
                          f"{steps}{'' if known or phase.max_steps else ' (assumed; sizes unknown)'} steps, "
-                         f"global batch {gb} = {cfg.deepspeed.micro_batch} x {accum} x {world_size}, "
+                         f"global batch {gb} = {micro} x {accum} x {world_size}, "
                          f"lr {phase_lr(cfg, phase):g}"
                          f"{', then zero-shot on all languages' if phase.evaluate else ''}"
                          f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")

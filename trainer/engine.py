@@ -38,6 +38,17 @@ def _fill(node: dict, key: str, value: Any, where: str) -> None:
                                 f"the recipe ({value!r}); set it to \"auto\"")
 
 
+def micro_batch_for(setting: int, global_batch: int, world_size: int) -> int:
+    """``deepspeed.micro_batch`` resolved: as set, or for 0 (auto) the global batch over the ranks,
+    so that every optimizer step is one forward and backward pass per rank."""
+    if setting:
+        return setting
+    if global_batch <= 0 or global_batch % world_size:
+        raise EngineConfigError(f"deepspeed.micro_batch = 0 (auto) needs a global batch divisible by "
+                                f"the world size: {global_batch} over {world_size} ranks")
+    return global_batch // world_size
+
+
 def batch_arithmetic(global_batch: int, micro_batch: int, world_size: int) -> int:
     """Gradient-accumulation steps for ``global = micro x accum x world``; refuses remainders."""
     per_step = micro_batch * world_size
@@ -53,9 +64,10 @@ def fill_ds_config(ds: dict, cfg, *, lr: float, global_batch: int, world_size: i
     """Return a copy of ``ds`` with every "auto" key filled from the run config."""
     ds = copy.deepcopy(ds)
     d, o = cfg.deepspeed, cfg.optim
-    accum = batch_arithmetic(global_batch, d.micro_batch, world_size)
+    micro = micro_batch_for(d.micro_batch, global_batch, world_size)
+    accum = batch_arithmetic(global_batch, micro, world_size)
     _fill(ds, "train_batch_size", global_batch, path)
-    _fill(ds, "train_micro_batch_size_per_gpu", d.micro_batch, path)
+    _fill(ds, "train_micro_batch_size_per_gpu", micro, path)
     _fill(ds, "gradient_accumulation_steps", accum, path)
     _fill(ds, "gradient_clipping", o.clip, path)
     for prec in ("bf16", "fp16"):

@@ -16,8 +16,8 @@ import torch
 
 from trainer import checkpoint, dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
-from trainer.engine import batch_arithmetic, build_engine, fill_ds_config, load_ds_json
-from trainer.model import HeadSpec, build_model, read_export_meta, save_export
+from trainer.engine import build_engine, fill_ds_config, load_ds_json
+from trainer.model import HeadSpec, build_model, compile_layers, read_export_meta, save_export
 from trainer.samplers import build_sampler
 from trainer.tasks.base import Task
 from trainer.watchdog import Watchdog
@@ -145,6 +145,10 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
             task.load_labels(cfg.data.root)
     heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
     model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
+    if cfg.model.compile:
+        n = compile_layers(model, cfg.model.compile)
+        log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
+                 run.name, cfg.model.compile, n)
     global_batch = phase_global_batch(cfg, run.phase)
     streams = build_streams(cfg, run, tokenizer, info, global_batch)
     sizes = {t.name: len(streams[t.name].lengths) for t in run.tasks}
@@ -161,8 +165,8 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     state = resume(cfg, run, engine, streams, sampler, info)
     log.info("[%s] %d steps, tasks %s, probabilities %s, global batch %d (micro %d x accum %d x %d ranks)",
              run.name, steps, list(sizes), {t: round(float(p), 4) for t, p in zip(sampler.tasks, sampler.probs)},
-             global_batch, cfg.deepspeed.micro_batch,
-             batch_arithmetic(global_batch, cfg.deepspeed.micro_batch, info.world_size), info.world_size)
+             global_batch, ds_cfg["train_micro_batch_size_per_gpu"],
+             ds_cfg["gradient_accumulation_steps"], info.world_size)
     tracker.scalars({f"train/task_prob/{t}": float(p) for t, p in zip(sampler.tasks, sampler.probs)},
                     state.step)
     meter = Meter()

@@ -119,6 +119,19 @@ class MultiTaskModel(nn.Module):
         return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+def compile_layers(model: MultiTaskModel, backend: str) -> int:
+    """torch.compile the encoder in place, layer by layer where it has a layer list (a BERT-family
+    stack; the first-token path keeps calling the same layer modules), else as a whole.
+    ``Module.compile`` keeps parameter names, so state dicts and exports are unchanged. Returns
+    the number of modules compiled."""
+    stack = getattr(model.encoder, "encoder", None)
+    layers = getattr(stack, "layer", None)
+    targets = list(layers) if isinstance(layers, nn.ModuleList) and len(layers) else [model.encoder]
+    for module in targets:
+        module.compile(backend=backend)
+    return len(targets)
+
+
 def first_token_layers(encoder: nn.Module):
     """(the module holding the layer list, the list) when ``encoder`` is a BERT-family
     bidirectional encoder whose last layer ``_first_token_layer`` can compute; else None."""
