@@ -29,7 +29,7 @@ Label safety, per head kind:
   tagging       one token stays one token: character noise and single-word code-switching per
                 token; word_drop removes (token, tag) pairs whose tag is ``O`` or a plain tag
                 (POS), never a B-/I- span token; word_shuffle is not applied (it would break
-                spans), so the set is scored clean under that setting
+                spans), so the set is reported n/a under that setting
   retrieval     the source (non-English) sentences; the English side and the gold pairs stay
                 (a task whose query is composed from parts perturbs the parts, trainer side)
 """

@@ -6,12 +6,22 @@ Each task is reported on its main metric (QA: (EM + F1) / 2), as results.json do
 is clean minus perturbed (positive = the noise hurt). Written as ``robustness.json`` and
 ``robustness.md`` beside results.json.
 
+A setting that changed no example of a set (keyboard noise on a script without ASCII letters,
+code-switching where the lexicon knows no word, word shuffling on tagging) is not a
+measurement: that language is marked n/a under it, not given a drop of zero. A task's average
+under a setting is then taken over the languages it changed (``average.over`` lists them).
+
 Format::
 
     {"settings": ["char_swap@0.1", ...], "seed": S,
      "tasks": {TASK: {"metric": M,
-                      "languages": {LANG: {"clean": C, "perturbed": {SETTING: P}, "drop": {SETTING: C - P}}},
-                      "average": {"clean": C, "perturbed": {SETTING: P}, "drop": {SETTING: D}}}}}
+                      "languages": {LANG: {"clean": C, "perturbed": {SETTING: P}, "drop": {SETTING: C - P},
+                                           "n/a": [SETTING, ...]}},
+                      "average": {"clean": C, "perturbed": {SETTING: P}, "drop": {SETTING: D},
+                                  "over": {SETTING: [LANG, ...]}}}}}
+
+``n/a`` is present where a setting changed nothing; ``over`` where an average leaves languages
+out.
 """
 from __future__ import annotations
 
@@ -31,10 +41,12 @@ def _main(metrics: Mapping[str, float], metric: str) -> float:
 
 
 def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0,
-                 metrics: Mapping[str, str] | None = None) -> dict:
+                 metrics: Mapping[str, str] | None = None,
+                 changed: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None) -> dict:
     """The report of every task and language scored clean (sets missing under a setting are
     left out of that setting); ``metrics`` names each task's main metric, as its results
-    file does (inferred as the scorer does when not given)."""
+    file does (inferred as the scorer does when not given); ``changed`` counts, per setting,
+    task and language, the examples the noise changed (0: marked n/a)."""
     tasks: dict[str, dict] = {}
     for task, langs in clean.items():
         if not langs:
@@ -43,16 +55,24 @@ def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0,
         rows = {}
         for lang, metrics in langs.items():
             c = _main(metrics, metric)
+            unchanged = [s for s in perturbed if (changed or {}).get(s, {}).get(task, {}).get(lang) == 0]
             p = {s: _main(sc[task][lang], metric) for s, sc in perturbed.items()
-                 if lang in sc.get(task, {})}
+                 if lang in sc.get(task, {}) and s not in unchanged}
             rows[lang] = {"clean": c, "perturbed": p, "drop": {s: c - v for s, v in p.items()}}
-        n = len(rows)
-        avg_p = {s: sum(r["perturbed"][s] for r in rows.values()) / n for s in perturbed
-                 if all(s in r["perturbed"] for r in rows.values())}
-        avg_c = sum(r["clean"] for r in rows.values()) / n
-        tasks[task] = {"metric": metric, "languages": rows,
-                       "average": {"clean": avg_c, "perturbed": avg_p,
-                                   "drop": {s: avg_c - v for s, v in avg_p.items()}}}
+            if unchanged:
+                rows[lang]["n/a"] = unchanged
+        avg_c = sum(r["clean"] for r in rows.values()) / len(rows)
+        average: dict = {"clean": avg_c, "perturbed": {}, "drop": {}}
+        for s in perturbed:
+            with_s = [lang for lang, r in rows.items() if s in r["perturbed"]]
+            missing = [lang for lang, r in rows.items() if s not in r["perturbed"] and s not in r.get("n/a", [])]
+            if not with_s or missing:  # a set not scored under s: no average
+                continue
+            average["perturbed"][s] = sum(rows[lang]["perturbed"][s] for lang in with_s) / len(with_s)
+            average["drop"][s] = sum(rows[lang]["drop"][s] for lang in with_s) / len(with_s)
+            if len(with_s) < len(rows):
+                average.setdefault("over", {})[s] = with_s
+        tasks[task] = {"metric": metric, "languages": rows, "average": average}
     return {"settings": list(perturbed), "seed": seed, "tasks": tasks}
 
 
@@ -61,12 +81,22 @@ def to_markdown(report: Mapping) -> str:
     head = "| task | language | metric | clean | " + " | ".join(f"{s} (drop)" for s in settings) + " |"
     out = ["# Robustness under noise", "", f"Seed {report.get('seed', 0)}; drop = clean - perturbed.",
            "", head, "|---|---|---|---:|" + "---:|" * len(settings)]
+    partial = False
     for task, e in report["tasks"].items():
         for lang, r in [*e["languages"].items(), ("avg", e["average"])]:
-            cells = [f"{r['perturbed'][s]:.2f} ({r['drop'][s]:+.2f})" if s in r["perturbed"] else "-"
-                     for s in settings]
+            cells = []
+            for s in settings:
+                if s in r["perturbed"]:
+                    mark = "*" if s in r.get("over", {}) else ""
+                    partial = partial or bool(mark)
+                    cells.append(f"{r['perturbed'][s]:.2f} ({r['drop'][s]:+.2f}){mark}")
+                else:
+                    cells.append("n/a" if s in r.get("n/a", []) else "-")
             name = f"**{lang}**" if lang == "avg" else lang
             out.append(f"| {task} | {name} | {e['metric']} | {r['clean']:.2f} | " + " | ".join(cells) + " |")
+    out += ["", "n/a: the setting changed no example of that set (not a measurement)."]
+    if partial:
+        out.append("\\*: averaged over the languages the setting changed (`average.over` in robustness.json).")
     return "\n".join(out) + "\n"
 
 

@@ -141,6 +141,43 @@ def test_report_arithmetic():
     assert "| xnli | fr | accuracy | 70.00 | 61.00 (+9.00) |" in to_markdown(rep)
 
 
+def test_a_setting_that_changes_nothing_is_marked_na():
+    import datasets
+
+    from trainer.robustness import Noise
+    from trainer.tasks import get_task
+
+    # word shuffling is not applied to tagging (it would break spans): nothing changes
+    rows = [{"id": str(i), "tokens": ["Ana", "lebt", "in", "Köln"], "tags": ["B-PER", "O", "O", "B-LOC"]}
+            for i in range(3)]
+    shuffle = Noise(Perturbation("word_shuffle", 1.0, 0))
+    shuffle.apply(get_task("panx"), "de", datasets.Dataset.from_list(rows))
+    swap = Noise(Perturbation("char_swap", 1.0, 0))
+    swap.apply(get_task("panx"), "de", datasets.Dataset.from_list(rows))
+    assert shuffle.changed == {("panx", "de"): 0} and swap.changed == {("panx", "de"): 3}
+    # keyboard noise touches ASCII letters only: a Russian sentence stays as it is
+    keyboard = Noise(Perturbation("keyboard", 1.0, 0))
+    keyboard.apply_pairs(get_task("tatoeba"), "", "test", "ru", [("1", "Мама мыла раму")])
+    assert keyboard.changed == {("tatoeba", "ru"): 0}
+
+    clean = {"panx": {"de": {"f1": 80.0}, "fr": {"f1": 70.0}}}
+    noisy = {"word_shuffle@1": {"panx": {"de": {"f1": 80.0}, "fr": {"f1": 70.0}}},
+             "char_swap@1": {"panx": {"de": {"f1": 60.0}, "fr": {"f1": 40.0}}}}
+    changed = {"word_shuffle@1": {"panx": {"de": 0, "fr": 0}}, "char_swap@1": {"panx": {"de": 3, "fr": 0}}}
+    rep = build_report(clean, noisy, changed=changed)
+    de, fr, avg = (rep["tasks"]["panx"]["languages"]["de"], rep["tasks"]["panx"]["languages"]["fr"],
+                   rep["tasks"]["panx"]["average"])
+    assert de["n/a"] == ["word_shuffle@1"] and de["drop"] == {"char_swap@1": 20.0}
+    assert fr["n/a"] == ["word_shuffle@1", "char_swap@1"] and fr["drop"] == {}
+    assert avg["drop"] == {"char_swap@1": 20.0} and avg["over"] == {"char_swap@1": ["de"]}
+    md = to_markdown(rep)
+    assert "| panx | de | f1 | 80.00 | n/a | 60.00 (+20.00) |" in md
+    assert "| panx | fr | f1 | 70.00 | n/a | n/a |" in md
+    assert "| panx | **avg** | f1 | 75.00 | - | 60.00 (+20.00)* |" in md and "averaged over the languages" in md
+    # without counts (or with every set changed) the report is as before
+    assert "n/a" not in build_report(clean, noisy)["tasks"]["panx"]["languages"]["de"]
+
+
 def test_evaluate_with_perturb_end_to_end(tmp_path, monkeypatch, capsys):
     import eval_helpers as H
     from trainer import robustness
@@ -161,21 +198,24 @@ def test_evaluate_with_perturb_end_to_end(tmp_path, monkeypatch, capsys):
     export = H.make_export(str(tmp_path / "export"), tree)
     out = str(tmp_path / "eval")
     rc = main(["evaluate", export, "--out", out, "--tasks", "xnli", "panx", "xquad", "--languages", "de",
-               "--split", "dev", "--perturb", "char_swap", "word_drop", "--perturb-rates", "0.5"])
+               "--split", "dev", "--perturb", "char_swap", "word_drop", "word_shuffle", "--perturb-rates", "0.5"])
     assert rc == 0
     with open(os.path.join(out, "robustness.json")) as f:
         rep = json.load(f)
     with open(os.path.join(out, "results.json")) as f:
         res = json.load(f)
-    assert rep["settings"] == ["char_swap@0.5", "word_drop@0.5"]
+    assert rep["settings"] == ["char_swap@0.5", "word_drop@0.5", "word_shuffle@0.5"]
     for task in ("xnli", "panx", "xquad"):
         row = rep["tasks"][task]["languages"]["de"]
         assert row["clean"] == pytest.approx(res["tasks"][task]["languages"]["de"][res["tasks"][task]["metric"]])
-        for s in rep["settings"]:
+        for s in row["perturbed"]:
             assert row["drop"][s] == pytest.approx(row["clean"] - row["perturbed"][s])
+    # word shuffling is not applied to tagging: PAN-X is n/a under it, not a drop of zero
+    assert rep["tasks"]["panx"]["languages"]["de"]["n/a"] == ["word_shuffle@0.5"]
+    assert "word_shuffle@0.5" in rep["tasks"]["xnli"]["languages"]["de"]["perturbed"]
     assert os.path.getsize(os.path.join(out, "robustness.md")) > 0
     for task in ("xnli", "panx", "xquad"):  # the perturbed scores come from changed inputs
-        for s in rep["settings"]:
+        for s in rep["tasks"][task]["languages"]["de"]["perturbed"]:
             assert changed.get((task, s), 0) > 0, (task, s, changed)
     capsys.readouterr()
     rc = main(["evaluate", export, "--out", out, "--tasks", "xnli", "--perturb", "code_switch"])

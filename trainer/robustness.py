@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eval.perturb import Lexicon, Perturbation, perturb_example, perturb_text, settings
 
@@ -25,10 +25,17 @@ class Noise:
     setting: Perturbation
     lexicon: Lexicon | None = None
     switch_to: str = "en"
+    # (task, language) -> examples (or source sentences) the noise changed: 0 marks n/a
+    changed: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def apply(self, task, lang: str, examples):
         """A perturbed copy of a ``datasets.Dataset`` of canonical examples (cached by
         fingerprint, like the clean set)."""
+        out = self._map(task, lang, examples)
+        self.changed[(task.name, lang)] = sum(a != b for a, b in zip(examples, out))
+        return out
+
+    def _map(self, task, lang: str, examples):
         return examples.map(_perturb_row, fn_kwargs={"noise": self, "kind": task.kind,
                                                      "task": task.name, "lang": lang,
                                                      "keep": task.fixed_fields},
@@ -46,7 +53,9 @@ class Noise:
 
         if self.setting.kind == "code_switch" and self.lexicon is None:
             raise ValueError("code_switch needs a lexicon (eval.perturb.lexicon)")
-        return task.perturb_source(root, split, lang, sentences, perturb)
+        out = task.perturb_source(root, split, lang, sentences, perturb)
+        self.changed[(task.name, lang)] = sum(a != b for a, b in zip(sentences, out))
+        return out
 
 
 def _perturb_row(row: dict, noise: Noise, kind: str, task: str, lang: str, keep: tuple) -> dict:
@@ -81,6 +90,7 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
     if not noises:
         return None
     perturbed: dict[str, dict] = {n.setting.name: {} for n in noises}
+    changed: dict[str, dict] = {n.setting.name: {} for n in noises}
     for export, names in plan:
         model = load_export(export, cfg.model.attn_implementation).to(_device())
         tokenizer = load_tokenizer_from(export)
@@ -89,8 +99,14 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
             log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
             got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
             perturbed[noise.setting.name].update(got)
+            for (task, lang), n in noise.changed.items():
+                changed[noise.setting.name].setdefault(task, {})[lang] = n
+            unchanged = sorted(k for k, n in noise.changed.items() if not n)
+            if unchanged:
+                log.info("robustness: %s changed no example of %s: marked n/a", noise.setting.name,
+                         ", ".join(f"{t}/{lang}" for t, lang in unchanged))
     report = build_report(clean, perturbed, cfg.eval.perturb.seed,
-                          {name: get_task(name).metric for name in clean})
+                          {name: get_task(name).metric for name in clean}, changed)
     if info.is_main:
         write_report(report, out)
     return report
