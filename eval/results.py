@@ -53,7 +53,8 @@ def main_metric(task: str, metrics: Mapping[str, Any]) -> str:
     return sorted(metrics)[0]
 
 
-def _with_em_f1(metrics: Mapping[str, float]) -> dict[str, float]:
+def with_em_f1(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The metrics as floats, with QA's main metric (EM + F1) / 2 added where both are there."""
     out = {k: float(v) for k, v in metrics.items()}
     if "exact_match" in out and "f1" in out:
         out[EM_F1] = (out["exact_match"] + out["f1"]) / 2
@@ -69,7 +70,7 @@ def build_task(task: str, per_lang: Mapping[str, Mapping[str, float]],
     """One task's entry: per-language metrics, per-metric averages and ``avg_metric``.
 
     ``info`` may give the task's ``metric`` and ``chance`` for tasks outside the XTREME table."""
-    langs = {lang: _with_em_f1(m) for lang, m in per_lang.items()}
+    langs = {lang: with_em_f1(m) for lang, m in per_lang.items()}
     if not langs:
         raise ValueError(f"task {task}: no language scored")
     info = info or {}

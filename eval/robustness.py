@@ -28,16 +28,13 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from eval.results import main_metric, save_json
-from eval.xtreme import EM_F1
+from eval.results import main_metric, save_json, with_em_f1
 
 Scores = Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
 def _main(metrics: Mapping[str, float], metric: str) -> float:
-    if metric == EM_F1 and EM_F1 not in metrics:
-        return (metrics["exact_match"] + metrics["f1"]) / 2
-    return float(metrics[metric])
+    return with_em_f1(metrics)[metric]
 
 
 def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0,
