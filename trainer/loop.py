@@ -18,7 +18,7 @@ from trainer import checkpoint, dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
 from trainer.engine import build_engine, fill_ds_config, load_ds_json
 from trainer.model import HeadSpec, build_model, compile_layers, read_export_meta, save_export
-from trainer.samplers import build_sampler
+from trainer.samplers import build_sampler, phase_fixed
 from trainer.tasks.base import Task
 from trainer.watchdog import Watchdog
 
@@ -83,7 +83,7 @@ def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int,
     epochs = phase.epochs
     if len(sizes) == 1 and next(iter(sizes)) in phase.task_epochs:
         epochs = float(phase.task_epochs[next(iter(sizes))])
-    fixed = {t: r for t, r in (fixed or {}).items() if t in sizes}
+    fixed = phase_fixed(sizes, fixed or {})
     counted = sum(n for t, n in sizes.items() if t not in fixed)
     share = 1.0 - sum(fixed.values())
     if not counted or share <= 0:
