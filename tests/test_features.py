@@ -121,6 +121,14 @@ def test_multiple_choice_shapes(tok):
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, 4, width)
     assert batch["attention_mask"][1, 3].sum() == len(out["input_ids"][1][3])
     assert batch["labels"].tolist() == [2, -1]
+    # the truncation report's longest choice, read from Arrow, is the one in the ids
+    import datasets
+
+    from trainer.batches import longest_choices
+
+    rows.append({**rows[0], "id": "m3", "label": 1, "choices": ["a", "b"]})  # fewer choices
+    out = run("multiple_choice", rows, tok)
+    assert longest_choices(datasets.Dataset.from_dict(out)).tolist() == [max(map(len, c)) for c in out["input_ids"]]
 
 
 # ---------------------------------------------------------------- extractive QA

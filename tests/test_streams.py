@@ -1,22 +1,14 @@
 """Task streams: global batches independent of world size, rank shares disjoint, exact resume."""
+import datasets
 import numpy as np
 import pytest
 
 from trainer.data import TaskStream
 
 
-class Feats(dict):
-    """Minimal stand-in for a datasets.Dataset: columns by name, rows by index list."""
-
-    def __getitem__(self, key):
-        if isinstance(key, list):
-            return {k: [v[i] for i in key] for k, v in self.items()}
-        return super().__getitem__(key)
-
-
 def feats(n=200, seed=0):
     rng = np.random.default_rng(seed)
-    return Feats(length=rng.integers(3, 100, n).tolist(), idx=list(range(n)))
+    return datasets.Dataset.from_dict({"length": rng.integers(3, 100, n).tolist(), "idx": list(range(n))})
 
 
 def stream(world, rank, n=200, gb=16, mb=4, **kw):

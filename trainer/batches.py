@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 
 from trainer import dist
-from trainer.data import TaskStream, featurize_dataset, load_examples
+from trainer.data import TaskStream, featurize_dataset, int_column, load_examples
 
 log = logging.getLogger("xstilts.data")
 
@@ -41,11 +42,19 @@ def load_train_features(cfg, task, tokenizer, info: dist.DistInfo):
         examples = load_examples(task, task.train_split, task.train_language, cfg,
                                  limit=cfg.data.max_train_examples)
         features = featurize_dataset(task, examples, tokenizer, cfg, is_train=True)
-    lengths = features["length"]
-    if task.kind == "multiple_choice":  # "length" is the token cost of all choices: take the longest
-        lengths = [max((len(c) for c in ids), default=0) for ids in features["input_ids"]]
+    lengths = longest_choices(features) if task.kind == "multiple_choice" else int_column(features)
     report_truncation(task, lengths, cfg)
     return features
+
+
+def longest_choices(features) -> np.ndarray:
+    """The longest choice of each multiple-choice feature. Its "length" is choices x the longest
+    choice; the number of choices comes from Arrow, without reading the token ids."""
+    import pyarrow.compute as pc
+
+    ids = features.with_format("arrow", columns=["input_ids"])[:]["input_ids"]
+    choices = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
+    return int_column(features) // np.maximum(choices, 1)
 
 
 def report_truncation(task, lengths, cfg) -> int:
@@ -55,7 +64,7 @@ def report_truncation(task, lengths, cfg) -> int:
     if task.kind == "span" or not len(lengths):
         return 0
     limit = cfg.data.max_length
-    cut = sum(1 for n in lengths if n >= limit)
+    cut = int((np.asarray(lengths) >= limit).sum())
     if cut:
         log.warning("%s: %d of %d training features reached data.max_length = %d tokens and were "
                     "truncated", task.name, cut, len(lengths), limit)

@@ -26,7 +26,7 @@ import torch
 from eval.evaluator import WorkItem
 from trainer.batches import pad_multiple
 from trainer.collate import padded_length
-from trainer.data import featurize_dataset, load_examples
+from trainer.data import featurize_dataset, int_column, load_examples
 from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
@@ -62,9 +62,9 @@ class Predictor:
         if self.noise is not None:
             examples = self.noise.apply(task, lang, examples)
         features = featurize_dataset(task, examples, self.tokenizer, self.cfg, is_train=False)
-        ex_idx = np.asarray(features["example_idx"], dtype=np.int64)
+        ex_idx = int_column(features, "example_idx")
         starts = np.searchsorted(ex_idx, np.arange(len(examples) + 1))
-        tokens = np.concatenate([[0], np.cumsum(np.asarray(features["length"], dtype=np.int64))])
+        tokens = np.concatenate([[0], np.cumsum(int_column(features))])
         self.data[(task.name, lang)] = (examples, features, starts)
         self.costs[(task.name, lang, "")] = tokens[starts[1:]] - tokens[starts[:-1]]
         return {"": len(examples)}
