@@ -87,6 +87,24 @@ def test_resume_repeats_the_uninterrupted_losses(ws_a, ref_a, tmp_path):
     assert export_step(out) == 6
 
 
+
+def test_prefetched_batches_train_and_resume_as_the_plain_loop(ws_a, ref_a, tmp_path):
+    """Batches prepared two steps ahead in the feeder's thread (``data.prefetch``, on by default
+    on GPU only) give the plain loop's losses, and a checkpoint records the data positions of
+    the steps that trained, not of those already prepared: the resumed run repeats the rest."""
+    out, ahead = str(tmp_path / "run"), ["--data.prefetch=2"]
+    r = train(ws_a, out, str(tmp_path / "log1"), fault="exit@3", extra=ahead)
+    assert r.rc not in (0, None), r.tail()
+    got = h.losses(out)
+    assert [got[s] for s in (1, 2, 3)] == [ref_a[s] for s in (1, 2, 3)]
+    r = train(ws_a, out, str(tmp_path / "log2"), extra=["--resume", *ahead])
+    assert r.rc == 0, r.tail()
+    assert "resumed at step 3" in r.output
+    got = h.losses(out)
+    for step in (4, 5, 6):
+        assert got[step] == ref_a[step], f"step {step}: resumed {got[step]!r}, uninterrupted {ref_a[step]!r}"
+    assert loss_steps(out) == [1, 2, 3, 4, 5, 6]
+
 @pytest.fixture(scope="module")
 def killed_in_save(ws_b, tmp_path_factory) -> tuple[str, h.Result]:
     """A 2-rank run killed (every rank) inside its step-4 save; checkpoints every 2 steps."""

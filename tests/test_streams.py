@@ -2,6 +2,7 @@
 import datasets
 import numpy as np
 import pytest
+import torch
 
 from trainer.data import TaskStream
 
@@ -72,3 +73,87 @@ def test_refuses_too_few_examples_and_bad_split():
         stream(1, 0, n=10, gb=16)
     with pytest.raises(ValueError, match="multiple"):
         stream(3, 0, gb=16, mb=4)
+
+
+# ---------------------------------------------------------------- the feeder (batches prepared ahead)
+
+
+class Streams:
+    """Two task streams with a collate that records its calls."""
+
+    def __init__(self):
+        from trainer.data import TaskStream
+
+        self.calls = []
+        self.streams = {}
+        for name, n in (("a", 96), ("b", 160)):
+            s = TaskStream(name, feats(n, seed=len(name) + n), 16, 4, 1, 0, seed=1)
+            s.collate = (lambda rows, step, name=name: self.calls.append((name, step))
+                         or {"ids": torch.tensor([r["idx"] for r in rows]), "step": step})
+            self.streams[name] = s
+
+
+class Sampler:
+    def task_at(self, step: int) -> str:
+        return "ab"[step % 3 == 2]
+
+
+def feed(ahead: int, start: int = 0, stop: int = 12, streams=None):
+    from trainer.feeder import Feeder
+
+    st = streams or Streams()
+    f = Feeder(st.streams, Sampler(), start, stop, ahead, pin_memory=False)
+    out = []
+    for step in range(start, stop):
+        name, micros = f.next(step)
+        out.append((name, [m.batch["ids"].tolist() for m in micros], [m.batch["step"] for m in micros],
+                    [(m.tokens, m.rows) for m in micros], f.stream_states()))
+    f.close()
+    return out, st
+
+
+def test_feeder_prepares_the_same_batches_ahead_and_reports_trained_positions():
+    plain, _ = feed(0)
+    for ahead in (1, 3):
+        got, st = feed(ahead)
+        assert got == plain, ahead
+        # it prepared ahead but never past the last step
+        assert len(st.calls) == sum(len(m) for _, m, *_ in plain)
+    # the positions reported after step k are those of a plain loop after step k
+    ref = Streams()
+    for k, (name, micros, steps, _, states) in enumerate(plain):
+        assert ref.streams[name].next_step() is not None
+        assert states == {n: s.state_dict() for n, s in ref.streams.items()}, k
+        assert set(steps) == {k}  # collated for its own step (MLM masks are seeded by it)
+    # resumed from the positions saved after step 5, it goes on as the uninterrupted run
+    saved = plain[5][4]
+    fresh = Streams()
+    for n, s in fresh.streams.items():
+        s.load_state_dict(saved[n])
+    rest, _ = feed(2, start=6, streams=fresh)
+    assert [r[:2] for r in rest] == [r[:2] for r in plain[6:]]
+
+
+def test_feeder_counts_tokens_pins_on_gpu_and_raises_collate_errors(monkeypatch):
+    import trainer.feeder as feeder
+
+    got, _ = feed(1, stop=2)
+    lengths = {n: s.lengths for n, s in Streams().streams.items()}
+    name, micros, _, counts, _ = got[0]
+    assert counts == [(int(lengths[name][m].sum()), len(m)) for m in micros]
+    pinned = []
+    monkeypatch.setattr(feeder, "pin", lambda b: pinned.append(1) or b)
+    st = Streams()
+    f = feeder.Feeder(st.streams, Sampler(), 0, 3, 1, pin_memory=True)
+    f.next(0)
+    f.close()
+    assert pinned  # every prepared micro-batch goes through pin() when asked
+    st = Streams()
+    st.streams["a"].collate = lambda rows, step: 1 / 0
+    f = feeder.Feeder(st.streams, Sampler(), 0, 3, 1, pin_memory=False)
+    with pytest.raises(ZeroDivisionError):
+        f.next(0)
+    f.close()
+    assert feeder.prefetch_depth(-1, "cuda") == 1 and feeder.prefetch_depth(-1, "cpu") == 0
+    assert feeder.prefetch_depth(3, "cpu") == 3
+

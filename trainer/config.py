@@ -90,6 +90,9 @@ class DataConfig:
     """Round the padded length of training and evaluation batches up to a multiple (0 = off;
     -1 = auto: 8 on GPU, where every new batch shape costs kernel selection and allocation,
     off on CPU)."""
+    prefetch: int = -1
+    """Training steps whose batches are read, collated and (on GPU) pinned ahead, in a background
+    thread (0 = off; -1 = auto: 1 on GPU, off on CPU, where the cores are busy with the step)."""
     mlm_probability: float = 0.15
     """Share of tokens masked for MLM tasks."""
     train_files: dict = field(default_factory=dict)
@@ -373,6 +376,9 @@ def validate(cfg: Config) -> None:
     if cfg.data.pad_to_multiple_of < -1:
         raise ConfigError(f"data.pad_to_multiple_of: expected -1 (auto), 0 (off) or a positive "
                           f"multiple, got {cfg.data.pad_to_multiple_of}")
+    if cfg.data.prefetch < -1:
+        raise ConfigError(f"data.prefetch: expected -1 (auto), 0 (off) or a number of steps, "
+                          f"got {cfg.data.prefetch}")
     if cfg.deepspeed.micro_batch < 0:
         raise ConfigError(f"deepspeed.micro_batch: expected 0 (auto) or a positive number of rows, "
                           f"got {cfg.deepspeed.micro_batch}")

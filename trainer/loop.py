@@ -17,6 +17,7 @@ import torch
 from trainer import checkpoint, dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
 from trainer.engine import build_engine, fill_ds_config, load_ds_json
+from trainer.feeder import Feeder, prefetch_depth
 from trainer.model import HeadSpec, build_model, compile_layers, read_export_meta, save_export
 from trainer.samplers import build_sampler, phase_fixed
 from trainer.tasks.base import Task
@@ -173,18 +174,19 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     watchdog = Watchdog(cfg.deepspeed.watchdog_s, f"rank {info.rank} [{run.name}]",
                         **dist.watchdog_hooks(info))
     task_of = {t.name: t for t in run.tasks}
+    cuda = engine.device.type == "cuda"
+    feeder = Feeder(streams, sampler, state.step, steps, prefetch_depth(cfg.data.prefetch, engine.device.type),
+                    pin_memory=cuda)
     try:
         while state.step < steps:
             faults.maybe_fail(state.step + 1, info.rank)
-            name = sampler.task_at(state.step)
-            for micro in streams[name].next_step():
-                rows = streams[name].rows(micro)
-                batch = to_device(streams[name].collate(rows, state.step), engine.device)
-                loss, _ = engine(name, batch)
+            name, micros = feeder.next(state.step)
+            for micro in micros:
+                loss, _ = engine(name, to_device(micro.batch, engine.device))
                 loss = faults.poison_loss(loss, state.step + 1, info.rank)
                 engine.backward(loss)
                 engine.step()
-                meter.add(name, loss, sum(r["length"] for r in rows), len(rows))
+                meter.add(name, loss, micro.tokens, micro.rows)
             state.step += 1
             watchdog.beat(state.step)
             last = state.step == steps
@@ -194,17 +196,18 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
             if should_eval(state.step, cfg, last):
                 is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
             if should_save(state.step, cfg, last) or is_best:
-                save(cfg, run, engine, streams, sampler, state, info, is_best)
+                save(cfg, run, engine, feeder.stream_states(), sampler, state, info, is_best)
                 faults.maybe_fail(state.step, info.rank, after_save=True)
     except NonFiniteLoss:
         # DeepSpeed skipped the non-finite updates, so the weights are the last good ones:
         # leave a checkpoint to resume from (save refuses if they are not finite after all).
-        save(cfg, run, engine, streams, sampler, state, info, False)
+        save(cfg, run, engine, feeder.stream_states(), sampler, state, info, False)
         raise
     except Exception as err:
         dist.report_failure(info, state.step, err, f"[{run.name}]")
         raise
     finally:
+        feeder.close()
         watchdog.stop()
     export(cfg, run, engine, tokenizer, info, state)
     return run.export_dir
@@ -286,13 +289,13 @@ def resume(cfg: Config, run: PhaseRun, engine, streams, sampler, info: dist.Dist
     return state
 
 
-def save(cfg: Config, run: PhaseRun, engine, streams, sampler, state: TrainState,
+def save(cfg: Config, run: PhaseRun, engine, stream_states: dict, sampler, state: TrainState,
          info: dist.DistInfo, is_best: bool) -> str | None:
-    """Checkpoint engine + client state. Every rank's RNG streams are gathered (a collective,
-    so every rank calls this at the same steps) because DeepSpeed writes the client state
-    from rank 0 only."""
+    """Checkpoint engine + client state (``stream_states``: the data positions after the last
+    step trained). Every rank's RNG streams are gathered (a collective, so every rank calls
+    this at the same steps) because DeepSpeed writes the client state from rank 0 only."""
     client = {"train_state": vars(state).copy(), "sampler": sampler.state_dict(),
-              "streams": {n: s.state_dict() for n, s in streams.items()},
+              "streams": stream_states,
               "rng": dist.gather_objects(checkpoint.rng_state(), info),
               "world_size": info.world_size, "config": to_dict(cfg), "run": run.name}
     return checkpoint.save(engine, run.ckpt_dir, state.step, client, info, cfg.checkpoint.keep_last,
