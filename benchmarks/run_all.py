@@ -19,9 +19,10 @@ minutes on 2 CPU cores; without it, the full sizes. The full figures go to
   mfu                       model FLOPs utilization of XLM-R Large at 128 tokens (``mfu.py``),
                             on GPU only; null on CPU
 
-On a GPU the side by side trains XLM-R Large (``--shape large``, micro 32, global batch 128,
-lengths rounded up to a multiple of 8 on both sides, one rank) and ``mfu.py`` runs too (all
-three lengths; 128 only with ``--quick``).
+On a GPU the side by side trains XLM-R Large (``--shape large``, global batch 128 in one
+micro-batch of 128 rows on both sides, as ``deepspeed.micro_batch = 0`` does on one GPU: at
+micro 32 the H200 runs were bound by the host; lengths rounded up to a multiple of 8 on both
+sides, one rank) and ``mfu.py`` runs too (all three lengths; 128 only with ``--quick``).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common, mfu, padding, preprocess, throughput  # noqa: E402
 
-GPU_THROUGHPUT = ["--shape", "large", "--micro", "32", "--global-batch", "128", "--ranks", "1",
+GPU_THROUGHPUT = ["--shape", "large", "--micro", "128", "--global-batch", "128", "--ranks", "1",
                   "--pad-multiple", "8"]
 
 

@@ -58,7 +58,7 @@ def test_gpu_full_runs_xlmr_large_side_by_side_and_mfu(stubbed, monkeypatch, cap
     for argv in (pairs, choice):
         a = throughput.parse(argv)
         assert (a.shape, a.ranks, a.pad_multiple) == ("large", 1, 8)
-    assert throughput.parse(pairs).global_batch == 128 and throughput.parse(pairs).micro == 32
+    assert throughput.parse(pairs).global_batch == 128 and throughput.parse(pairs).micro == 128
     assert throughput.parse(choice).mix == "choice"
     assert mfu.parse(dict(calls)["mfu"]).seqs == [128, 256, 384]  # full lengths without --quick
     assert headline["mfu"] == 0.2481 and headline["ratio_vs_hf_trainer_choice"] == 0.9
