@@ -31,7 +31,7 @@ SKINNY = {**common.XLMR_LARGE_SHAPE, "vocab_size": 1000, "hidden_size": 64,
           "num_attention_heads": 4, "intermediate_size": 256}
 
 
-def build(micro: int, info):
+def build(micro: int, info, ds_json: str = ""):
     from benchmarks.mfu import _config
     from trainer import dist
     from trainer.engine import build_engine, fill_ds_config, load_ds_json
@@ -39,6 +39,7 @@ def build(micro: int, info):
 
     cfg = _config(dict(SKINNY, pad_token_id=1), micro, GLOBAL // micro)
     cfg.deepspeed.precision = "bf16" if dist.device_type() == "cuda" else "fp32"
+    cfg.deepspeed.config = ds_json or cfg.deepspeed.config
     heads = {"cls": HeadSpec("classification", 3)}
     model = build_model(cfg.model, heads, {"cls": "cls"}, "pretrained", seed=common.SEED)
     ds = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr, global_batch=GLOBAL,
@@ -103,7 +104,7 @@ def run(a) -> dict:
           f"{GLOBAL} rows of {SEQ} tokens, {a.rounds} alternated rounds of {a.steps} steps", flush=True)
     engines = {}
     for micro in (4, GLOBAL):
-        engine, tensors = build(micro, info)
+        engine, tensors = build(micro, info, a.ds_json)
         engines[micro] = (engine, batches(engine, micro))
         timed(engine, engines[micro][1], 2)  # warm-up
     print(f"# {tensors} encoder parameter tensors", flush=True)
@@ -134,6 +135,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=10, help="timed steps per engine per round")
+    p.add_argument("--ds-json", default="", help="DeepSpeed JSON (default ds_configs/zero2_bf16.json)")
     p.add_argument("--json", default="")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
