@@ -19,6 +19,9 @@ sides, and the engine phase times are host times. Variants:
                        the end are switched off: only the step loop is timed)
   xstilts_full_last_layer   the same with ``model.first_token_shortcut = false``: the last
                        layer computed for every token, as HF does (what the shortcut buys)
+  xstilts_compiled     the same as xstilts with ``model.compile = "inductor"`` (for GPUs; its
+                       compilations, at the first batch and the first new length, normally fall
+                       in the untimed warm-up steps)
   hf_max_length        ``transformers.Trainer(deepspeed=...)`` on rows padded to 128 at
                        tokenization, as the XTREME scripts do
   hf_dynamic           the same with ``DataCollatorWithPadding`` (pad to the batch's longest)
@@ -60,6 +63,7 @@ from benchmarks import common  # noqa: E402
 VARIANTS = {
     "xstilts": ("xstilts", "task_stream"),
     "xstilts_full_last_layer": ("xstilts", "task_stream"),
+    "xstilts_compiled": ("xstilts", "task_stream"),
     "hf_max_length": ("hf", "max_length"),
     "hf_dynamic": ("hf", "dynamic"),
     "hf_group_by_length": ("hf", "group_by_length"),
@@ -69,9 +73,9 @@ QUICK = ("xstilts", "hf_max_length", "hf_group_by_length")
 PAIR_SIZES = {"xnli": 3000, "anli_plus": 6000, "pawsx": 1500}
 CHOICE_SIZES = {"hellaswag": 3000, "cosmosqa": 3000}
 MIX_VARIANTS = {"pairs": ("xstilts", "hf_max_length", "hf_dynamic", "hf_group_by_length",
-                          "xstilts_full_last_layer"),
+                          "xstilts_full_last_layer", "xstilts_compiled"),
                 "choice": ("xstilts", "hf_dynamic", "hf_group_by_length", "hf_group_by_length_column",
-                           "xstilts_full_last_layer")}
+                           "xstilts_full_last_layer", "xstilts_compiled")}
 DEFAULT_VARIANTS = {m: v[:4] for m, v in MIX_VARIANTS.items()}
 
 
@@ -96,8 +100,9 @@ COLLECTIVES = {"all_reduce": 0, "all_reduce_coalesced": 0, "reduce": 0, "reduce_
 
 class StepClock:
     """Per-step wall times, token counts and time inside the DeepSpeed engine's forward,
-    backward and step, of one rank. The collate wrapper feeds the counts; ``wrap_engine``
-    times the engine (the same wrappers for both trainers); the trainer's step-end hook ticks."""
+    backward and step, of one rank. A wrapper where each trainer takes its batches feeds the
+    counts; ``wrap_engine`` times the engine (the same wrappers for both trainers); the
+    trainer's step-end hook ticks."""
 
     def __init__(self):
         self.times: list[float] = []
@@ -184,6 +189,7 @@ def _config(ws: dict, a, out: str):
                                 shape=a.shape, pad_multiple=a.pad_multiple)
     cfg.run.seed = a.seed
     cfg.model.first_token_shortcut = a.variant != "xstilts_full_last_layer"
+    cfg.model.compile = "inductor" if a.variant == "xstilts_compiled" else ""
     return cfg
 
 
@@ -222,19 +228,18 @@ def worker_xstilts(a) -> None:
     dist.init(info, "", 300, False)
     tok = load_tokenizer(cfg, info)
     clock = StepClock()
-    collate = batches.TrainStream.collate
+    to_device = batches.to_device
 
-    def counting_collate(self, rows, step):
-        batch = collate(self, rows, step)
-        clock.count(batch["attention_mask"])
-        return batch
+    def counting_to_device(batch, device):  # where the step takes the batch (the feeder may
+        clock.count(batch["attention_mask"])  # collate it a step ahead, on GPU)
+        return to_device(batch, device)
 
     class ClockedWatchdog(loop.Watchdog):
         def beat(self, *args, **kwargs) -> None:
             clock.tick()
             super().beat(*args, **kwargs)
 
-    batches.TrainStream.collate = counting_collate
+    batches.to_device = counting_to_device
     loop.Watchdog = ClockedWatchdog
     clock.wrap_engine()
     if a.count_comm:
