@@ -122,3 +122,23 @@ def test_every_field_has_a_docstring():
         cls = getattr(config, type(getattr(config.Config(), section.name)).__name__)
         for f in dataclasses.fields(cls):
             assert docs.get(f"{section.name}.{f.name}"), f"{section.name}.{f.name} has no docstring"
+
+
+def test_help_config_prints_every_key_with_its_value_and_doc(tmp_path, capsys):
+    from trainer.cli import main
+
+    recipe = write(tmp_path, RECIPE)
+    assert main(["train", recipe, "--help-config", "--optim.lr=3e-5", "--model.compile=inductor"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    at = lines.index("optim.lr = 3e-05")
+    assert lines[at + 1].strip() == " ".join(config.field_docs()["optim.lr"].split())
+    assert 'model.compile = "inductor"' in lines and 'phases.1.init = "intermediate"' in lines
+    assert "phases.1.per_task = true" in lines and "eval.perturb.kinds = []" in lines
+    keys = [line.split(" = ")[0].rstrip(":") for line in lines if line and not line.startswith(" ")]
+    assert len(keys) == len(set(keys))
+    for key in config.field_docs():  # every documented key shows (phases once per phase)
+        section, name = key.rsplit(".", 1)
+        want = [f"phases.{i}.{name}" for i in range(2)] if section == "phases[]" else [key]
+        assert all(w in keys for w in want), key
+

@@ -1,6 +1,7 @@
 """Command line: argv -> command -> run. No training logic here.
 
-  xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N] [--hostfile F]] [--key.sub=value ...]
+  xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N] [--hostfile F]] [--help-config]
+                [--key.sub=value ...]
   xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--chunk-tokens N] [--watch [--max-idle S]]
                    [--perturb KIND ... [--perturb-rates R ...] [--lexicon F]]
   xstilts align EXPORT --task {tatoeba,bucc2018,xnli} [--languages ...] [--out DIR]
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (overrides run.out)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoints")
     p.add_argument("--dry-run", action="store_true", help="validate the recipe without loading weights or data")
+    p.add_argument("--help-config", action="store_true", help="print every recipe key with its value "
+                   "(recipe and overrides applied) and what it does, then exit")
     p.add_argument("--world-size", type=int, default=None,
                    help="world size assumed by --dry-run (default: the hostfile's slots, else 1)")
     p.add_argument("--hostfile", default=None, help="validate this `host slots=N` file (and take "

@@ -56,6 +56,11 @@ def cmd_train(args, overrides: list[str]) -> int:
     from trainer.cli import setup_logging
 
     cfg = load_config(args.recipe, overrides, args.out)
+    if args.help_config:
+        from trainer.config import describe
+
+        print(describe(cfg), end="")
+        return 0
     if args.resume:
         cfg.checkpoint.resume = True
     world = dry_run_world_size(args.world_size, args.hostfile)

@@ -524,6 +524,34 @@ def phase_global_batch(cfg: Config, phase: PhaseConfig) -> int:
     return phase.global_batch or cfg.deepspeed.global_batch
 
 
+def describe(cfg: Config) -> str:
+    """Every key of the resolved config with its value and its docstring, section by section
+    (`xstilts train RECIPE --help-config`)."""
+    docs = field_docs()
+    lines: list[str] = []
+
+    def section(prefix: str, doc_prefix: str, obj: Any) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            nested = dataclasses.is_dataclass(value)
+            lines.append(f"{prefix}.{f.name}:" if nested else f"{prefix}.{f.name} = {json.dumps(to_dict(value))}")
+            doc = " ".join(docs.get(f"{doc_prefix}.{f.name}", "").split())
+            if doc:
+                lines.append(f"    {doc}")
+            if nested:
+                section(f"{prefix}.{f.name}", f"{doc_prefix}.{f.name}", value)
+
+    for f in dataclasses.fields(cfg):
+        if f.name == "phases":
+            for i, phase in enumerate(cfg.phases):
+                lines.append("")
+                section(f"phases.{i}", "phases[]", phase)
+            continue
+        lines.append("")
+        section(f.name, f.name, getattr(cfg, f.name))
+    return "\n".join(lines).strip() + "\n"
+
+
 def field_docs() -> dict[str, str]:
     """``section.key`` -> the docstring under each field (for `xstilts train --help-config`)."""
     import ast
