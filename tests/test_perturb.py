@@ -155,6 +155,11 @@ def test_a_setting_that_changes_nothing_is_marked_na():
     swap = Noise(Perturbation("char_swap", 1.0, 0))
     swap.apply(get_task("panx"), "de", datasets.Dataset.from_list(rows))
     assert shuffle.changed == {("panx", "de"): 0} and swap.changed == {("panx", "de"): 3}
+    # the counts never reach the datasets cache key: the same set perturbed again is a cache hit
+    again = datasets.Dataset.from_list(rows)
+    first = swap._map(get_task("panx"), "de", again)._fingerprint
+    swap.changed[("xnli", "fr")] = 7
+    assert swap._map(get_task("panx"), "de", again)._fingerprint == first
     # keyboard noise touches ASCII letters only: a Russian sentence stays as it is
     keyboard = Noise(Perturbation("keyboard", 1.0, 0))
     keyboard.apply_pairs(get_task("tatoeba"), "", "test", "ru", [("1", "Мама мыла раму")])

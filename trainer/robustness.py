@@ -36,9 +36,10 @@ class Noise:
         return out
 
     def _map(self, task, lang: str, examples):
-        return examples.map(_perturb_row, fn_kwargs={"noise": self, "kind": task.kind,
-                                                     "task": task.name, "lang": lang,
-                                                     "keep": task.fixed_fields},
+        # only what the noise is made of reaches the cache key, not the counts kept here
+        kwargs = {"setting": self.setting, "lexicon": self.lexicon, "switch_to": self.switch_to,
+                  "kind": task.kind, "task": task.name, "lang": lang, "keep": task.fixed_fields}
+        return examples.map(_perturb_row, fn_kwargs=kwargs,
                             desc=f"noise {self.setting.name} on {task.name}/{lang}")
 
     def apply_pairs(self, task, root: str, split: str, lang: str,
@@ -58,9 +59,9 @@ class Noise:
         return out
 
 
-def _perturb_row(row: dict, noise: Noise, kind: str, task: str, lang: str, keep: tuple) -> dict:
-    return perturb_example(kind, row, noise.setting, (task, lang, row["id"]), lang, noise.lexicon,
-                           noise.switch_to, keep=keep)
+def _perturb_row(row: dict, setting: Perturbation, lexicon: Lexicon | None, switch_to: str, kind: str,
+                 task: str, lang: str, keep: tuple) -> dict:
+    return perturb_example(kind, row, setting, (task, lang, row["id"]), lang, lexicon, switch_to, keep=keep)
 
 
 def build_noises(cfg) -> list[Noise]:
