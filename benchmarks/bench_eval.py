@@ -90,7 +90,7 @@ def build_export(work: str) -> str:
     """Data, tokenizer and export of the plan under ``work`` (reused when present)."""
     from trainer.config import from_dict, to_dict
     from trainer.model import HeadSpec, build_model, save_export
-    from trainer.toy_tokenizer import build_tokenizer
+    from trainer.synth.toy_tokenizer import build_tokenizer
 
     export = os.path.join(work, "export")
     if os.path.isfile(os.path.join(export, "xstilts.json")):
@@ -117,7 +117,7 @@ def build_export(work: str) -> str:
 def evaluate(export: str, out: str, ranks: int, chunk_tokens: int | None, log: str) -> dict:
     """One ``xstilts evaluate`` run; its stats plus the command's wall time and foreign load."""
     from benchmarks.common import ForeignLoad
-    from trainer.dist import free_port
+    from trainer.runtime.dist import free_port
 
     args = ["evaluate", export, "--out", out, "--tasks", "panx", "xnli", "tatoeba"]
     if chunk_tokens is not None:

@@ -60,7 +60,7 @@ def build_workspace(work: str, sources, sizes: dict[str, int], name: str) -> dic
     """Tokenizer (trained once per workspace on the intermediate mix's texts) and the data
     root of one mix; returns paths and the tasks (by role) that read the data."""
     from benchmarks import mixdata
-    from trainer.toy_tokenizer import build_tokenizer
+    from trainer.synth.toy_tokenizer import build_tokenizer
 
     tok_dir = os.path.join(work, "tokenizer")
     if not os.path.isfile(os.path.join(tok_dir, "tokenizer.json")):
@@ -169,7 +169,7 @@ def launch(script: str, args: list[str], ranks: int, timeout: int = 900, threads
     1-minute load average before and after."""
     import signal
 
-    from trainer.dist import free_port
+    from trainer.runtime.dist import free_port
 
     path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=path, TOKENIZERS_PARALLELISM="false",

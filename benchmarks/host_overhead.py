@@ -33,7 +33,7 @@ SKINNY = {**common.XLMR_LARGE_SHAPE, "vocab_size": 1000, "hidden_size": 64,
 
 def build(micro: int, info, ds_json: str = ""):
     from benchmarks.mfu import _config
-    from trainer import dist
+    from trainer.runtime import dist
     from trainer.engine import build_engine, fill_ds_config, load_ds_json
     from trainer.model import HeadSpec, build_model
 
@@ -95,7 +95,7 @@ def hook_share(engine, micro_batches: list[dict]) -> float:
 def run(a) -> dict:
     import torch
 
-    from trainer import dist
+    from trainer.runtime import dist
 
     torch.set_num_threads(1)
     info = dist.discover()

@@ -167,7 +167,7 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
 def run(a) -> dict:
     import torch
 
-    from trainer import dist
+    from trainer.runtime import dist
     from trainer.engine import build_engine, fill_ds_config, load_ds_json
     from trainer.model import HeadSpec, build_model, compile_layers
 

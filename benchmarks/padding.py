@@ -166,7 +166,7 @@ def run(a) -> dict:
     tok_dir = os.path.join(a.work, "tokenizer")
     if not os.path.isfile(os.path.join(tok_dir, "tokenizer.json")):
         from benchmarks import mixdata
-        from trainer.toy_tokenizer import build_tokenizer
+        from trainer.synth.toy_tokenizer import build_tokenizer
 
         build_tokenizer(mixdata.sample_texts(mixdata.INTERMEDIATE_MIX), common.VOCAB, tok_dir)
     tok = load_tokenizer_from(tok_dir)

@@ -124,7 +124,7 @@ def worker_single(a) -> None:
 
 def worker_ranks(a) -> None:
     """One rank of ``load_train_features`` (main process first) for every task of the mix."""
-    from trainer import dist
+    from trainer.runtime import dist
     from trainer.batches import load_train_features
 
     info = dist.discover()

@@ -218,7 +218,8 @@ def worker_xstilts(a) -> None:
     """One rank of ``trainer.loop.train`` with a clock on the watchdog beat (once per step)."""
     import torch
 
-    from trainer import batches, dist, loop
+    from trainer import batches, loop
+    from trainer.runtime import dist
     from trainer.tokenizer import load_tokenizer
 
     ws = workspace(a.work, write=False, mix=a.mix)

@@ -101,7 +101,7 @@ def write_data(root: str, sizes: dict[str, dict[str, int]] | None = None) -> str
 
 
 def build_tokenizer(out_dir: str) -> str:
-    from trainer.toy_tokenizer import build_tokenizer as train
+    from trainer.synth.toy_tokenizer import build_tokenizer as train
 
     if not os.path.isfile(os.path.join(out_dir, "tokenizer.json")):
         rng = random.Random(7)
@@ -167,7 +167,7 @@ def env(**extra: str) -> dict:
 
 def evaluate_cmd(launcher: str, args: list[str], ranks: int = 2) -> list[str]:
     """``xstilts evaluate ARGS`` under deepspeed, torchrun, mpirun or as one plain process."""
-    from trainer.dist import free_port
+    from trainer.runtime.dist import free_port
 
     port = str(free_port())
     tail = ["evaluate", *args]

@@ -53,7 +53,7 @@ def write_xnli(data_root: str, n_train: int = 64, n_dev: int = 24, seed: int = 0
 
 def build_tok(out_dir: str, seed: int = 0) -> str:
     """A toy XLM-R-style tokenizer trained on generated text, saved to ``out_dir``."""
-    from trainer.toy_tokenizer import build_tokenizer
+    from trainer.synth.toy_tokenizer import build_tokenizer
 
     if not os.path.isfile(os.path.join(out_dir, "tokenizer.json")):
         rng = random.Random(seed)
@@ -150,7 +150,7 @@ def launch_env(fault: str | None = None, **extra: str) -> dict:
 def train_cmd(launcher: str, recipe: str, out: str, ranks: int = 2, port: int | None = None,
               extra: list[str] | None = None) -> list[str]:
     """``xstilts train`` under a launcher: deepspeed, torchrun, mpirun or a single process."""
-    from trainer.dist import free_port
+    from trainer.runtime.dist import free_port
 
     train = ["train", recipe, "--out", out, *(extra or [])]
     port = port or free_port()

@@ -20,7 +20,8 @@ import pytest
 
 from tests import helpers as h
 from trainer import commands
-from trainer.hostfile import HostfileError, parse_hostfile
+from trainer.errors import UserError
+from trainer.runtime.hostfile import HostfileError, parse_hostfile
 
 CODE_DIRS = ("trainer", "eval")
 
@@ -145,7 +146,7 @@ def test_hostfile_sets_the_dry_run_world_size(ws, capsys, tmp_path):
 
 def test_demo_refuses_a_hostfile_for_a_launcher_without_one(tmp_path):
     path = h.write_text(str(tmp_path / "hosts"), "a slots=2\n")
-    with pytest.raises(commands.UserError, match="--hostfile works with the deepspeed and mpirun"):
+    with pytest.raises(UserError, match="--hostfile works with the deepspeed and mpirun"):
         commands.demo_command(str(tmp_path / "out"), 2, "torchrun", hostfile=path)
 
 
@@ -198,7 +199,7 @@ def test_missing_training_file(ws, tmp_path):
 def test_truncated_training_text_is_counted_and_logged(ws, tmp_path, caplog):
     from trainer import config
     from trainer.batches import load_train_features
-    from trainer.dist import DistInfo
+    from trainer.runtime.dist import DistInfo
     from trainer.tasks import get_task
     from trainer.tokenizer import load_tokenizer_from
 
@@ -325,7 +326,7 @@ def test_tensorboard_is_only_ever_offered_on_loopback():
 def test_exports_are_safetensors_only(tmp_path):
     from trainer.config import ModelConfig
     from trainer.model import HeadSpec, build_model, save_export
-    from trainer.toy_tokenizer import load_tokenizer
+    from trainer.synth.toy_tokenizer import load_tokenizer
 
     tok = load_tokenizer(h.build_tok(str(tmp_path / "tok")))
     tiny = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests import helpers as h
-from trainer import dist, faults
+from trainer.runtime import dist, faults
 from trainer.loop import NonFiniteLoss, TrainState, check_finite
 
 LIMIT_S = 60  # every other rank must be gone this long after the fault fired

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from trainer.collate import MlmMasker, collate, padding_stats
 from trainer.features import choice_pair, featurize, locate_answer
-from trainer.toy_tokenizer import build_tokenizer, load_tokenizer, sample_corpus
+from trainer.synth.toy_tokenizer import build_tokenizer, load_tokenizer, sample_corpus
 
 REAL = "/work/shared/data/real"
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")

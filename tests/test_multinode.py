@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from tests import helpers as h
-from trainer import dist
-from trainer.hostfile import mpich_hostfile, parse_hostfile
+from trainer.runtime import dist
+from trainer.runtime.hostfile import mpich_hostfile, parse_hostfile
 
 
 @pytest.fixture(scope="module")

@@ -229,7 +229,7 @@ def test_evaluate_with_perturb_end_to_end(tmp_path, monkeypatch, capsys):
 
 
 def test_code_switch_with_the_synthetic_lexicon(tmp_path):
-    from trainer.synthetic import generate
+    from trainer.synth.suite import generate
 
     generate(str(tmp_path), 0, {"train": 20, "dev": 10, "test": 10, "mlm": 10, "retrieval": 10})
     lex = Lexicon.read(str(tmp_path / "synth" / "lexicon.tsv"))

@@ -10,7 +10,7 @@ import torch
 from trainer.features import featurize
 from trainer.postprocess import (choice_predictions, classification_predictions, default_tag,
                                  span_predictions, tagging_predictions)
-from trainer.toy_tokenizer import build_tokenizer, sample_corpus
+from trainer.synth.toy_tokenizer import build_tokenizer, sample_corpus
 
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 QA = dict(max_length=48, doc_stride=16, max_query_length=12)

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from trainer import synthetic
-from trainer.synth_lang import FUNCTION
+from trainer.synth import suite as synthetic
+from trainer.synth.lang import FUNCTION
 from trainer.tasks.base import HEAD_KINDS, RetrievalTask, SkipCounter
 from trainer.tasks.synth import SYNTH_LANGUAGES, SYNTH_TASKS
 
@@ -227,7 +227,7 @@ def test_paraphrases_carry_the_same_concepts_and_entailments_no_new_ones(suite):
 
 
 def test_tatoeba_file_codes_agree_with_the_readers():
-    from trainer.synth_writers import ISO3
+    from trainer.synth.writers import ISO3
     from trainer.tasks import formats
 
     assert all(formats.to_iso3(lang) == code for lang, code in ISO3.items())
@@ -261,7 +261,7 @@ def test_words_differ_across_languages_except_shared_anchors(suite):
 
 
 def test_corpus_covers_every_language_and_trains_a_tokenizer_without_unknowns(suite, tmp_path):
-    from trainer.toy_tokenizer import build_tokenizer
+    from trainer.synth.toy_tokenizer import build_tokenizer
 
     texts = synthetic.corpus_texts(suite)
     tok = build_tokenizer(texts, vocab_size=2000, out_dir=str(tmp_path / "tok"))

@@ -373,7 +373,7 @@ def test_xtreme_r_language_lists_read_the_real_samples(real_data):
 
 def test_evaluator_embeds_a_shared_pool_once(tmp_path):
     import eval_helpers as H
-    from trainer import dist
+    from trainer.runtime import dist
     from trainer.config import from_dict
     from trainer.model import load_export
     from trainer.pipeline import evaluate_model

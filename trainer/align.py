@@ -21,7 +21,7 @@ import os
 import numpy as np
 import torch
 
-from trainer.commands import UserError
+from trainer.errors import UserError
 
 log = logging.getLogger("xstilts.align")
 TASKS = ("tatoeba", "bucc2018", "xnli")
@@ -124,7 +124,7 @@ def align(export: str, task_name: str, languages: list[str] | None, split: str, 
 
 
 def run_align(args) -> int:
-    from trainer.cli import setup_logging
+    from trainer.runtime.logs import setup_logging
 
     setup_logging(0)
     out = args.out or os.path.join(args.export, "align", args.task)

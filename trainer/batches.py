@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 
-from trainer import dist
+from trainer.runtime import dist
 from trainer.data import TaskStream, featurize_dataset, int_column, load_examples
 
 log = logging.getLogger("xstilts.data")

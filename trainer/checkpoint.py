@@ -30,7 +30,7 @@ import shutil
 
 import numpy as np
 
-from trainer import dist, faults
+from trainer.runtime import dist, faults
 
 log = logging.getLogger("xstilts.checkpoint")
 UNIVERSAL = "universal"

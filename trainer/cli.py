@@ -16,25 +16,9 @@ Every command accepts the ``--local_rank`` argument that the deepspeed launcher 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-
-def setup_logging(rank: int) -> None:
-    level = logging.INFO if rank == 0 else logging.WARNING
-    logging.basicConfig(level=level, format=f"%(asctime)s [rank {rank}] %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", force=True)
-    for noisy in ("datasets", "transformers", "DeepSpeed", "torch.distributed"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:  # progress bars: rank 0's evaluator bar only; no per-load bars from the libraries
-        import datasets
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
-        if rank != 0:
-            datasets.disable_progress_bars()
-    except ImportError:
-        pass
+from trainer.errors import UserError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -121,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(getattr(commands, f"cmd_{args.command}")(args, rest) or 0)
-    except (commands.UserError,) as err:
+    except UserError as err:
         print(f"xstilts: error: {err}", file=sys.stderr)
         return 2
 

@@ -6,22 +6,10 @@ import os
 import subprocess
 import sys
 
-from trainer.config import ConfigError
-from trainer.engine import EngineConfigError
-from trainer.hostfile import HostfileError
-from trainer.tasks import UnknownTask
-from trainer.tasks.base import DataError
+from trainer.errors import USER_ERRORS, ConfigError, HostfileError, UserError, user_error_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_RECIPE = os.path.join(ROOT, "trainer", "recipes", "demo.toml")
-
-
-class UserError(Exception):
-    """An error in what the user gave us (recipe, data, files): one clear line, exit 2."""
-
-
-USER_ERRORS = (ConfigError, EngineConfigError, DataError, FileNotFoundError, HostfileError, UnknownTask,
-               UserError)
 
 
 def load_config(recipe: str, overrides: list[str], out: str | None = None):
@@ -52,8 +40,8 @@ def resolve_paths(cfg, recipe_dir: str):
 
 
 def cmd_train(args, overrides: list[str]) -> int:
-    from trainer import dist
-    from trainer.cli import setup_logging
+    from trainer.runtime import dist
+    from trainer.runtime.logs import setup_logging
 
     cfg = load_config(args.recipe, overrides, args.out)
     if args.help_config:
@@ -97,23 +85,12 @@ def cmd_train(args, overrides: list[str]) -> int:
     return 0
 
 
-def user_error_in(err: BaseException) -> BaseException | None:
-    """The user error behind ``err``, if any: libraries wrap what our readers raise (datasets
-    turns a DataError into DatasetGenerationError), and the message the user needs is inside."""
-    seen = 0
-    while err is not None and seen < 10:
-        if isinstance(err, USER_ERRORS):
-            return err
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
-
-
 def dry_run_world_size(world_size: int | None, hostfile: str | None) -> int:
     """--world-size, else the hostfile's total slots, else 1; a hostfile is validated first."""
     if hostfile is None:
         return world_size or 1
-    from trainer.hostfile import parse_hostfile
-    from trainer.hostfile import world_size as slots
+    from trainer.runtime.hostfile import parse_hostfile
+    from trainer.runtime.hostfile import world_size as slots
 
     try:
         total = slots(parse_hostfile(hostfile))
@@ -137,7 +114,7 @@ def check_output_dir(out: str) -> None:
 def start_run(cfg, info):
     """Tracker on rank 0 (no-op elsewhere); resolved config into the run folder and TensorBoard."""
     from trainer import config
-    from trainer.tracking import build_tracker
+    from trainer.runtime.tracking import build_tracker
 
     tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb"), info.is_main,
                             os.path.join(cfg.run.out, "metrics.jsonl"))
@@ -152,7 +129,7 @@ def finish_run(cfg, info, tracker, results: dict) -> None:
     """The recipe's hyperparameters with the run's headline scores, for TensorBoard's HPARAMS
     tab (written once, at the end, so that the scores sit beside the settings)."""
     from trainer import config
-    from trainer.tracking import flatten
+    from trainer.runtime.tracking import flatten
 
     if not info.is_main:
         return
@@ -231,7 +208,7 @@ def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
                  extra: list[str] | None = None, hostfile: str | None = None) -> list[str]:
     """The launcher command line (an argv list, never a shell string) that runs ``recipe`` on
     ``ranks`` local CPU ranks, or on the hosts of a validated ``hostfile``."""
-    from trainer.dist import free_port
+    from trainer.runtime.dist import free_port
 
     port = str(free_port())
     train = ["train", recipe, "--out", out, *(extra or [])]
@@ -249,7 +226,7 @@ def demo_command(out: str, ranks: int, launcher: str, recipe: str = DEMO_RECIPE,
 def hostfile_command(hostfile: str, launcher: str, port: str, out: str, train: list[str]) -> list[str]:
     """Launch on the hosts of ``hostfile``: parsed and validated here, before any launcher (and
     the ssh/pdsh behind it) reads it; mpirun gets the same hosts in its own file format."""
-    from trainer.hostfile import mpich_hostfile, parse_hostfile, world_size
+    from trainer.runtime.hostfile import mpich_hostfile, parse_hostfile, world_size
 
     try:
         hosts = parse_hostfile(hostfile)

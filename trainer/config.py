@@ -12,10 +12,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from typing import Any
-
-
-class ConfigError(ValueError):
-    """A recipe or override that cannot be used; the message names the key."""
+from trainer.errors import ConfigError
 
 
 @dataclass

@@ -11,10 +11,7 @@ import copy
 import json
 import os
 from typing import Any
-
-
-class EngineConfigError(ValueError):
-    pass
+from trainer.errors import EngineConfigError
 
 
 def load_ds_json(path: str) -> dict:

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from trainer import dist
+from trainer.runtime import dist
 from trainer.config import Config, from_dict
 
 log = logging.getLogger("xstilts.eval")
@@ -170,9 +170,9 @@ def report_failure(info: dist.DistInfo, err: BaseException) -> None:
 
 
 def run_evaluate(args) -> int:
-    from trainer.cli import setup_logging
-    from trainer.commands import USER_ERRORS, UserError, user_error_in
-    from trainer.tracking import build_tracker
+    from trainer.runtime.logs import setup_logging
+    from trainer.errors import USER_ERRORS, UserError, user_error_in
+    from trainer.runtime.tracking import build_tracker
 
     info = dist.discover()
     setup_logging(info.rank)

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trainer import checkpoint, dist, faults
+from trainer import checkpoint
+from trainer.runtime import dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
 from trainer.engine import build_engine, fill_ds_config, load_ds_json
 from trainer.feeder import Feeder, prefetch_depth
 from trainer.model import HeadSpec, build_model, compile_layers, read_export_meta, save_export
 from trainer.samplers import build_sampler, phase_fixed
 from trainer.tasks.base import Task
-from trainer.watchdog import Watchdog
+from trainer.runtime.watchdog import Watchdog
 
 log = logging.getLogger("xstilts.train")
 

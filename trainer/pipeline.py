@@ -9,7 +9,7 @@ import json
 import logging
 import os
 
-from trainer import dist
+from trainer.runtime import dist
 from trainer.config import Config, PhaseConfig
 from trainer.loop import PhaseRun, train
 from trainer.tasks import get_task
@@ -37,7 +37,7 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
 def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     """Train every phase in order, score as the recipe asks, write results (rank 0)."""
     from eval.results import build_results, format_table, write_results
-    from trainer.tracking import build_tracker
+    from trainer.runtime.tracking import build_tracker
 
     exports = {"pretrained": "pretrained"}
     scores: dict[str, dict] = {}

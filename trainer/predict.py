@@ -249,8 +249,8 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
     peer still ends it at once (its sockets close); meanwhile only the heartbeat runs, so that
     peers see this rank waiting in a collective rather than stuck."""
     from eval import evaluator
-    from trainer import dist
-    from trainer.watchdog import Watchdog
+    from trainer.runtime import dist
+    from trainer.runtime.watchdog import Watchdog
 
     label, hooks = f"rank {info.rank} [evaluate]", dist.watchdog_hooks(info)
     watchdog = Watchdog(cfg.deepspeed.watchdog_s, label, **hooks)
@@ -283,7 +283,7 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
 
 def with_fault(predict: Callable[[WorkItem], object], rank: int) -> Callable[[WorkItem], object]:
     """``predict``, failing as ``XSTILTS_EVAL_FAULT`` asks on this rank (unchanged if unset)."""
-    from trainer.faults import parse
+    from trainer.runtime.faults import parse
 
     spec = os.environ.get(EVAL_FAULT)
     if not spec:

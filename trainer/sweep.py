@@ -228,7 +228,8 @@ def _hostfile(spec: Spec) -> str | None:
 
 def validate(run: SweepRun, world: int) -> Config:
     """The run's resolved config, checked end to end as ``xstilts train --dry-run`` does."""
-    from trainer.commands import USER_ERRORS, load_config as load_run
+    from trainer.errors import USER_ERRORS
+    from trainer.commands import load_config as load_run
     from trainer.dryrun import dry_run
 
     try:

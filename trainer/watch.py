@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from trainer import dist
+from trainer.runtime import dist
 from trainer.model import EXPORT_META
 
 log = logging.getLogger("xstilts.watch")

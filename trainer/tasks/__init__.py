@@ -47,6 +47,7 @@ en/de/fr/sw) is listed in trainer/tasks/synth.py.
 """
 from __future__ import annotations
 
+from trainer.errors import UnknownTask
 from trainer.tasks.anli import ANLI_PLUS
 from trainer.tasks.base import Task
 from trainer.tasks.bucc2018 import BUCC2018
@@ -108,11 +109,6 @@ TASKS: dict[str, Task] = {
     # the generated multilingual suite of the embedded demo (trainer/synthetic.py)
     **SYNTH_TASKS,
 }
-
-
-class UnknownTask(KeyError):
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0])
 
 
 _VARIANTS: dict[str, Task] = {}

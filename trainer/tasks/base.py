@@ -25,20 +25,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+from trainer.errors import DataError
 
 HEAD_KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]+)*")  # de, fil, zh-Hans, de-en
 DEFAULT_SCORER = {"classification": "accuracy", "multiple_choice": "accuracy", "span": "squad",
                   "tagging": "seqeval", "mlm": "mlm", "retrieval": "tatoeba"}
-
-
-class DataError(ValueError):
-    """Bad input in a data file; the message names the file and line."""
-
-    def __init__(self, path: str, line: int | None, message: str):
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path, self.line = path, line
 
 
 class SkipCounter:

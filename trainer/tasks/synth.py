@@ -17,7 +17,7 @@ the real task it stands for, through trainer/tasks/formats.py:
   synth_xquad    span             synth_qa     all        XQuAD (trains on synth_qa's data)
   synth_tatoeba  retrieval        -            de fr sw   Tatoeba (X -> English)
 
-The files exist only after ``trainer.synthetic.ensure_generated(root, seed)``, which the
+The files exist only after ``trainer.synth.suite.ensure_generated(root, seed)``, which the
 pipeline runs once on the main process when ``data.synthetic`` is set; readers never generate.
 There is no hub copy. ``train_size`` and ``chance`` describe the default sizes.
 """
@@ -26,10 +26,10 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from trainer.synth_grammar import CCG_TAGS, NER_TAGS, POS_TAGS
-from trainer.synth_lang import LANGUAGES
-from trainer.synth_world import NLI_LABELS
-from trainer.synthetic import DEFAULT_SIZES
+from trainer.synth.grammar import CCG_TAGS, NER_TAGS, POS_TAGS
+from trainer.synth.lang import LANGUAGES
+from trainer.synth.world import NLI_LABELS
+from trainer.synth.suite import DEFAULT_SIZES
 from trainer.tasks import formats
 from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, Task
 

@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+from trainer.errors import HostfileError
 
 # RFC 1123 labels (letters, digits, hyphens; dots between), IPv4, or a bracket-free IPv6.
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$")
 _IPV6 = re.compile(r"^[0-9A-Fa-f:]+(?:%[A-Za-z0-9]+)?$")
-
-
-class HostfileError(ValueError):
-    """A hostfile that cannot be used; the message starts with ``path:line``."""
-
-    def __init__(self, path: str, line: int | None, message: str):
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
-        self.path, self.line = path, line
 
 
 def valid_host(name: str) -> bool:

@@ -12,10 +12,9 @@ import os
 import random
 from dataclasses import replace
 
-from trainer import synth_world as sw
-from trainer.synth_grammar import (Tok, answer_span, clause_parts, detokenize,
-                                   render_question, render_sentence)
-from trainer.synth_lang import CONTENT, LANGUAGES, Clause, Lexicon
+from trainer.synth import world as sw
+from trainer.synth.grammar import Tok, answer_span, clause_parts, detokenize, render_question, render_sentence
+from trainer.synth.lang import CONTENT, LANGUAGES, Clause, Lexicon
 
 # Tatoeba's 3-letter file names (as in trainer/tasks/formats.ISO3, which the readers use; the
 # generator keeps its own copy so that it imports nothing of the task registry)

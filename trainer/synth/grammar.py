@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.synth_lang import NP, Clause, Lexicon
+from trainer.synth.lang import NP, Clause, Lexicon
 
 GRAMMAR = {
     "en": {"order": "SVO", "adj": "pre", "det": "pre", "neg": "pre", "qw": "front", "org": "name"},

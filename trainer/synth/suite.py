@@ -33,8 +33,8 @@ import json
 import os
 import time
 
-from trainer.synth_lang import Lexicon
-from trainer.synth_writers import WRITERS, write_lines
+from trainer.synth.lang import Lexicon
+from trainer.synth.writers import WRITERS, write_lines
 
 VERSION = 1  # bump whenever the generated files change, so that old stamps stop matching
 DEFAULT_SIZES = {"train": 4000, "dev": 200, "test": 400, "mlm": 3000, "retrieval": 500}

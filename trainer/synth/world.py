@@ -16,8 +16,9 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from trainer.synth_lang import (ANTONYMS, CLASS_WORDS, COLOURS, MOODS, NOUNS, NUMBERS, ORG_WORDS,
-                                SIZES, VERBS, NP, Clause, Lexicon)
+from trainer.synth.lang import (
+    ANTONYMS, CLASS_WORDS, COLOURS, MOODS, NOUNS, NUMBERS, ORG_WORDS, SIZES, VERBS, NP, Clause, Lexicon,
+)
 
 
 class World:
