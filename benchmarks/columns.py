@@ -5,7 +5,7 @@
 Training reads every task's ``length`` column twice before the first step (the truncation
 report and the length-grouped batch order); the evaluator reads ``length`` and
 ``example_idx`` of every set. ``datasets`` returns a column as a lazy sequence that converts one
-row per access; ``trainer.data.int_column`` reads it through the numpy format in one go. The
+row per access; ``trainer.data.load.int_column`` reads it through the numpy format in one go. The
 rows here are the size of MNLI's training set (393k features).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> dict:
     import datasets
     import numpy as np
 
-    from trainer.data import int_column
+    from trainer.data.load import int_column
 
     rng = np.random.default_rng(common.SEED)
     ds = datasets.Dataset.from_dict({"length": rng.integers(8, 128, a.rows).tolist(),

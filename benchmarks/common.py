@@ -92,7 +92,7 @@ def xstilts_config(ws: dict, tasks: list[str], *, out: str, micro: int, global_b
 
 def filled_ds_config(cfg, world_size: int, steps: int) -> dict:
     """``ds_configs/zero2_bf16.json`` with its "auto" keys filled exactly as xstilts fills them."""
-    from trainer.engine import fill_ds_config, load_ds_json
+    from trainer.engine.build import fill_ds_config, load_ds_json
 
     return fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr,
                           global_batch=cfg.deepspeed.global_batch, world_size=world_size,

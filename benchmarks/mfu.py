@@ -2,9 +2,9 @@
 
 XLM-R Large (built from its config: 24 layers, hidden 1024, 16 heads, FFN 4096, 250,002-row
 vocabulary; random weights, no download) with a classification head, trained through xstilts'
-own pieces: ``trainer.model.build_model`` (SDPA attention, dropout on) and
-``trainer.engine.build_engine`` on ``ds_configs/zero2_bf16.json`` filled by
-``trainer.engine.fill_ds_config`` (ZeRO-2, bf16, torch's fused AdamW), one rank. Every row
+own pieces: ``trainer.model.build.build_model`` (SDPA attention, dropout on) and
+``trainer.engine.build.build_engine`` on ``ds_configs/zero2_bf16.json`` filled by
+``trainer.engine.build.fill_ds_config`` (ZeRO-2, bf16, torch's fused AdamW), one rank. Every row
 is exactly ``seq`` tokens (no padding), so real tokens = computed tokens; one DeepSpeed engine
 serves every length (the micro batch holds about ``--tokens`` tokens: 128 x 128, 64 x 256,
 42 x 384), with ``--accum`` micro-batches per optimizer step.
@@ -115,7 +115,7 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
             vocab: int, cuda: bool) -> dict:
     import torch
 
-    from trainer.collate import MlmMasker
+    from trainer.data.collate import MlmMasker
 
     device = engine.device
     gen = torch.Generator().manual_seed(common.SEED + seq)
@@ -168,8 +168,9 @@ def run(a) -> dict:
     import torch
 
     from trainer.runtime import dist
-    from trainer.engine import build_engine, fill_ds_config, load_ds_json
-    from trainer.model import HeadSpec, build_model, compile_layers
+    from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+    from trainer.model.multitask import HeadSpec, compile_layers
+    from trainer.model.build import build_model
 
     cuda = torch.cuda.is_available()
     shape = common.SHAPES[a.shape]

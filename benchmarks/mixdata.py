@@ -4,7 +4,7 @@ The real samples (``../shared/data/real`` beside the checkout, 200 examples per 
 copied into the project. A benchmark asks for a mix; this module draws examples from the sample
 files with replacement (new ids where a format has ids, so the readers accept the repeats) and
 writes them under a scratch data root, each file in its released format, so that the task
-registry's own readers and ``trainer.data.load_examples`` read them as they read real data.
+registry's own readers and ``trainer.data.load.load_examples`` read them as they read real data.
 Length distributions therefore follow the real samples.
 
 Three mixes are defined:

@@ -1,9 +1,9 @@
 """Padding efficiency of the nine-task intermediate mix: real tokens / computed tokens.
 
 Each task's real sample is read by the task registry's own reader and tokenized by
-``trainer.features.featurize`` (max length 128; QA windows of 384 with stride 128; 4-5 choices
+``trainer.data.features.featurize`` (max length 128; QA windows of 384 with stride 128; 4-5 choices
 for multiple choice), then resampled with replacement to ``--features`` rows per task, so that
-length grouping works on a realistic number of rows (``trainer.data.GROUP_CHUNK`` global batches
+length grouping works on a realistic number of rows (``trainer.data.load.GROUP_CHUNK`` global batches
 per sorting chunk). Steps are drawn by the proportional task sampler, weighted by each task's
 full ``train_size`` (stand-ins: XNLI for MNLI, PAWS-X for QQP, SQuAD v1.1 for SQuAD v2.0, UD
 English for CCG). Each step is one global batch of one task, cut into micro-batches:
@@ -41,7 +41,7 @@ def task_features(tokenizer, source, n: int, seed: int):
     import numpy as np
 
     from benchmarks import mixdata
-    from trainer.features import featurize
+    from trainer.data.features import featurize
     from trainer.tasks import get_task
     from trainer.tasks.base import SkipCounter
 
@@ -68,7 +68,7 @@ def build_features(tokenizer, n: int) -> tuple[dict, dict]:
 
 def build_streams(feats: dict, micro: int, global_batch: int) -> dict:
     """Streams by mode and role over the same features: length-grouped and random."""
-    from trainer.data import TaskStream
+    from trainer.data.load import TaskStream
 
     return {mode: {role: TaskStream(role, f, global_batch, micro, 1, 0, common.SEED,
                                     group_by_length=mode == "xstilts") for role, f in feats.items()}
@@ -77,7 +77,7 @@ def build_streams(feats: dict, micro: int, global_batch: int) -> dict:
 
 def count_step(stream, kind: str, multiple: int) -> dict[str, tuple[int, int]]:
     """(real, computed) tokens of one global batch under each padding scheme."""
-    from trainer.collate import padding_stats
+    from trainer.data.collate import padding_stats
 
     out = {"batched": [0, 0], "max_length": [0, 0], "flat_choices": [0, 0]}
     width = QA_LEN if kind == "span" else MAX_LEN
@@ -95,7 +95,7 @@ def count_step(stream, kind: str, multiple: int) -> dict[str, tuple[int, int]]:
 def flat_choice_tokens(rows: list[dict], multiple: int) -> int:
     """Computed tokens if a multiple-choice micro-batch were flattened into its choices, sorted
     by length and encoded as ``choices`` sub-batches of ``len(rows)`` sequences each."""
-    from trainer.collate import padded_length
+    from trainer.data.collate import padded_length
 
     lengths = sorted(len(c) for r in rows for c in r["input_ids"])
     step = len(rows)
@@ -106,7 +106,7 @@ def flat_choice_tokens(rows: list[dict], multiple: int) -> int:
 def simulate(streams: dict, kinds: dict, steps: int, multiple: int) -> dict[str, dict]:
     """Tokens per mode and role over ``steps`` sampled steps (one task per step)."""
     from benchmarks import mixdata
-    from trainer.samplers import TaskSampler, task_probabilities
+    from trainer.data.samplers import TaskSampler, task_probabilities
 
     sampler = TaskSampler(task_probabilities(mixdata.intermediate_weights()), common.SEED)
     modes = ("xstilts", "dynamic", "max_length", "xstilts_flat_mc")
@@ -159,7 +159,7 @@ def choice_bound(streams: dict, kinds: dict) -> dict[str, float]:
 
 
 def run(a) -> dict:
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     print(f"# padding efficiency: {a.steps} steps of the 9-task mix, {a.features} features per "
           f"task, global batch {a.global_batch}; {common.machine()}")

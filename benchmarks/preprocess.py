@@ -1,13 +1,13 @@
 """Preprocessing: tokenize and cache the nine-task mix, then reuse the cache.
 
 The mix (``mixdata.INTERMEDIATE_MIX``, ``--examples`` per task, written in each task's released
-format) is read by ``trainer.data.load_examples`` and tokenized by
-``trainer.data.featurize_dataset``, exactly as training does. Three runs, each a fresh process:
+format) is read by ``trainer.data.load.load_examples`` and tokenized by
+``trainer.data.load.featurize_dataset``, exactly as training does. Three runs, each a fresh process:
 
   cold    an empty cache: every file is read and every example tokenized
   warm    the same cache again: datasets finds both steps by fingerprint; the figure is the
           warm run's time as a share of the cold run's (target <= 5%)
-  ranks   2 ranks through ``trainer.batches.load_train_features`` on an empty cache: the main
+  ranks   2 ranks through ``trainer.data.streams.load_train_features`` on an empty cache: the main
           process fills the cache first, the other reuses it; each rank counts the examples it
           read and the rows it tokenized itself (only rank 0 should)
 
@@ -32,11 +32,11 @@ from benchmarks import common  # noqa: E402
 
 class Counters:
     """Examples read and rows tokenized in this process (wrappers on the registry readers and
-    on ``trainer.features.featurize``; neither is part of a datasets fingerprint, so the cache
+    on ``trainer.data.features.featurize``; neither is part of a datasets fingerprint, so the cache
     keys are those of a plain run)."""
 
     def __init__(self):
-        import trainer.features as features
+        import trainer.data.features as features
         from trainer.tasks import TASKS
 
         self.read = self.tokenized = 0
@@ -65,7 +65,7 @@ class Counters:
 def _setup(a, cache: str):
     """(config, tasks by role, tokenizer) of the mix, with ``cache`` as the data cache."""
     from benchmarks import mixdata
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     ws = {"tokenizer": os.path.join(a.work, "tokenizer"), "root": os.path.join(a.work, "data-mix"),
           "cache": cache}
@@ -105,7 +105,7 @@ def _load_all(cfg, tasks: dict, tok, load) -> dict[str, dict]:
 
 def worker_single(a) -> None:
     """One process: load_examples + featurize_dataset of every task of the mix."""
-    from trainer.data import featurize_dataset, load_examples
+    from trainer.data.load import featurize_dataset, load_examples
 
     counters = Counters()
     cfg, tasks, tok = _setup(a, a.cache)
@@ -125,7 +125,7 @@ def worker_single(a) -> None:
 def worker_ranks(a) -> None:
     """One rank of ``load_train_features`` (main process first) for every task of the mix."""
     from trainer.runtime import dist
-    from trainer.batches import load_train_features
+    from trainer.data.streams import load_train_features
 
     info = dist.discover()
     dist.init(info, "", 300, False)

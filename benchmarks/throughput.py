@@ -6,7 +6,7 @@ attention) on the same data, expanded from the real samples and tokenized once b
 sequence-classification head; ``--mix choice`` HellaSwag + Cosmos QA (four choices each), HF
 with ``XLMRobertaForMultipleChoice`` and ``DataCollatorForMultipleChoice``. The same DeepSpeed
 ZeRO-2 JSON (``ds_configs/zero2_bf16.json``, its "auto" keys filled by
-``trainer.engine.fill_ds_config``), max length 128, micro batch 16 rows per rank (4 rows = 16
+``trainer.engine.build.fill_ds_config``), max length 128, micro batch 16 rows per rank (4 rows = 16
 sequences on the choice mix), 2 CPU ranks (no accumulation), one thread per rank. Precision:
 fp32 on CPU (this CPU has no AVX-512 BF16: a bf16 step is about 13x slower than fp32), bf16 on
 GPU. On a GPU: one rank per GPU, ``--shape large`` for XLM-R Large, and ``--global-batch`` a
@@ -218,9 +218,10 @@ def worker_xstilts(a) -> None:
     """One rank of ``trainer.loop.train`` with a clock on the watchdog beat (once per step)."""
     import torch
 
-    from trainer import batches, loop
+    from trainer.data import streams as batches
+    from trainer import loop
     from trainer.runtime import dist
-    from trainer.tokenizer import load_tokenizer
+    from trainer.data.tokenizer import load_tokenizer
 
     ws = workspace(a.work, write=False, mix=a.mix)
     out = os.path.join(a.work, "runs", a.tag)
@@ -259,7 +260,7 @@ def hf_features(ws: dict, cfg, tok, padded: bool, mix: str = "pairs"):
     choices x longest choice); optionally padded to ``MAX_LEN``."""
     import datasets
 
-    from trainer.data import featurize_dataset, load_examples
+    from trainer.data.load import featurize_dataset, load_examples
 
     parts = []
     for role in mix_sizes(mix):
@@ -367,7 +368,7 @@ def prepare(a) -> None:
     """Write the mix, tokenize it once (the xstilts cache), save the HF datasets to disk; a
     workspace prepared before (``prepared.json`` naming the same sizes) is reused as it is, so
     a prepared folder can be copied to a machine without the real samples."""
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     marker = os.path.join(a.work, "hf", a.mix, "prepared.json")
     if os.path.isfile(marker) and common.read_json(marker) == mix_sizes(a.mix):

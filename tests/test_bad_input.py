@@ -198,10 +198,10 @@ def test_missing_training_file(ws, tmp_path):
 
 def test_truncated_training_text_is_counted_and_logged(ws, tmp_path, caplog):
     from trainer import config
-    from trainer.batches import load_train_features
+    from trainer.data.streams import load_train_features
     from trainer.runtime.dist import DistInfo
     from trainer.tasks import get_task
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     data = h.write_xnli(str(tmp_path / "data"))
     long = " ".join(["word"] * 200)
@@ -268,8 +268,8 @@ def test_trust_remote_code_is_off_unless_the_recipe_turns_it_on(monkeypatch, tmp
     import transformers as tf
 
     from trainer.config import ModelConfig
-    from trainer.model import _load_pretrained_encoder
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.model.build import _load_pretrained_encoder
+    from trainer.data.tokenizer import load_tokenizer_from
 
     assert ModelConfig().trust_remote_code is False
     seen = []
@@ -294,7 +294,7 @@ def test_phase_init_from_an_export_passes_trust_remote_code(monkeypatch, tmp_pat
     import transformers as tf
 
     from trainer.config import ModelConfig
-    from trainer.model import build_model
+    from trainer.model.build import build_model
 
     export = tmp_path / "export"
     export.mkdir()
@@ -325,7 +325,9 @@ def test_tensorboard_is_only_ever_offered_on_loopback():
 
 def test_exports_are_safetensors_only(tmp_path):
     from trainer.config import ModelConfig
-    from trainer.model import HeadSpec, build_model, save_export
+    from trainer.model.multitask import HeadSpec
+    from trainer.model.build import build_model
+    from trainer.model.export import save_export
     from trainer.synth.toy_tokenizer import load_tokenizer
 
     tok = load_tokenizer(h.build_tok(str(tmp_path / "tok")))

@@ -82,7 +82,7 @@ def test_enums_refused(tmp_path):
 
 
 def test_pad_multiple_auto_is_8_on_gpu_off_on_cpu_and_bad_values_refused(tmp_path):
-    from trainer.batches import pad_multiple
+    from trainer.data.streams import pad_multiple
 
     assert config.load(write(tmp_path, RECIPE)).data.pad_to_multiple_of == -1
     assert pad_multiple(-1, "cuda") == 8 and pad_multiple(-1, "cpu") == 0

@@ -4,8 +4,9 @@ import json
 import pytest
 
 from trainer.config import Config
-from trainer.engine import (EngineConfigError, batch_arithmetic, fill_ds_config, load_ds_json, micro_batch_for,
-                            param_groups)
+from trainer.errors import EngineConfigError
+from trainer.config import batch_arithmetic, micro_batch_for
+from trainer.engine.build import fill_ds_config, load_ds_json, param_groups
 
 
 def fill(ds, cfg=None, **kw):
@@ -51,9 +52,9 @@ def test_engine_optimizer_is_fused_adamw(repo_root):
 
     code = (
         "import json, torch\n"
-        "from trainer import dist\n"
+        "from trainer.runtime import dist\n"
         "from trainer.config import Config\n"
-        "from trainer.engine import build_engine, fill_ds_config, load_ds_json\n"
+        "from trainer.engine.build import build_engine, fill_ds_config, load_ds_json\n"
         f"ds = fill_ds_config(load_ds_json('{repo_root}/ds_configs/zero2_bf16.json'), Config(), lr=1e-3,"
         " global_batch=16, world_size=1, total_steps=10, device='cpu')\n"
         "ds['bf16']['enabled'] = False\n"

@@ -145,10 +145,10 @@ def test_predictor_costs_are_tokens_and_cpu_stays_fp32(workspace, tmp_path):
     import torch
 
     from trainer.config import from_dict
-    from trainer.model import load_export
+    from trainer.model.export import load_export
     from trainer.predict import Predictor, autocast_dtype, plan_items
     from trainer.tasks import get_task
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     meta = H.read_json(os.path.join(workspace["export"], "xstilts.json"))
     cfg = from_dict(meta["config"])
@@ -180,12 +180,12 @@ def test_predictor_costs_are_tokens_and_cpu_stays_fp32(workspace, tmp_path):
 def test_eval_rows_padded_to_a_multiple_predict_the_same(workspace, tmp_path):
     """The GPU default pads evaluation rows to a multiple of 8; padding is masked, so tags,
     spans, classes and embeddings must not change (forced here on CPU with a positive value)."""
-    import trainer.collate
+    import trainer.data.collate
     from trainer.config import from_dict
-    from trainer.model import load_export
+    from trainer.model.export import load_export
     from trainer.predict import Predictor, plan_items
     from trainer.tasks import get_task
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     meta = H.read_json(os.path.join(workspace["export"], "xstilts.json"))
     model, tok = load_export(workspace["export"]), load_tokenizer_from(workspace["export"])
@@ -199,7 +199,7 @@ def test_eval_rows_padded_to_a_multiple_predict_the_same(workspace, tmp_path):
         pred = Predictor(model, tok, cfg, {n: get_task(n) for n in names}, "dev")
         assert pred.pad_multiple == (multiple or None)
         widths = []
-        real_collate = trainer.collate.collate
+        real_collate = trainer.data.collate.collate
 
         def spy(*args, **kwargs):
             batch = real_collate(*args, **kwargs)
@@ -213,7 +213,7 @@ def test_eval_rows_padded_to_a_multiple_predict_the_same(workspace, tmp_path):
             return real_embed(enc, layer)
 
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("trainer.collate.collate", spy)
+            mp.setattr("trainer.data.collate.collate", spy)
             mp.setattr(model, "embed", embed_spy)
             _, items = plan_items(pred, [get_task(n) for n in names], ["en", "de"], 400)
             outputs[multiple] = {(i.task, i.lang, i.part, i.start): pred(i) for i in items}

@@ -157,7 +157,7 @@ def test_check_finite_counts_consecutive_bad_steps():
 
 
 def test_watchdog_ends_a_stuck_process_and_says_where():
-    code = ("import time; from trainer.watchdog import Watchdog\n"
+    code = ("import time; from trainer.runtime.watchdog import Watchdog\n"
             "w = Watchdog(1.0, 'rank 7 [drill]')\n"
             "time.sleep(60)\n")
     t0 = time.monotonic()
@@ -172,7 +172,7 @@ def test_watchdog_ends_a_stuck_process_and_says_where():
 def test_collective_timeout_reaches_groups_created_later():
     # ZeRO creates its gradient groups with new_group() and no timeout; they must get ours.
     code = ("import datetime, torch, torch.distributed as td\n"
-            "from trainer import dist\n"
+            "from trainer.runtime import dist\n"
             "info = dist.discover(); dist.init(info, '', 17)\n"
             "g = td.new_group([0])\n"
             "print(g._get_backend(torch.device('cpu')).options._timeout.total_seconds())\n"
@@ -230,7 +230,7 @@ def test_slow_work_on_the_main_process_outlasts_the_collective_timeout(tmp_path)
     # Rank 0 fills a cache for longer than the collective timeout while rank 1 waits for it.
     script = h.write_text(str(tmp_path / "slow.py"), (
         "import time\n"
-        "from trainer import dist\n"
+        "from trainer.runtime import dist\n"
         "info = dist.discover(); dist.init(info, '', 3)\n"
         "with dist.main_process_first(info):\n"
         "    if info.rank == 0:\n"

@@ -9,8 +9,8 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from trainer.collate import MlmMasker, collate, padding_stats
-from trainer.features import choice_pair, featurize, locate_answer
+from trainer.data.collate import MlmMasker, collate, padding_stats
+from trainer.data.features import choice_pair, featurize, locate_answer
 from trainer.synth.toy_tokenizer import build_tokenizer, load_tokenizer, sample_corpus
 
 REAL = "/work/shared/data/real"
@@ -124,7 +124,7 @@ def test_multiple_choice_shapes(tok):
     # the truncation report's longest choice, read from Arrow, is the one in the ids
     import datasets
 
-    from trainer.batches import longest_choices
+    from trainer.data.streams import longest_choices
 
     rows.append({**rows[0], "id": "m3", "label": 1, "choices": ["a", "b"]})  # fewer choices
     out = run("multiple_choice", rows, tok)

@@ -16,9 +16,9 @@ import torch
 
 from tests import helpers as h
 from trainer.config import ConfigError, DataConfig, PhaseConfig, SamplerConfig, from_dict
-from trainer.data import data_source
+from trainer.data.load import data_source
 from trainer.loop import total_steps
-from trainer.samplers import TaskSampler, build_sampler, task_probabilities
+from trainer.data.samplers import TaskSampler, build_sampler, task_probabilities
 from trainer.tasks import UnknownTask, get_task
 
 # ---------------------------------------------------------------- translated data (TASK@LANG)
@@ -150,10 +150,11 @@ def bert_tok(tmp_path_factory) -> str:
 def test_bert_pairs_carry_segment_ids_into_the_encoder(bert_tok):
     from transformers import AutoTokenizer
 
-    from trainer.collate import collate
+    from trainer.data.collate import collate
     from trainer.config import ModelConfig
-    from trainer.features import featurize
-    from trainer.model import HeadSpec, build_model
+    from trainer.data.features import featurize
+    from trainer.model.multitask import HeadSpec
+    from trainer.model.build import build_model
 
     tok = AutoTokenizer.from_pretrained(bert_tok)
     feats = featurize("classification", {"id": ["0"], "text_a": ["the city"], "text_b": ["a river"],
@@ -246,7 +247,7 @@ def test_bert_encoder_exports_and_reloads(chain_run, bert_tok):
     with open(os.path.join(export, "config.json")) as f:
         assert json.load(f)["model_type"] == "bert"
     assert type(AutoModel.from_pretrained(export)).__name__ == "BertModel"
-    from trainer.model import load_export
+    from trainer.model.export import load_export
 
     model = load_export(export, "eager")
     ids = torch.tensor([[2, 7, 9, 3]])

@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from trainer.config import ModelConfig
-from trainer.model import HeadSpec, build_model, load_export, save_export
+from trainer.model.multitask import HeadSpec
+from trainer.model.build import build_model
+from trainer.model.export import load_export, save_export
 
 TINY = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=64, max_position_embeddings=70, pad_token_id=1)
@@ -165,7 +167,7 @@ def test_compiled_layers_keep_names_loss_and_gradients():
     of the eager model, for lengths that change between batches and on the first-token path."""
     import torch._dynamo
 
-    from trainer.model import compile_layers
+    from trainer.model.multitask import compile_layers
 
     torch._dynamo.reset()
     eager, compiled = tiny_model(seed=5).eval(), tiny_model(seed=5).eval()

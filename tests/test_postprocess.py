@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.features import featurize
+from trainer.data.features import featurize
 from trainer.postprocess import (choice_predictions, classification_predictions, default_tag,
                                  span_predictions, tagging_predictions)
 from trainer.synth.toy_tokenizer import build_tokenizer, sample_corpus

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests import helpers as h
-from trainer import checkpoint
+from trainer.engine import checkpoint
 
 WS_TOL = 1e-4  # another world size sums the same gradients in another order
 

@@ -3,7 +3,7 @@ import collections
 
 import pytest
 
-from trainer.samplers import TaskSampler, task_probabilities
+from trainer.data.samplers import TaskSampler, task_probabilities
 
 SIZES = {"mnli": 392702, "squad": 87599, "sst2": 67349, "csqa": 9741}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.data import TaskStream
+from trainer.data.load import TaskStream
 
 
 def feats(n=200, seed=0):
@@ -82,7 +82,7 @@ class Streams:
     """Two task streams with a collate that records its calls."""
 
     def __init__(self):
-        from trainer.data import TaskStream
+        from trainer.data.load import TaskStream
 
         self.calls = []
         self.streams = {}
@@ -99,7 +99,7 @@ class Sampler:
 
 
 def feed(ahead: int, start: int = 0, stop: int = 12, streams=None):
-    from trainer.feeder import Feeder
+    from trainer.data.feeder import Feeder
 
     st = streams or Streams()
     f = Feeder(st.streams, Sampler(), start, stop, ahead, pin_memory=False)
@@ -135,7 +135,7 @@ def test_feeder_prepares_the_same_batches_ahead_and_reports_trained_positions():
 
 
 def test_feeder_counts_tokens_pins_on_gpu_and_raises_collate_errors(monkeypatch):
-    import trainer.feeder as feeder
+    import trainer.data.feeder as feeder
 
     got, _ = feed(1, stop=2)
     lengths = {n: s.lengths for n, s in Streams().streams.items()}

@@ -375,10 +375,10 @@ def test_evaluator_embeds_a_shared_pool_once(tmp_path):
     import eval_helpers as H
     from trainer.runtime import dist
     from trainer.config import from_dict
-    from trainer.model import load_export
+    from trainer.model.export import load_export
     from trainer.pipeline import evaluate_model
     from trainer.predict import Predictor, plan_items
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     data = str(tmp_path / "data")
     write_xquad_r(data)

@@ -79,10 +79,10 @@ def align(export: str, task_name: str, languages: list[str] | None, split: str, 
     """Measure, write ``align.json`` and ``align.png`` under ``out``; returns the report."""
     from eval.alignment import cka_matrix, language_report, plot
     from trainer.config import Config, from_dict
-    from trainer.model import load_export, read_export_meta
+    from trainer.model.export import load_export, read_export_meta
     from trainer.pipeline import _device
     from trainer.tasks import get_task
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     task = get_task(task_name)
     split = {"dev": task.dev_split, "test": task.test_split}.get(split, split)

@@ -68,7 +68,7 @@ def cmd_train(args, overrides: list[str]) -> int:
     try:
         tracker = start_run(cfg, info)
         from trainer.pipeline import run_pipeline
-        from trainer.tokenizer import load_tokenizer
+        from trainer.data.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(cfg, info)
         results = run_pipeline(cfg, info, tracker, tokenizer)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from trainer.config import Config, ConfigError, phase_global_batch, phase_lr
-from trainer.engine import batch_arithmetic, fill_ds_config, load_ds_json, micro_batch_for
+from trainer.config import batch_arithmetic, micro_batch_for
+from trainer.engine.build import fill_ds_config, load_ds_json
 from trainer.loop import total_steps
 from trainer.tasks import get_task
 from trainer.tasks.base import RetrievalTask

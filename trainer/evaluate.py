@@ -45,7 +45,7 @@ def plan_from_run(run_dir: str) -> tuple[Config, Plan]:
 
 
 def plan_from_export(export: str, tasks: list[str] | None) -> tuple[Config, Plan]:
-    from trainer.model import read_export_meta
+    from trainer.model.export import read_export_meta
 
     meta = read_export_meta(export)
     cfg = from_dict(meta["config"]) if "config" in meta else Config()
@@ -55,7 +55,7 @@ def plan_from_export(export: str, tasks: list[str] | None) -> tuple[Config, Plan
 
 def resolve_plan(args, out: str) -> tuple[Config, Plan]:
     """The config and plan of ``args.target`` with the command line's restrictions applied."""
-    from trainer.model import EXPORT_META
+    from trainer.model.export import EXPORT_META
 
     if os.path.isfile(os.path.join(args.target, EXPORT_META)):
         cfg, plan = plan_from_export(args.target, args.tasks)
@@ -82,7 +82,7 @@ def apply_args(cfg: Config, args) -> None:
 
 def apply_perturb_args(cfg: Config, args) -> None:
     """--perturb KIND..., --perturb-rates, --perturb-seed, --lexicon over ``eval.perturb``."""
-    from trainer.config import _check_perturb
+    from trainer.config import check_perturb
 
     pc = cfg.eval.perturb
     if getattr(args, "perturb", None):
@@ -93,7 +93,7 @@ def apply_perturb_args(cfg: Config, args) -> None:
         pc.seed = args.perturb_seed
     if getattr(args, "lexicon", None):
         pc.lexicon = os.path.abspath(args.lexicon)
-    _check_perturb(cfg)  # a ConfigError: one line for the user, exit 2
+    check_perturb(cfg)  # a ConfigError: one line for the user, exit 2
 
 
 def score_export(cfg: Config, export: str, names: list[str], out: str, info: dist.DistInfo,
@@ -178,7 +178,7 @@ def run_evaluate(args) -> int:
     setup_logging(info.rank)
     out = args.out or os.path.join(args.target, "eval")
     if args.watch:
-        from trainer.model import EXPORT_META
+        from trainer.model.export import EXPORT_META
 
         if os.path.isfile(os.path.join(args.target, EXPORT_META)):
             raise UserError(f"--watch takes a run folder, not an export: {args.target}")

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trainer import checkpoint
+from trainer.engine import checkpoint
 from trainer.runtime import dist, faults
 from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
-from trainer.engine import build_engine, fill_ds_config, load_ds_json
-from trainer.feeder import Feeder, prefetch_depth
-from trainer.model import HeadSpec, build_model, compile_layers, read_export_meta, save_export
-from trainer.samplers import build_sampler, phase_fixed
+from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from trainer.data.feeder import Feeder, prefetch_depth
+from trainer.model.multitask import HeadSpec, compile_layers
+from trainer.model.build import build_model
+from trainer.model.export import read_export_meta, save_export
+from trainer.data.samplers import build_sampler, phase_fixed
 from trainer.tasks.base import Task
 from trainer.runtime.watchdog import Watchdog
 
@@ -135,7 +137,7 @@ class Meter:
 
 def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -> str:
     """Train ``run`` and return its export folder (skipped if the export already exists)."""
-    from trainer.batches import build_streams, to_device
+    from trainer.data.streams import build_streams, to_device
 
     if os.path.isfile(os.path.join(run.export_dir, "xstilts.json")):
         log.info("[%s] export exists, skipping: %s", run.name, run.export_dir)

@@ -90,8 +90,8 @@ def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.Dist
                     split: str, out_dir: str | None = None, stats: dict | None = None) -> dict:
     """Load an export on every rank and score ``tasks`` on all their languages; TensorBoard
     scalars go at the export's step. ``stats`` (rank 0) receives timings and the balance."""
-    from trainer.model import load_export, read_export_meta
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.model.export import load_export, read_export_meta
+    from trainer.data.tokenizer import load_tokenizer_from
 
     model = load_export(export, cfg.model.attn_implementation).to(_device())
     tokenizer = load_tokenizer_from(export)

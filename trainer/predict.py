@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from eval.evaluator import WorkItem
-from trainer.batches import pad_multiple
-from trainer.collate import padded_length
-from trainer.data import featurize_dataset, int_column, load_examples
+from trainer.data.streams import pad_multiple
+from trainer.data.collate import padded_length
+from trainer.data.load import featurize_dataset, int_column, load_examples
 from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
@@ -127,7 +127,7 @@ class Predictor:
     @torch.no_grad()
     def logits(self, task: Task, rows: list[dict]) -> list[np.ndarray]:
         """Per-feature logits (float32), computed in length-sorted batches (less padding)."""
-        from trainer.collate import collate
+        from trainer.data.collate import collate
 
         order = sorted(range(len(rows)), key=lambda i: rows[i]["length"])
         out: list = [None] * len(rows)

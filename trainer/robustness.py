@@ -82,10 +82,10 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
     """Score every (export, tasks) of ``plan`` under every setting; write the report (rank 0).
     Returns the report (None when no perturbation is configured)."""
     from eval.robustness import build_report, write_report
-    from trainer.model import load_export
+    from trainer.model.export import load_export
     from trainer.pipeline import _device, evaluate_model
     from trainer.tasks import get_task
-    from trainer.tokenizer import load_tokenizer_from
+    from trainer.data.tokenizer import load_tokenizer_from
 
     noises = build_noises(cfg)
     if not noises:

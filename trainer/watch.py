@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from trainer.runtime import dist
-from trainer.model import EXPORT_META
+from trainer.model.export import EXPORT_META
 
 log = logging.getLogger("xstilts.watch")
 LEDGER = "scored.jsonl"

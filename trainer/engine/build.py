@@ -11,6 +11,8 @@ import copy
 import json
 import os
 from typing import Any
+
+from trainer.config.batch import batch_arithmetic, micro_batch_for
 from trainer.errors import EngineConfigError
 
 
@@ -33,27 +35,6 @@ def _fill(node: dict, key: str, value: Any, where: str) -> None:
                                    and abs(float(current) - value) <= 1e-12 * max(1.0, abs(value))):
         raise EngineConfigError(f"{where}.{key} = {current!r} in the DeepSpeed config disagrees with "
                                 f"the recipe ({value!r}); set it to \"auto\"")
-
-
-def micro_batch_for(setting: int, global_batch: int, world_size: int) -> int:
-    """``deepspeed.micro_batch`` resolved: as set, or for 0 (auto) the global batch over the ranks,
-    so that every optimizer step is one forward and backward pass per rank."""
-    if setting:
-        return setting
-    if global_batch <= 0 or global_batch % world_size:
-        raise EngineConfigError(f"deepspeed.micro_batch = 0 (auto) needs a global batch divisible by "
-                                f"the world size: {global_batch} over {world_size} ranks")
-    return global_batch // world_size
-
-
-def batch_arithmetic(global_batch: int, micro_batch: int, world_size: int) -> int:
-    """Gradient-accumulation steps for ``global = micro x accum x world``; refuses remainders."""
-    per_step = micro_batch * world_size
-    if micro_batch <= 0 or global_batch <= 0 or global_batch % per_step:
-        raise EngineConfigError(
-            f"deepspeed.global_batch = {global_batch} is not divisible by micro_batch x world size "
-            f"= {micro_batch} x {world_size} = {per_step}")
-    return global_batch // per_step
 
 
 def fill_ds_config(ds: dict, cfg, *, lr: float, global_batch: int, world_size: int,

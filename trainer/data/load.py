@@ -156,7 +156,7 @@ def features_fingerprint(examples, kwargs: dict) -> str:
     hashed once per process instead, the same way datasets hashes it."""
     from datasets.fingerprint import Hasher
 
-    from trainer import features
+    from trainer.data import features
 
     tok = kwargs["tokenizer"]
     if tok not in _TOKENIZER_HASHES:
@@ -168,7 +168,7 @@ def features_fingerprint(examples, kwargs: dict) -> str:
 
 
 def _featurize_rows(batch: dict, indices: list[int], kw: dict, stats: dict) -> dict:
-    from trainer.features import featurize
+    from trainer.data.features import featurize
 
     return featurize(batch=batch, indices=indices, stats=stats, **kw)
 

@@ -15,7 +15,7 @@ masking for the MLM head.
                    masker is given; without one, the unmasked input_ids and attention_mask
 and always ``meta``: a list (one dict per row) of the fields that are not tensors:
 ``example_idx`` plus ``offset_mapping`` (span eval) and ``word_ids`` (tagging). ``meta`` stays on
-the host (trainer.batches.to_device drops it); evaluation uses it to map outputs back.
+the host (trainer.data.streams.to_device drops it); evaluation uses it to map outputs back.
 """
 from __future__ import annotations
 

@@ -1,0 +1,20 @@
+"""The run configuration: one typed tree (schema.py), loaded from one recipe file plus CLI
+overrides (load.py), checked (validate.py), with the batch arithmetic of each phase (batch.py)
+and the runs each phase plans (phases.py).
+
+``from trainer.config import Config, load`` is the public way in; the names below are the API.
+"""
+from trainer.config.batch import batch_arithmetic, micro_batch_for, phase_global_batch, phase_lr
+from trainer.config.load import (apply_override, build_table, describe, dump, field_docs, from_dict, load,
+                                 read_toml, to_dict)
+from trainer.config.schema import (CheckpointConfig, Config, DataConfig, DeepSpeedConfig, EvalConfig,
+                                   ModelConfig, OptimConfig, PerturbConfig, PhaseConfig, RunConfig,
+                                   SamplerConfig, TrackingConfig)
+from trainer.config.validate import POSITION_OFFSET, check_perturb, given_hub, validate
+from trainer.errors import ConfigError
+
+__all__ = ["CheckpointConfig", "Config", "ConfigError", "DataConfig", "DeepSpeedConfig", "EvalConfig",
+           "ModelConfig", "OptimConfig", "POSITION_OFFSET", "PerturbConfig", "PhaseConfig", "RunConfig",
+           "SamplerConfig", "TrackingConfig", "apply_override", "batch_arithmetic", "build_table",
+           "check_perturb", "describe", "dump", "field_docs", "from_dict", "given_hub", "load",
+           "micro_batch_for", "phase_global_batch", "phase_lr", "read_toml", "to_dict", "validate"]

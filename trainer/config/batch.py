@@ -1,0 +1,35 @@
+"""Batch arithmetic of a phase: its learning rate and global batch, the micro-batch per rank
+and the gradient-accumulation steps (``global = micro x accum x world``)."""
+from __future__ import annotations
+
+from trainer.config.schema import Config, PhaseConfig
+from trainer.errors import EngineConfigError
+
+
+def phase_lr(cfg: Config, phase: PhaseConfig) -> float:
+    return phase.lr or cfg.optim.lr
+
+
+def phase_global_batch(cfg: Config, phase: PhaseConfig) -> int:
+    return phase.global_batch or cfg.deepspeed.global_batch
+
+
+def micro_batch_for(setting: int, global_batch: int, world_size: int) -> int:
+    """``deepspeed.micro_batch`` resolved: as set, or for 0 (auto) the global batch over the ranks,
+    so that every optimizer step is one forward and backward pass per rank."""
+    if setting:
+        return setting
+    if global_batch <= 0 or global_batch % world_size:
+        raise EngineConfigError(f"deepspeed.micro_batch = 0 (auto) needs a global batch divisible by "
+                                f"the world size: {global_batch} over {world_size} ranks")
+    return global_batch // world_size
+
+
+def batch_arithmetic(global_batch: int, micro_batch: int, world_size: int) -> int:
+    """Gradient-accumulation steps for ``global = micro x accum x world``; refuses remainders."""
+    per_step = micro_batch * world_size
+    if micro_batch <= 0 or global_batch <= 0 or global_batch % per_step:
+        raise EngineConfigError(
+            f"deepspeed.global_batch = {global_batch} is not divisible by micro_batch x world size "
+            f"= {micro_batch} x {world_size} = {per_step}")
+    return global_batch // per_step

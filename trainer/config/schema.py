@@ -1,0 +1,238 @@
+"""The run configuration's schema: one typed tree of dataclasses, a section per concern and a
+docstring under every field (``xstilts train RECIPE --help-config`` prints them).
+
+The tree is loaded from one recipe file plus CLI overrides (load.py) and checked (validate.py);
+the resolved tree is written to the run folder and into every checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    """Run name, shown in logs and reports."""
+    out: str = "runs/run"
+    """Run folder: resolved config, checkpoints, exports, TensorBoard logs, results."""
+    seed: int = 42
+    """Seed for weights of new heads, data order and task sampling (same on every rank)."""
+    log_every: int = 10
+    """Optimizer steps between logged scalars (losses are read from the device only then)."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "xlm-roberta-large"
+    """Pretrained encoder: a hub id or a local folder. Empty: build from `init_config`."""
+    tokenizer: str = ""
+    """Tokenizer hub id or folder; empty means the same as `name`."""
+    arch: str = "xlm-roberta"
+    """Model type for encoders built from a config (`name` empty)."""
+    init_config: dict = field(default_factory=dict)
+    """Config fields of an encoder built from scratch (random weights, no download)."""
+    retrieval_layer: int = 14
+    """Hidden layer whose mean-pooled states embed sentences for retrieval (14 of 24 for XLM-R Large)."""
+    attn_implementation: str = "sdpa"
+    """Attention kernel passed to transformers (sdpa, eager)."""
+    trust_remote_code: bool = False
+    """Allow model code from the hub; off unless the recipe turns it on."""
+    reuse_heads: bool = True
+    """When a phase starts from an export, load the heads whose names match."""
+    first_token_shortcut: bool = True
+    """Sentence-level heads (classification, multiple choice) read only the first token: compute
+    the last layer for that token alone (same loss and gradients, less work)."""
+    compile: str = ""
+    """torch.compile backend for the encoder layers in training ("" = off; "inductor" on a GPU).
+    Each layer is compiled in place, so parameter names and checkpoints are unchanged; one
+    compilation serves every layer, and lengths that change between batches get one kernel for
+    dynamic lengths after the first change."""
+
+
+@dataclass
+class DataConfig:
+    root: str = "data"
+    """Root folder of local data files in their released formats."""
+    source: str = "local"
+    """Where task data comes from: `local` (files under `root`) or `hub` (datasets hub ids)."""
+    cache_dir: str = ""
+    """Tokenized-data cache; empty means `<run.out>/cache`."""
+    synthetic: bool = False
+    """Generate the synthetic multilingual suite under `root` before loading (the demo)."""
+    synthetic_seed: int = 0
+    """Seed of the generated suite: a fixed data set, whatever `run.seed` trains it with."""
+    max_length: int = 128
+    """Maximum tokens of sentence, pair, choice and tagging inputs."""
+    qa_max_length: int = 384
+    """Maximum tokens of an extractive-QA window."""
+    doc_stride: int = 128
+    """Overlap of QA windows, in tokens."""
+    max_query_length: int = 64
+    """Maximum tokens of a QA question."""
+    max_train_examples: int = 0
+    """Cap on training examples per task (0 = all)."""
+    max_eval_examples: int = 0
+    """Cap on evaluation examples per task and language (0 = all)."""
+    skip_bad_rows: bool = False
+    """Count and log malformed rows instead of stopping at the first one."""
+    group_by_length: bool = True
+    """Form batches of similar length within a task (less padding)."""
+    pad_to_multiple_of: int = -1
+    """Round the padded length of training and evaluation batches up to a multiple (0 = off;
+    -1 = auto: 8 on GPU, where every new batch shape costs kernel selection and allocation,
+    off on CPU)."""
+    prefetch: int = -1
+    """Training steps whose batches are read, collated and (on GPU) pinned ahead, in a background
+    thread (0 = off; -1 = auto: 1 on GPU, off on CPU, where the cores are busy with the step)."""
+    mlm_probability: float = 0.15
+    """Share of tokens masked for MLM tasks."""
+    train_files: dict = field(default_factory=dict)
+    """Training data of a task from elsewhere: {task = "path"} (relative to `root`; {lang} allowed)
+    or {task = "hub:ID[:CONFIG[:SPLIT]]"}, e.g. {mlm = "/corpora/cc100.txt"}."""
+
+
+@dataclass
+class SamplerConfig:
+    kind: str = "proportional"
+    """Task sampling: proportional, capped, temperature or uniform."""
+    cap: int = 0
+    """Size cap for `capped` and `temperature` (0 = none)."""
+    temperature: float = 1.0
+    """T in p_i ∝ min(n_i, cap)^(1/T)."""
+    fixed: dict = field(default_factory=dict)
+    """Tasks drawn at a set rate regardless of size, e.g. {mlm_cc100 = 0.2}."""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-5
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = 0.01
+    """Weight decay, not applied to biases and LayerNorm weights."""
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    warmup_ratio: float = 0.1
+    """Share of steps with linear warm-up, followed by linear decay to zero."""
+    clip: float = 1.0
+    """Gradient-norm clipping."""
+
+
+@dataclass
+class DeepSpeedConfig:
+    config: str = "ds_configs/zero2_bf16.json"
+    """DeepSpeed JSON with engine knobs; its "auto" keys are filled from this recipe."""
+    precision: str = "bf16"
+    """bf16, fp16 (GPU only) or fp32."""
+    micro_batch: int = 8
+    """Examples per rank per forward pass; 0 = auto: the global batch over the ranks, one
+    micro-batch per step (no accumulation)."""
+    global_batch: int = 32
+    """Examples per optimizer step over all ranks = micro_batch x accumulation x world size."""
+    backend: str = ""
+    """Process-group backend; empty: nccl on GPU, gloo on CPU."""
+    timeout_s: int = 300
+    """Timeout of every collective, the ZeRO gradient groups included."""
+    watchdog_s: int = 900
+    """A step (or evaluation) that makes no progress this long ends the job with an error."""
+    cpu_shm_comm: bool = False
+    """On CPU, use DeepSpeed's shared-memory all-reduce (JIT-compiled at first start)."""
+    max_nonfinite_steps: int = 20
+    """Consecutive skipped (non-finite) steps after which the run stops."""
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 0
+    """Optimizer steps between checkpoints (0 = at the end of each phase only)."""
+    keep_last: int = 2
+    """Checkpoints kept besides the best one."""
+    resume: bool = False
+    """Continue from the latest checkpoint of each unfinished phase."""
+
+
+@dataclass
+class TrackingConfig:
+    tensorboard: bool = True
+    """Write TensorBoard logs under `<run.out>/tb` (rank 0 only)."""
+
+
+@dataclass
+class PerturbConfig:
+    kinds: list = field(default_factory=list)
+    """Noise scored after the clean pass: char_swap, char_drop, char_insert, keyboard, word_drop, word_shuffle, code_switch (empty = off)."""
+    rates: list = field(default_factory=lambda: [0.1])
+    """Chance that each word is touched; every kind at every rate is one setting."""
+    seed: int = 0
+    """Seed of the noise (per example: the same sets whatever the ranks)."""
+    lexicon: str = ""
+    """concept<TAB>language<TAB>form file for code_switch (relative to data.root), e.g. synth/lexicon.tsv."""
+    switch_to: str = "en"
+    """Language that code-switched words are replaced with."""
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"
+    """Split scored zero-shot after target fine-tuning."""
+    languages: list = field(default_factory=list)
+    """Restrict zero-shot evaluation to these languages (empty = all of each task)."""
+    batch_size: int = 64
+    """Examples per evaluation forward pass."""
+    chunk_tokens: int = 32768
+    """Tokens per evaluation work item, the unit spread over ranks (0 = one item per language)."""
+    every: int = 0
+    """Optimizer steps between English dev evaluations for model selection (0 = none)."""
+    select_best: bool = False
+    """Export the checkpoint with the best English dev score instead of the last."""
+    n_best: int = 20
+    """QA: candidate starts and ends searched per window."""
+    max_answer_length: int = 30
+    """QA: longest answer span in tokens."""
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    """Robustness: target sets scored again under noise (`xstilts evaluate`; see eval/perturb.py)."""
+
+
+@dataclass
+class PhaseConfig:
+    name: str = ""
+    """Phase name; later phases name it in `init`."""
+    tasks: list = field(default_factory=list)
+    """Tasks trained in this phase (together, or one run per training group if `per_task`)."""
+    init: str = "pretrained"
+    """Start from `pretrained` or from an earlier phase's export."""
+    per_task: bool = False
+    """Target fine-tuning: one run per training group, each scored zero-shot on all languages."""
+    epochs: float = 1.0
+    """Passes over the (sampled) training data; ignored when `max_steps` > 0."""
+    max_steps: int = 0
+    """Optimizer steps of the phase (0 = from `epochs`)."""
+    task_epochs: dict = field(default_factory=dict)
+    """Per-task epochs of a per-task phase, e.g. {udpos = 10, tydiqa = 15}; others use `epochs`."""
+    lr: float = 0.0
+    """Peak learning rate of this phase (0 = optim.lr)."""
+    global_batch: int = 0
+    """Global batch of this phase (0 = deepspeed.global_batch)."""
+    evaluate: bool = False
+    """Score each task zero-shot on every language after this phase."""
+    retrieval: list = field(default_factory=list)
+    """Retrieval tasks (bucc2018, tatoeba) scored from this phase's export."""
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    phases: list = field(default_factory=list)
+    """The phase graph, in order (list of PhaseConfig)."""
+
+
+LIST_ITEM_TYPES = {("Config", "phases"): PhaseConfig}

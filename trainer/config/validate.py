@@ -1,0 +1,139 @@
+"""Checks of a typed config that need more than types: enums, the phase graph, lengths the
+model allows, the task-keyed tables, noise settings and language codes. Each failure is a
+``ConfigError`` naming the key, raised before any weights or data are loaded."""
+from __future__ import annotations
+
+from eval.perturb import settings
+from trainer.config.schema import Config
+from trainer.errors import ConfigError
+from trainer.tasks import TASKS
+
+
+def validate(cfg: Config) -> None:
+    """Checks that need more than types: enums, the phase graph, batch arithmetic."""
+    if cfg.deepspeed.precision not in ("bf16", "fp16", "fp32"):
+        raise ConfigError(f"deepspeed.precision: expected bf16, fp16 or fp32, got {cfg.deepspeed.precision!r}")
+    if cfg.sampler.kind not in ("proportional", "capped", "temperature", "uniform"):
+        raise ConfigError(f"sampler.kind: unknown sampler {cfg.sampler.kind!r}")
+    if cfg.data.source not in ("local", "hub"):
+        raise ConfigError(f"data.source: expected local or hub, got {cfg.data.source!r}")
+    if cfg.data.pad_to_multiple_of < -1:
+        raise ConfigError(f"data.pad_to_multiple_of: expected -1 (auto), 0 (off) or a positive "
+                          f"multiple, got {cfg.data.pad_to_multiple_of}")
+    if cfg.data.prefetch < -1:
+        raise ConfigError(f"data.prefetch: expected -1 (auto), 0 (off) or a number of steps, "
+                          f"got {cfg.data.prefetch}")
+    if cfg.deepspeed.micro_batch < 0:
+        raise ConfigError(f"deepspeed.micro_batch: expected 0 (auto) or a positive number of rows, "
+                          f"got {cfg.deepspeed.micro_batch}")
+    if not cfg.model.name and not cfg.model.init_config:
+        raise ConfigError("model.name: empty name needs model.init_config to build an encoder")
+    seen = {"pretrained"}
+    for i, phase in enumerate(cfg.phases):
+        if not phase.name:
+            raise ConfigError(f"phases.{i}.name: every phase needs a name")
+        if phase.name in seen:
+            raise ConfigError(f"phases.{i}.name: duplicate phase name {phase.name!r}")
+        if phase.init not in seen:
+            raise ConfigError(f"phases.{i}.init: {phase.init!r} is not `pretrained` or an earlier phase "
+                              f"(earlier: {', '.join(sorted(seen))})")
+        if not phase.tasks and not phase.retrieval:
+            raise ConfigError(f"phases.{i}.tasks: a phase needs tasks to train (or only `retrieval`, "
+                              f"to score its starting point)")
+        if phase.per_task and phase.retrieval:
+            raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
+                              f"score retrieval from a joint phase (or a phase with no tasks)")
+        seen.add(phase.name)
+    _check_languages(cfg)
+    _check_lengths(cfg)
+    _check_compile(cfg)
+    check_perturb(cfg)
+    _check_task_tables(cfg)
+
+
+# RoBERTa-family position ids start after the padding index: two positions are never usable.
+POSITION_OFFSET = {"xlm-roberta": 2, "roberta": 2, "camembert": 2}
+
+
+def _check_lengths(cfg: Config) -> None:
+    """An encoder built from a config knows its longest input: refuse longer ``data.max_length``
+    here rather than fail in the embedding lookup of the first long batch."""
+    positions = cfg.model.init_config.get("max_position_embeddings") if not cfg.model.name else None
+    if not isinstance(positions, int):
+        return
+    limit = positions - POSITION_OFFSET.get(cfg.model.arch, 0)
+    if cfg.data.max_length > limit:
+        raise ConfigError(f"data.max_length = {cfg.data.max_length} exceeds what the model allows "
+                          f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+
+
+def _check_compile(cfg: Config) -> None:
+    if not cfg.model.compile:
+        return
+    import torch._dynamo
+
+    known = torch._dynamo.list_backends(exclude_tags=())
+    if cfg.model.compile not in known:
+        raise ConfigError(f"model.compile: unknown torch.compile backend {cfg.model.compile!r} "
+                          f"(known: {', '.join(sorted(known))}; empty = off)")
+
+
+def _check_task_tables(cfg: Config) -> None:
+    """``sampler.fixed`` and ``data.train_files`` are keyed by task: a key that no phase trains
+    would silently do nothing, so it is refused."""
+    trained = {t for p in cfg.phases for t in p.tasks}
+    for section, table in (("sampler.fixed", cfg.sampler.fixed), ("data.train_files", cfg.data.train_files)):
+        unknown = sorted(set(table) - trained)
+        if unknown and cfg.phases:
+            raise ConfigError(f"{section}: {unknown} not trained by any phase "
+                              f"(trained: {', '.join(sorted(trained)) or 'none'})")
+    for task, rate in cfg.sampler.fixed.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ConfigError(f"sampler.fixed.{task}: expected a rate in [0, 1), got {rate!r}")
+    if sum(cfg.sampler.fixed.values()) >= 1:
+        raise ConfigError(f"sampler.fixed: rates sum to {sum(cfg.sampler.fixed.values()):g}; "
+                          f"they must leave a share for the other tasks")
+    for task, where in cfg.data.train_files.items():
+        if not isinstance(where, str) or not where or where in ("hub:",):
+            raise ConfigError(f"data.train_files.{task}: expected a path or hub:ID, got {where!r}")
+        try:  # a bad pattern fails here, not when the data is loaded
+            given_hub(where, "xx") if where.startswith("hub:") else where.format(lang="xx")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"data.train_files.{task}: {where!r} is not a valid pattern "
+                              f"(it may hold {{lang}} and nothing else in braces; hub sources are "
+                              f"hub:ID[:CONFIG[:SPLIT]]): {e!r}") from None
+
+
+def given_hub(given: str, lang: str) -> tuple[str, str | None, str]:
+    """``hub:ID[:CONFIG[:SPLIT]]`` -> (ID, CONFIG or None, SPLIT or "train"), {lang} filled."""
+    parts = given[len("hub:"):].format(lang=lang).split(":")
+    if not parts[0] or len(parts) > 3:
+        raise ValueError(f"expected hub:ID[:CONFIG[:SPLIT]], got {given!r}")
+    return parts[0], (parts[1] or None) if len(parts) > 1 else None, parts[2] if len(parts) > 2 else "train"
+
+
+def check_perturb(cfg: Config) -> None:
+    """Unknown noise kinds, rates outside (0, 1] and code-switching without a lexicon fail here,
+    before any model is loaded."""
+    pc = cfg.eval.perturb
+    try:
+        settings(pc.kinds, [float(r) for r in pc.rates], pc.seed)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"eval.perturb: {err}") from None
+    if pc.kinds and not pc.rates:
+        raise ConfigError("eval.perturb.rates: give at least one rate")
+    if "code_switch" in pc.kinds and not pc.lexicon:
+        raise ConfigError("eval.perturb.lexicon: code_switch needs a lexicon file")
+
+
+def _check_languages(cfg: Config) -> None:
+    """``eval.languages`` filters every task's languages; an unknown code would silently match
+    nothing, so it is refused."""
+    if not cfg.eval.languages:
+        return
+    known = set().union(*(t.languages for t in TASKS.values()))
+    unknown = [code for code in cfg.eval.languages if code not in known]
+    if unknown:
+        plain = sorted(code for code in known if "-" not in code)
+        raise ConfigError(f"eval.languages: unknown language code(s) {unknown}; tasks know "
+                          f"{', '.join(plain)} (and MLQA pairs such as de-en)")

@@ -1,0 +1,72 @@
+"""Building the model for a run: the encoder from a hub id or folder, from a config (random
+weights), or from an earlier phase's export, with the heads the run trains."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainer.model.export import load_heads, read_export_meta
+from trainer.model.multitask import HeadSpec, MultiTaskModel
+
+
+def _load_pretrained_encoder(model_cfg, need_mlm: bool):
+    """(encoder, MLM head weights or {}) from a hub id / folder, or built from a config."""
+    import transformers as tf
+
+    common = {"trust_remote_code": model_cfg.trust_remote_code}
+    if not model_cfg.name:
+        config = tf.AutoConfig.for_model(model_cfg.arch, **model_cfg.init_config)
+        config._attn_implementation = model_cfg.attn_implementation
+        return tf.AutoModel.from_config(config, add_pooling_layer=False), {}
+    if not need_mlm:
+        enc = tf.AutoModel.from_pretrained(model_cfg.name, add_pooling_layer=False,
+                                           attn_implementation=model_cfg.attn_implementation, **common)
+        return enc, {}
+    full = tf.AutoModelForMaskedLM.from_pretrained(
+        model_cfg.name, attn_implementation=model_cfg.attn_implementation, **common)
+    return full.base_model, _mlm_weights(full)
+
+
+def _mlm_weights(full: nn.Module) -> dict[str, torch.Tensor]:
+    """The pretrained LM head's transform and bias, renamed to MLMHead's parameters."""
+    sd = full.state_dict()
+    names = {  # RoBERTa / XLM-R, then BERT naming
+        "dense.weight": ("lm_head.dense.weight", "cls.predictions.transform.dense.weight"),
+        "dense.bias": ("lm_head.dense.bias", "cls.predictions.transform.dense.bias"),
+        "layer_norm.weight": ("lm_head.layer_norm.weight", "cls.predictions.transform.LayerNorm.weight"),
+        "layer_norm.bias": ("lm_head.layer_norm.bias", "cls.predictions.transform.LayerNorm.bias"),
+        "bias": ("lm_head.bias", "cls.predictions.bias"),
+    }
+    out = {}
+    for ours, theirs in names.items():
+        for key in theirs:
+            if key in sd:
+                out[ours] = sd[key]
+                break
+    return out
+
+
+def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, str],
+                init: str = "pretrained", seed: int = 0) -> MultiTaskModel:
+    """A model for these heads, starting from the pretrained encoder or from an export."""
+    import transformers as tf
+
+    torch.manual_seed(seed)  # new heads start the same on every rank and every run
+    need_mlm = any(s.kind == "mlm" for s in heads.values())
+    if init == "pretrained":
+        encoder, mlm = _load_pretrained_encoder(model_cfg, need_mlm)
+        model = MultiTaskModel(encoder, heads, task_to_head)
+        model.set_first_token_shortcut(model_cfg.first_token_shortcut)
+        for name, spec in heads.items():
+            if spec.kind == "mlm" and mlm:
+                model.heads[name].load_state_dict(mlm)
+        return model
+    meta = read_export_meta(init)
+    encoder = tf.AutoModel.from_pretrained(init, add_pooling_layer=False,
+                                           attn_implementation=model_cfg.attn_implementation,
+                                           trust_remote_code=model_cfg.trust_remote_code)
+    model = MultiTaskModel(encoder, heads, task_to_head)
+    model.set_first_token_shortcut(model_cfg.first_token_shortcut)
+    if model_cfg.reuse_heads:
+        load_heads(model, init, meta, only_matching=True)
+    return model
