@@ -89,9 +89,9 @@ def write_data(root: str, words: list[str]) -> list[str]:
 def build_export(work: str) -> str:
     """Data, tokenizer and export of the plan under ``work`` (reused when present)."""
     from trainer.config import from_dict, to_dict
-    from trainer.model.multitask import HeadSpec
     from trainer.model.build import build_model
     from trainer.model.export import save_export
+    from trainer.model.multitask import HeadSpec
     from trainer.synth.toy_tokenizer import build_tokenizer
 
     export = os.path.join(work, "export")
@@ -201,10 +201,10 @@ def planned_balance(work: str, chunk_tokens: int | None, worlds=(2, 4, 8, 16, 32
     the machine has: items of ``chunk_tokens`` against one item per (task, language) set."""
     from eval.evaluator import assign
     from trainer.config import from_dict
-    from trainer.model.export import load_export, read_export_meta
-    from trainer.predict import Predictor, plan_items
-    from trainer.tasks import get_task
     from trainer.data.tokenizer import load_tokenizer_from
+    from trainer.evaluation.predict import Predictor, plan_items
+    from trainer.model.export import load_export, read_export_meta
+    from trainer.tasks import get_task
 
     export = build_export(work)
     cfg = from_dict(read_export_meta(export)["config"])

@@ -33,10 +33,10 @@ SKINNY = {**common.XLMR_LARGE_SHAPE, "vocab_size": 1000, "hidden_size": 64,
 
 def build(micro: int, info, ds_json: str = ""):
     from benchmarks.mfu import _config
-    from trainer.runtime import dist
     from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
-    from trainer.model.multitask import HeadSpec
     from trainer.model.build import build_model
+    from trainer.model.multitask import HeadSpec
+    from trainer.runtime import dist
 
     cfg = _config(dict(SKINNY, pad_token_id=1), micro, GLOBAL // micro)
     cfg.deepspeed.precision = "bf16" if dist.device_type() == "cuda" else "fp32"

@@ -167,10 +167,10 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
 def run(a) -> dict:
     import torch
 
-    from trainer.runtime import dist
     from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
-    from trainer.model.multitask import HeadSpec, compile_layers
     from trainer.model.build import build_model
+    from trainer.model.multitask import HeadSpec, compile_layers
+    from trainer.runtime import dist
 
     cuda = torch.cuda.is_available()
     shape = common.SHAPES[a.shape]

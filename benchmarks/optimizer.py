@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 
-
 KERNELS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 

@@ -9,7 +9,7 @@ full ``train_size`` (stand-ins: XNLI for MNLI, PAWS-X for QQP, SQuAD v1.1 for SQ
 English for CCG). Each step is one global batch of one task, cut into micro-batches:
 
   xstilts       ``TaskStream`` length-grouped global batches, padded per micro-batch by
-                ``trainer.collate`` (optionally to a multiple)
+                ``trainer.data.collate`` (optionally to a multiple)
   dynamic       the same stream without length grouping (random batches), padded per micro-batch
   max_length    every row padded to its maximum (128, or 384 for QA windows), as the XTREME
                 scripts do

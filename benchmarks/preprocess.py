@@ -124,8 +124,8 @@ def worker_single(a) -> None:
 
 def worker_ranks(a) -> None:
     """One rank of ``load_train_features`` (main process first) for every task of the mix."""
-    from trainer.runtime import dist
     from trainer.data.streams import load_train_features
+    from trainer.runtime import dist
 
     info = dist.discover()
     dist.init(info, "", 300, False)

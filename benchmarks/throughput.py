@@ -14,8 +14,8 @@ multiple of micro x ranks for accumulation on both sides (benchmarks/RESULTS.md:
 global 128, ``--pad-multiple 8``); the clock synchronises the GPU at every step end on both
 sides, and the engine phase times are host times. Variants:
 
-  xstilts              ``trainer.loop.train`` itself: TaskStream length-grouped global batches,
-                       ``trainer.collate``, the DeepSpeed engine loop (checkpoint and export at
+  xstilts              ``trainer.training.loop.train`` itself: TaskStream length-grouped global batches,
+                       ``trainer.data.collate``, the DeepSpeed engine loop (checkpoint and export at
                        the end are switched off: only the step loop is timed)
   xstilts_full_last_layer   the same with ``model.first_token_shortcut = false``: the last
                        layer computed for every token, as HF does (what the shortcut buys)
@@ -215,13 +215,13 @@ class _Tracker:
 
 
 def worker_xstilts(a) -> None:
-    """One rank of ``trainer.loop.train`` with a clock on the watchdog beat (once per step)."""
+    """One rank of ``trainer.training.loop.train`` with a clock on the watchdog beat (once per step)."""
     import torch
 
     from trainer.data import streams as batches
-    from trainer import loop
-    from trainer.runtime import dist
     from trainer.data.tokenizer import load_tokenizer
+    from trainer.runtime import dist
+    from trainer.training import loop
 
     ws = workspace(a.work, write=False, mix=a.mix)
     out = os.path.join(a.work, "runs", a.tag)

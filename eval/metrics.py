@@ -19,6 +19,7 @@ import warnings
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from eval.retrieval_metrics import bucc_f1, index_accuracy, mean_average_precision
 from eval.xtreme import CATEGORIES, XTREME_R_CATEGORIES, XTREME_R_TASKS, XTREME_TASKS
 
 # ---------------------------------------------------------------- classification / tagging
@@ -297,12 +298,8 @@ def score_task(scorer: str, predictions: Any, references: Any, lang: str) -> dic
     if scorer == "mlqa":
         return mlqa(predictions, references, lang)
     if scorer in ("bucc", "bucc2018"):
-        from eval.retrieval_metrics import bucc_f1
-
         return bucc_f1(predictions, references)
     if scorer == "tatoeba":
-        from eval.retrieval_metrics import index_accuracy
-
         return index_accuracy(predictions, references)
     if scorer == "map@20":
         return ranked_map(predictions, references)
@@ -314,8 +311,6 @@ def score_task(scorer: str, predictions: Any, references: Any, lang: str) -> dic
 def ranked_map(predictions: Mapping[str, Sequence[str]], references: Mapping[str, Sequence[str]],
                k: int = 20) -> dict[str, float]:
     """mAP@k in percent of ranked candidate lists against each query's relevant candidates."""
-    from eval.retrieval_metrics import mean_average_precision
-
     queries = list(references)
     return mean_average_precision([references[q] for q in queries],
                                   [list(predictions.get(q, [])) for q in queries], k)

@@ -102,7 +102,7 @@ def rng_for(p: Perturbation, *key: object) -> random.Random:
 
 class Lexicon:
     """A bilingual (or multilingual) dictionary: ``concept<TAB>language<TAB>form`` rows, as
-    trainer/synthetic.py writes ``lexicon.tsv``; rows of language ``*`` (names) are ignored."""
+    trainer/synth/suite.py writes ``lexicon.tsv``; rows of language ``*`` (names) are ignored."""
 
     def __init__(self, rows: Iterable[Sequence[str]]):
         self.concept_of: dict[str, dict[str, str]] = {}  # lang -> lower-cased form -> concept

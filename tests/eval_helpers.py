@@ -126,11 +126,11 @@ def make_export(path: str, tree: dict, tasks: tuple[str, ...] = ("xnli", "panx",
                 step: int = 7, seed: int = 0) -> str:
     """A tiny export (encoder + heads of ``tasks`` + tokenizer + config) at ``path``."""
     from trainer.config import from_dict, to_dict
-    from trainer.model.multitask import HeadSpec
+    from trainer.data.tokenizer import load_tokenizer_from
     from trainer.model.build import build_model
     from trainer.model.export import save_export
+    from trainer.model.multitask import HeadSpec
     from trainer.tasks import get_task
-    from trainer.data.tokenizer import load_tokenizer_from
 
     cfg = from_dict(json.loads(json.dumps(tree)))
     tok = load_tokenizer_from(cfg.model.tokenizer)

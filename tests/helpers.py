@@ -297,7 +297,7 @@ def session_tok(tmp_path_factory) -> str:
 
 
 def fault_time(output: str) -> float:
-    """Wall-clock time at which the injected fault fired (printed by trainer.faults)."""
+    """Wall-clock time at which the injected fault fired (printed by trainer.runtime.faults)."""
     import re
 
     found = re.findall(r"xstilts fault: .* \(t=([0-9.]+)\)", output)

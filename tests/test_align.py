@@ -67,7 +67,7 @@ def test_align_on_real_bucc_gold_pairs(export, real_data, tmp_path):
         rep = json.load(f)
     assert rep["split"] == "validation" and rep["languages"]["zh"]["pairs"] == 64
     # the pairs are the gold file's: its first line, looked up in the two sentence files
-    from trainer.align import parallel_sentences
+    from trainer.evaluation.align_export import parallel_sentences
     from trainer.tasks import get_task
 
     folder = os.path.join(real_data, "bucc2018")

@@ -1,8 +1,8 @@
 """The MFU benchmark's FLOP count: 6 x non-embedding parameters + attention, per token."""
 from benchmarks import mfu
 from trainer.config import ModelConfig
-from trainer.model.multitask import HeadSpec
 from trainer.model.build import build_model
+from trainer.model.multitask import HeadSpec
 
 SHAPE = dict(vocab_size=500, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
              intermediate_size=64, max_position_embeddings=70, pad_token_id=1)

@@ -3,10 +3,9 @@ import json
 
 import pytest
 
-from trainer.config import Config
-from trainer.errors import EngineConfigError
-from trainer.config import batch_arithmetic, micro_batch_for
+from trainer.config import Config, batch_arithmetic, micro_batch_for
 from trainer.engine.build import fill_ds_config, load_ds_json, param_groups
+from trainer.errors import EngineConfigError
 
 
 def fill(ds, cfg=None, **kw):

@@ -11,10 +11,10 @@ import os
 import subprocess
 import sys
 
+import eval_helpers as H
 import numpy as np
 import pytest
 
-import eval_helpers as H
 from eval import evaluator as E
 
 # ---------------------------------------------------------------- items, balance, assembly
@@ -145,10 +145,10 @@ def test_predictor_costs_are_tokens_and_cpu_stays_fp32(workspace, tmp_path):
     import torch
 
     from trainer.config import from_dict
-    from trainer.model.export import load_export
-    from trainer.predict import Predictor, autocast_dtype, plan_items
-    from trainer.tasks import get_task
     from trainer.data.tokenizer import load_tokenizer_from
+    from trainer.evaluation.predict import Predictor, autocast_dtype, plan_items
+    from trainer.model.export import load_export
+    from trainer.tasks import get_task
 
     meta = H.read_json(os.path.join(workspace["export"], "xstilts.json"))
     cfg = from_dict(meta["config"])
@@ -182,10 +182,10 @@ def test_eval_rows_padded_to_a_multiple_predict_the_same(workspace, tmp_path):
     spans, classes and embeddings must not change (forced here on CPU with a positive value)."""
     import trainer.data.collate
     from trainer.config import from_dict
-    from trainer.model.export import load_export
-    from trainer.predict import Predictor, plan_items
-    from trainer.tasks import get_task
     from trainer.data.tokenizer import load_tokenizer_from
+    from trainer.evaluation.predict import Predictor, plan_items
+    from trainer.model.export import load_export
+    from trainer.tasks import get_task
 
     meta = H.read_json(os.path.join(workspace["export"], "xstilts.json"))
     model, tok = load_export(workspace["export"]), load_tokenizer_from(workspace["export"])

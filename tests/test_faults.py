@@ -14,7 +14,8 @@ import pytest
 
 from tests import helpers as h
 from trainer.runtime import dist, faults
-from trainer.loop import NonFiniteLoss, TrainState, check_finite
+from trainer.training.loop import NonFiniteLoss, check_finite
+from trainer.training.state import TrainState
 
 LIMIT_S = 60  # every other rank must be gone this long after the fault fired
 

@@ -17,9 +17,9 @@ import torch
 from tests import helpers as h
 from trainer.config import ConfigError, DataConfig, PhaseConfig, SamplerConfig, from_dict
 from trainer.data.load import data_source
-from trainer.loop import total_steps
 from trainer.data.samplers import TaskSampler, build_sampler, task_probabilities
 from trainer.tasks import UnknownTask, get_task
+from trainer.training.loop import total_steps
 
 # ---------------------------------------------------------------- translated data (TASK@LANG)
 
@@ -150,11 +150,11 @@ def bert_tok(tmp_path_factory) -> str:
 def test_bert_pairs_carry_segment_ids_into_the_encoder(bert_tok):
     from transformers import AutoTokenizer
 
-    from trainer.data.collate import collate
     from trainer.config import ModelConfig
+    from trainer.data.collate import collate
     from trainer.data.features import featurize
-    from trainer.model.multitask import HeadSpec
     from trainer.model.build import build_model
+    from trainer.model.multitask import HeadSpec
 
     tok = AutoTokenizer.from_pretrained(bert_tok)
     feats = featurize("classification", {"id": ["0"], "text_a": ["the city"], "text_b": ["a river"],

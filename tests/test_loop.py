@@ -9,10 +9,14 @@ from tests.helpers import make_workspace
 
 CHILD = r"""
 import json, os, sys
-from trainer import config as C, dist, loop
-from trainer.model import MultiTaskModel, build_model, save_export
-from trainer.pipeline import plan_runs
-from trainer.tokenizer import load_tokenizer
+from trainer import config as C
+from trainer.config.phases import plan_runs
+from trainer.data.tokenizer import load_tokenizer
+from trainer.model.build import build_model
+from trainer.model.export import save_export
+from trainer.model.multitask import MultiTaskModel, head_specs
+from trainer.runtime import dist
+from trainer.training import loop
 
 recipe, out = sys.argv[1], sys.argv[2]
 cfg = C.load(recipe, [f"run.out={out}", "checkpoint.every=0"])
@@ -27,7 +31,7 @@ def spy(self, task, batch):
 MultiTaskModel.forward = spy
 phase = cfg.phases[0]
 start = os.path.join(out, "start")
-heads, task_map = loop.head_specs(plan_runs(cfg, phase, {"pretrained": "pretrained"})[0].tasks, len(tok))
+heads, task_map = head_specs(plan_runs(cfg, phase, {"pretrained": "pretrained"})[0].tasks, len(tok))
 save_export(build_model(cfg.model, heads, task_map, "pretrained"), start, tok)
 for init in ("pretrained", start):
     seen.clear()

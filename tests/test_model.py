@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from trainer.config import ModelConfig
-from trainer.model.multitask import HeadSpec
 from trainer.model.build import build_model
 from trainer.model.export import load_export, save_export
+from trainer.model.multitask import HeadSpec
 
 TINY = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=64, max_position_embeddings=70, pad_token_id=1)

@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from eval.perturb import KEYBOARD, KINDS, Lexicon, Perturbation, _words, perturb_example, perturb_text, settings
+from eval.perturb import (KEYBOARD, KINDS, Lexicon, Perturbation, _words, perturb_example, perturb_text,
+                          settings)
 from eval.robustness import build_report, to_markdown
 
 LEX = Lexicon([("dog", "de", "Hund"), ("dog", "en", "dog"), ("the", "de", "der"), ("the", "en", "the"),
@@ -84,7 +85,7 @@ def test_qa_answers_stay_at_their_offsets(kind):
 
 def test_real_xquad_answers_survive_every_kind(real_data):
     from trainer.tasks.base import SkipCounter
-    from trainer.tasks.formats import read_squad
+    from trainer.tasks.squad_format import read_squad
 
     examples = list(read_squad(os.path.join(real_data, "xquad", "xquad.de.json"), SkipCounter()))[:80]
     for kind in WORD_KINDS:
@@ -144,7 +145,7 @@ def test_report_arithmetic():
 def test_a_setting_that_changes_nothing_is_marked_na():
     import datasets
 
-    from trainer.robustness import Noise
+    from trainer.evaluation.noise import Noise
     from trainer.tasks import get_task
 
     # word shuffling is not applied to tagging (it would break spans): nothing changes
@@ -185,8 +186,9 @@ def test_a_setting_that_changes_nothing_is_marked_na():
 
 def test_evaluate_with_perturb_end_to_end(tmp_path, monkeypatch, capsys):
     import eval_helpers as H
-    from trainer import robustness
+
     from trainer.cli import main
+    from trainer.evaluation import noise as robustness
 
     changed: dict[tuple, int] = {}  # (task, setting) -> examples the noise actually changed
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from trainer.data.features import featurize
-from trainer.postprocess import (choice_predictions, classification_predictions, default_tag,
-                                 span_predictions, tagging_predictions)
+from trainer.evaluation.postprocess import (choice_predictions, classification_predictions, default_tag,
+                                            span_predictions, tagging_predictions)
 from trainer.synth.toy_tokenizer import build_tokenizer, sample_corpus
 
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from trainer.commands import load_config
-from trainer.dryrun import dry_run
+from trainer.commands.common import load_config
+from trainer.commands.dryrun import dry_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "trainer", "recipes", "*.toml")))

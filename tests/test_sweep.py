@@ -13,7 +13,7 @@ import pytest
 from eval.grid import build_grid, to_markdown
 from eval.results import aggregate_runs, build_results
 from tests import helpers as h
-from trainer import sweep
+from trainer.commands import sweep
 
 ROOT = h.ROOT
 PAPER = os.path.join(ROOT, "trainer", "recipes", "sweeps", "paper_grid.toml")

@@ -8,10 +8,9 @@ import os
 import pytest
 
 from eval.xtreme import LANGUAGES
-from trainer.tasks import TASKS, get_task
-from trainer.tasks import formats
+from trainer.tasks import TASKS, formats, get_task
 from trainer.tasks.base import DataError, RetrievalTask, SkipCounter
-from trainer.tasks.ccg import CCGDataMissing, UNK
+from trainer.tasks.ccg import UNK, CCGDataMissing
 from trainer.tasks.mlqa import pair_of
 from trainer.tasks.mnli import NLI_LABELS, nli_hub_row
 from trainer.tasks.tydiqa import original_id

@@ -10,10 +10,10 @@ import json
 import os
 import time
 
+import eval_helpers as H
 import pytest
 
-import eval_helpers as H
-from trainer import watch as W
+from trainer.evaluation import watch as W
 
 PHASES = [{"name": "a", "tasks": ["xnli"], "evaluate": True, "max_steps": 2},
           {"name": "b", "tasks": ["panx"], "init": "a", "evaluate": True, "max_steps": 2}]

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from eval import retrieval, retrieval_metrics as rm
+from eval import retrieval
+from eval import retrieval_metrics as rm
 from eval.metrics import score_task, xtreme_r_score
 from eval.results import build_results
 from eval.xtreme import LANGUAGES, TARGETS, XTREME_R_TASKS
@@ -314,7 +315,7 @@ def test_mewslix_noise_touches_the_parts_not_the_braces(tmp_path):
     import re
 
     from eval.perturb import Perturbation
-    from trainer.robustness import Noise
+    from trainer.evaluation.noise import Noise
 
     write_mewslix(str(tmp_path))
     task = get_task("mewslix")
@@ -339,7 +340,7 @@ def test_xcopa_noise_leaves_the_english_prompt(tmp_path):
     import datasets
 
     from eval.perturb import Perturbation
-    from trainer.robustness import Noise
+    from trainer.evaluation.noise import Noise
 
     xcopa = get_task("xcopa")
     row = {"premise": "Ese vaso se rompió ayer.", "choice1": "Cayó al suelo.", "choice2": "Brilló mucho.",
@@ -373,12 +374,13 @@ def test_xtreme_r_language_lists_read_the_real_samples(real_data):
 
 def test_evaluator_embeds_a_shared_pool_once(tmp_path):
     import eval_helpers as H
-    from trainer.runtime import dist
+
     from trainer.config import from_dict
-    from trainer.model.export import load_export
-    from trainer.pipeline import evaluate_model
-    from trainer.predict import Predictor, plan_items
     from trainer.data.tokenizer import load_tokenizer_from
+    from trainer.evaluation.driver import evaluate_model
+    from trainer.evaluation.predict import Predictor, plan_items
+    from trainer.model.export import load_export
+    from trainer.runtime import dist
 
     data = str(tmp_path / "data")
     write_xquad_r(data)

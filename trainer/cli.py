@@ -16,6 +16,7 @@ Every command accepts the ``--local_rank`` argument that the deepspeed launcher 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from trainer.errors import UserError
@@ -93,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each command is one module of trainer/commands with a ``run(args, overrides)`` function. The
+# module is imported when its command runs: `xstilts score` or `tasks` need neither torch nor
+# DeepSpeed, which the training commands import at their top.
+COMMANDS = {
+    "train": "trainer.commands.train",
+    "evaluate": "trainer.commands.evaluate",
+    "score": "trainer.commands.score",
+    "report": "trainer.commands.report",
+    "sweep": "trainer.commands.sweep",
+    "align": "trainer.commands.align",
+    "tasks": "trainer.commands.tasks",
+    "demo": "trainer.commands.demo",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -101,10 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad or (rest and args.command not in ("train", "demo")):
         parser.error(f"unrecognized arguments: {' '.join(bad or rest)} "
                      f"(recipe overrides look like --section.key=value and go after `train RECIPE` or `demo`)")
-    from trainer import commands
-
+    command = importlib.import_module(COMMANDS[args.command])
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args, rest) or 0)
+        return int(command.run(args, rest) or 0)
     except UserError as err:
         print(f"xstilts: error: {err}", file=sys.stderr)
         return 2

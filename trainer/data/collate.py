@@ -1,4 +1,4 @@
-"""Batch collation: feature rows (trainer/features.py) -> padded tensors, and MLM masking.
+"""Batch collation: feature rows (trainer/data/features.py) -> padded tensors, and MLM masking.
 
 This module owns dynamic padding (to the longest row of the batch, optionally rounded up to a
 multiple), attention masks (built from row lengths; features store none), and BERT-style

@@ -3,7 +3,7 @@
 This module owns tokenization for every head kind. ``featurize`` is written for
 ``datasets.Dataset.map(batched=True, with_indices=True, remove_columns=...)``: it is a
 module-level function taking only picklable arguments, so datasets can fingerprint and cache it.
-Features never hold padding or attention masks; trainer/collate.py pads per batch.
+Features never hold padding or attention masks; trainer/data/collate.py pads per batch.
 
 Columns every kind writes:
   ``example_idx``  index of the source row in the example dataset. It comes from ``indices``

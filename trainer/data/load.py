@@ -21,7 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.config import given_hub
-from trainer.tasks.base import SkipCounter, Task
+from trainer.data import features
+from trainer.data.features import featurize
+from trainer.tasks import get_task
+from trainer.tasks.base import HubSource, SkipCounter, Task
 
 log = logging.getLogger("xstilts.data")
 GROUP_CHUNK = 64  # global batches per length-sorting chunk: long enough to group, short enough to mix
@@ -48,9 +51,6 @@ def _generate(task_name: str, source: str, path: str, split: str, lang: str, ski
     """datasets generator: canonical examples of one split (runs once; the result is cached).
     ``hub`` (path, config, split) replaces the task's own hub source (data.train_files)."""
     import dataclasses
-
-    from trainer.tasks import get_task
-    from trainer.tasks.base import HubSource
 
     task = get_task(task_name)
     if hub is not None:
@@ -156,7 +156,6 @@ def features_fingerprint(examples, kwargs: dict) -> str:
     hashed once per process instead, the same way datasets hashes it."""
     from datasets.fingerprint import Hasher
 
-    from trainer.data import features
 
     tok = kwargs["tokenizer"]
     if tok not in _TOKENIZER_HASHES:
@@ -168,8 +167,6 @@ def features_fingerprint(examples, kwargs: dict) -> str:
 
 
 def _featurize_rows(batch: dict, indices: list[int], kw: dict, stats: dict) -> dict:
-    from trainer.data.features import featurize
-
     return featurize(batch=batch, indices=indices, stats=stats, **kw)
 
 

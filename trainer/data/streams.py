@@ -7,8 +7,10 @@ import logging
 import numpy as np
 import torch
 
-from trainer.runtime import dist
+from trainer.config import micro_batch_for
+from trainer.data.collate import MlmMasker, collate
 from trainer.data.load import TaskStream, featurize_dataset, int_column, load_examples
+from trainer.runtime import dist
 
 log = logging.getLogger("xstilts.data")
 
@@ -21,8 +23,6 @@ class TrainStream(TaskStream):
         self.kind, self.pad_id, self.pad_multiple, self.masker = kind, pad_id, pad_multiple, masker
 
     def collate(self, rows: list[dict], step: int) -> dict:
-        from trainer.data.collate import collate
-
         if self.masker is not None:
             self.masker.set_step(step)
         return collate(self.kind, rows, self.pad_id, pad_to_multiple_of=self.pad_multiple or None,
@@ -30,8 +30,6 @@ class TrainStream(TaskStream):
 
 
 def build_masker(tokenizer, cfg):
-    from trainer.data.collate import MlmMasker
-
     return MlmMasker(mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
                      special_ids=list(tokenizer.all_special_ids), prob=cfg.data.mlm_probability,
                      seed=cfg.run.seed)
@@ -84,8 +82,6 @@ def pad_multiple(setting: int, device_type: str) -> int:
 
 
 def build_streams(cfg, run, tokenizer, info: dist.DistInfo, global_batch: int) -> dict[str, TrainStream]:
-    from trainer.config import micro_batch_for
-
     streams = {}
     multiple = pad_multiple(cfg.data.pad_to_multiple_of, dist.device_type())
     micro = micro_batch_for(cfg.deepspeed.micro_batch, global_batch, info.world_size)

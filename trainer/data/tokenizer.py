@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from trainer.runtime import dist
+from trainer.synth import suite as synthetic
+from trainer.synth.toy_tokenizer import build_tokenizer
 
 
 def tokenizer_path(cfg) -> str:
@@ -21,13 +23,10 @@ def prepare_synthetic(cfg) -> None:
     """Generate the synthetic suite and its tokenizer if the recipe uses them (idempotent)."""
     if not cfg.data.synthetic:
         return
-    from trainer.synth import suite as synthetic
 
     synthetic.ensure_generated(cfg.data.root, seed=cfg.data.synthetic_seed)
     path = tokenizer_path(cfg)
     if path and not os.path.isfile(os.path.join(path, "tokenizer.json")):
-        from trainer.synth.toy_tokenizer import build_tokenizer
-
         vocab = int(cfg.model.init_config.get("vocab_size", 4000))
         build_tokenizer(synthetic.corpus_texts(cfg.data.root), vocab, path)
 

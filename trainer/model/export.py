@@ -13,7 +13,6 @@ from dataclasses import asdict
 
 from trainer.model.multitask import HeadSpec, MultiTaskModel
 
-
 EXPORT_META = "xstilts.json"
 
 

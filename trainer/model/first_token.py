@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # heads that read the first token's final state only (<s> / [CLS])
 FIRST_TOKEN_KINDS = ("classification", "multiple_choice")
 

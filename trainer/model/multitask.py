@@ -118,3 +118,13 @@ def compile_layers(model: MultiTaskModel, backend: str) -> int:
     return len(targets)
 
 
+def head_specs(tasks: list, vocab_size: int) -> tuple[dict[str, HeadSpec], dict[str, str]]:
+    """Heads keyed by name (tasks naming the same head share it) and the task-to-head map."""
+    heads: dict[str, HeadSpec] = {}
+    for t in tasks:
+        n = {"span": 2, "multiple_choice": 1, "mlm": vocab_size}.get(t.kind, t.num_labels)
+        spec = HeadSpec(t.kind, n, list(t.labels))
+        if t.head in heads and heads[t.head] != spec:
+            raise ValueError(f"tasks sharing head {t.head!r} disagree on its kind or labels")
+        heads[t.head] = spec
+    return heads, {t.name: t.head for t in tasks}

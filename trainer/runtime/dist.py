@@ -96,6 +96,13 @@ def device_type() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def local_device() -> str:
+    """This process's device for inference: its current GPU, else the CPU."""
+    import torch
+
+    return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+
+
 def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: bool = False) -> None:
     """Initialize the process group through DeepSpeed (which the engine needs) with our timeout."""
     import deepspeed

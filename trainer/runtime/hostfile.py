@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+
 from trainer.errors import HostfileError
 
 # RFC 1123 labels (letters, digits, hyphens; dots between), IPv4, or a bracket-free IPv6.

@@ -1,4 +1,4 @@
-"""The synthetic language family behind the demo suite (trainer/synthetic.py writes the files).
+"""The synthetic language family behind the demo suite (trainer/synth/suite.py writes the files).
 
 This module owns the concept inventory, the lexicons of the four languages and the meaning
 types (``NP``, ``Clause``) that the generator samples before rendering them in a language.

@@ -2,7 +2,7 @@
 
 This module owns sampling (clauses, stories) and the operations that make the labels of the
 pair tasks: every example is decided here once, in a language-free form, and then rendered in
-each language (trainer/synthetic.py), so that the dev/test sets of all languages are
+each language (trainer/synth/suite.py), so that the dev/test sets of all languages are
 translations of one another, as XNLI, PAWS-X and XQuAD are.
 
 The NLI intermediate task and the paraphrase target share their operations on purpose:
@@ -16,9 +16,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from trainer.synth.lang import (
-    ANTONYMS, CLASS_WORDS, COLOURS, MOODS, NOUNS, NUMBERS, ORG_WORDS, SIZES, VERBS, NP, Clause, Lexicon,
-)
+from trainer.synth.lang import (ANTONYMS, CLASS_WORDS, COLOURS, MOODS, NOUNS, NP, NUMBERS, ORG_WORDS, SIZES,
+                                VERBS, Clause, Lexicon)
 
 
 class World:

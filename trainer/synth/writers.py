@@ -1,5 +1,5 @@
 """Writers of the synthetic suite's files, one per task family (the layout is documented in
-trainer/synthetic.py, which calls them).
+trainer/synth/suite.py, which calls them).
 
 Each writer draws its meanings from its own seeded stream per (task, split), so a file depends
 only on the seed, the lexicon and its own size; target dev/test meanings are drawn once and

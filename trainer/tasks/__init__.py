@@ -57,14 +57,14 @@ from trainer.tasks.cosmosqa import COSMOSQA
 from trainer.tasks.hellaswag import HELLASWAG
 from trainer.tasks.lareqa import LAREQA
 from trainer.tasks.mewslix import MEWSLIX
+from trainer.tasks.mlm import MLM
 from trainer.tasks.mlqa import MLQA, MLQA_GXLT
 from trainer.tasks.mnli import MNLI
-from trainer.tasks.mlm import MLM
 from trainer.tasks.panx import PANX, PANX_R
 from trainer.tasks.pawsx import PAWSX
 from trainer.tasks.qqp import QQP
-from trainer.tasks.squad import SQUAD_V1, SQUAD_V2
 from trainer.tasks.siqa import SIQA
+from trainer.tasks.squad import SQUAD_V1, SQUAD_V2
 from trainer.tasks.sst2 import SST2
 from trainer.tasks.synth import SYNTH_TASKS
 from trainer.tasks.tatoeba import TATOEBA
@@ -106,7 +106,7 @@ TASKS: dict[str, Task] = {
     "panx_r": PANX_R,
     "lareqa": LAREQA,
     "mewslix": MEWSLIX,
-    # the generated multilingual suite of the embedded demo (trainer/synthetic.py)
+    # the generated multilingual suite of the embedded demo (trainer/synth/suite.py)
     **SYNTH_TASKS,
 }
 

@@ -2,7 +2,7 @@
 
 A task file owns its data sources (a datasets hub id and the released on-disk format), the
 schema it maps them to, its head kind and head name, its languages and its metric. Tasks do
-not tokenize: featurization is per head kind (trainer/features.py), so a new task is only a
+not tokenize: featurization is per head kind (trainer/data/features.py), so a new task is only a
 reader plus metadata.
 
 Canonical example schemas, one per head kind (every reader yields dicts of exactly this shape):
@@ -25,6 +25,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+from eval.metrics import score_task
 from trainer.errors import DataError
 
 HEAD_KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval")
@@ -185,8 +187,6 @@ class Task:
 
     def score(self, predictions: list, references: list, lang: str) -> dict[str, float]:
         """Every metric the official scorer reports for this task, in percent."""
-        from eval.metrics import score_task
-
         return score_task(self.scorer, predictions, references, lang)
 
 

@@ -12,10 +12,11 @@ U+2028, U+0085 or \\x1c-\\x1e, which occur inside XNLI and PAWS-X sentences.
   CoNLL              token\\ttag per line, blank line between sentences; token-only lines
                      where tags are withheld
   CoNLL-U            UD treebanks: comments skipped, multiword (1-2) and empty (1.1) ids skipped
-  SQuAD JSON         data/paragraphs/qas; blanked answers (text "") count as withheld
   JSONL, CSV         one object per line; RFC 4180 CSV with a header
   parallel text      Tatoeba: line i of one file translates line i of the other
   BUCC               id\\tsentence files and a src_id\\ttrg_id gold file
+
+SQuAD-format JSON has its own module, squad_format.py.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import csv
 import io
 import json
 import os
-import re
 from typing import Iterator, Sequence
 
 from trainer.tasks.base import DataError, HubSource, SkipCounter
@@ -105,14 +105,14 @@ def is_blank(text: str) -> bool:
     return not text.strip(" \t")
 
 
-def _check_nonempty(path: str) -> None:
+def check_nonempty(path: str) -> None:
     if os.path.getsize(path) == 0:
         raise DataError(path, None, "file is empty")
 
 
 def iter_lines(path: str, skips: SkipCounter) -> Iterator[tuple[int, str]]:
     """(line number, text) of every line, split on "\\n" only, the line end removed."""
-    _check_nonempty(path)
+    check_nonempty(path)
     with open(path, "rb") as f:  # binary: iteration splits on b"\n" and nothing else
         for n, raw in enumerate(f, 1):
             try:
@@ -181,7 +181,7 @@ def read_pair_tsv(path: str, skips: SkipCounter, lang: str | None = None
     line made of known column names is a header (PAWS-X x-final ``id sentence1 sentence2
     label``, XNLI-1.0, GLUE MNLI, XNLI-MT ``premise hypo label``); with a ``language`` column
     only rows of ``lang`` are kept."""
-    _check_nonempty(path)
+    check_nonempty(path)
     with open(path, "rb") as f:
         head = f.readline().decode("utf-8", errors="replace")
     names = head.rstrip("\r\n").split("\t")
@@ -291,7 +291,7 @@ def read_jsonl(path: str, skips: SkipCounter) -> Iterator[tuple[int, dict]]:
 def read_csv(path: str, skips: SkipCounter, required: Sequence[str] = ()
              ) -> Iterator[tuple[int, dict[str, str]]]:
     """(first line of the record, row) from a CSV with a header; quoted fields may span lines."""
-    _check_nonempty(path)
+    check_nonempty(path)
     with open(path, "rb") as raw:
         data = raw.read()
     try:
@@ -313,89 +313,6 @@ def read_csv(path: str, skips: SkipCounter, required: Sequence[str] = ()
         elif row:
             yield start, dict(zip(header, row))
         start = reader.line_num + 1
-
-
-def load_json(path: str) -> tuple[object, str]:
-    """(parsed document, its text); the text lets errors inside the document name a line."""
-    _check_nonempty(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(path, data.count(b"\n", 0, e.start) + 1, "invalid UTF-8") from None
-    try:
-        return json.loads(text), text
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, f"bad JSON: {e.msg} at column {e.colno}") from None
-
-
-def line_of(text: str, key: str, value: str, nth: int = 0) -> int | None:
-    """The line of the ``nth`` occurrence of ``"key": value`` in a JSON text (None if absent)."""
-    pat = re.compile(r'"%s"\s*:\s*%s' % (re.escape(key), re.escape(json.dumps(value))))
-    for i, m in enumerate(pat.finditer(text)):
-        if i == nth:
-            return text.count("\n", 0, m.start()) + 1
-    return None
-
-
-# ---------------------------------------------------------------- SQuAD-format QA
-
-
-def read_squad(path: str, skips: SkipCounter, unique_ids: bool = False) -> Iterator[dict]:
-    """Canonical span examples from a SQuAD v1.1/v2.0-format file (XQuAD, MLQA, TyDiQA-GoldP).
-
-    Blanked answers (text "", as in XTREME's TyDiQA dev) and v2.0 ``is_impossible`` questions
-    give empty answer lists. A duplicate id is a bad row, unless ``unique_ids``: then the k-th
-    repeat (k >= 2) of id X becomes ``X#k`` (ids in these files contain no "#"; the original
-    is ``id.split("#")[0]``)."""
-    doc, text = load_json(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise DataError(path, 1, "not a SQuAD-format file: no top-level 'data' list")
-    seen: dict[str, int] = {}
-    for article in doc["data"]:
-        for para in article.get("paragraphs", []) if isinstance(article, dict) else []:
-            for qa in para.get("qas", []) if isinstance(para, dict) else []:
-                ex = _squad_example(path, text, para, qa, seen, unique_ids, skips)
-                if ex is not None:
-                    yield ex
-
-
-def _squad_example(path: str, text: str, para: dict, qa: dict, seen: dict[str, int],
-                   unique_ids: bool, skips: SkipCounter) -> dict | None:
-    raw_id = qa.get("id") if isinstance(qa, dict) else None
-    nth = seen.get(str(raw_id), 0)
-
-    def reject(message: str) -> None:
-        # the line is looked up only for a bad question: a scan of the text per question
-        # would make reading SQuAD's 87k questions quadratic
-        where = line_of(text, "id", str(raw_id), nth) if raw_id is not None else None
-        skips.handle(DataError(path, where, message))
-
-    qid = raw_id
-    if qid is None or not isinstance(qa.get("question"), str) or not isinstance(
-            para.get("context"), str):
-        return reject("question lacks 'id', 'question' or its paragraph's 'context'")
-    qid = str(qid)
-    seen[qid] = nth + 1
-    if nth:
-        if not unique_ids:
-            return reject(f"duplicate question id {qid!r}")
-        qid = f"{qid}#{nth + 1}"
-    context = para["context"]
-    answers: dict[str, list] = {"text": [], "answer_start": []}
-    for ans in [] if qa.get("is_impossible") else qa.get("answers", []):
-        a_text, a_start = ans.get("text"), ans.get("answer_start")
-        if not isinstance(a_text, str) or not isinstance(a_start, int):
-            return reject(f"question {qid}: answer lacks text/answer_start")
-        if a_text == "":
-            continue  # blanked by the release: the answer is withheld
-        if context[a_start:a_start + len(a_text)] != a_text:
-            return reject(f"question {qid}: answer {a_text!r} is not at answer_start {a_start} "
-                          f"of the context")
-        answers["text"].append(a_text)
-        answers["answer_start"].append(a_start)
-    return {"id": qid, "context": context, "question": qa["question"], "answers": answers}
 
 
 # ---------------------------------------------------------------- retrieval files

@@ -22,7 +22,7 @@ import logging
 import os
 
 from eval.xtreme import LANGUAGES
-from trainer.tasks import formats
+from trainer.tasks import squad_format
 from trainer.tasks.base import DataError, RetrievalTask
 
 log = logging.getLogger("xstilts.tasks")
@@ -33,7 +33,7 @@ Sentences = list[tuple[str, str]]
 def read_xquad_r(path: str, lang: str) -> tuple[Sentences, Sentences, dict[str, set[str]]]:
     """(questions as (xling id, text), candidates as (id, sentence), xling id -> answer
     candidate ids) of one XQuAD-R file."""
-    doc, text = formats.load_json(path)
+    doc, text = squad_format.load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError(path, 1, "not an XQuAD-R file: no top-level 'data' list")
     questions: Sentences = []
@@ -60,12 +60,12 @@ def read_xquad_r(path: str, lang: str) -> tuple[Sentences, Sentences, dict[str, 
                 qid = str(qa.get("id")) if isinstance(qa, dict) else None
                 if qid is None or not isinstance(qa.get("question"), str) or not isinstance(
                         qa.get("answers"), list):
-                    line = formats.line_of(text, "id", qid) if qid is not None else None
+                    line = squad_format.line_of(text, "id", qid) if qid is not None else None
                     raise DataError(path, line, f"paragraph {n_para}: a question lacks 'id', "
                                                 f"'question' or 'answers'")
                 starts = [a.get("answer_start") if isinstance(a, dict) else None for a in qa["answers"]]
                 if len(starts) != 1 or not isinstance(starts[0], int):
-                    raise DataError(path, formats.line_of(text, "id", qid),
+                    raise DataError(path, squad_format.line_of(text, "id", qid),
                                     f"question {qid}: expected exactly one answer with an answer_start")
                 hit = next((cid for cid, (a, b) in zip(ids, breaks) if a <= starts[0] < b), None)
                 if hit is None:  # the official reader skips these too (a sentence-break error)
@@ -98,7 +98,7 @@ def read_pool(root: str, pattern: str, languages: tuple[str, ...]) -> tuple:
 
 class LAReQATask(RetrievalTask):
     # The candidate pool is the same for every language: the evaluator embeds it once
-    # (trainer/predict.py reads this).
+    # (trainer/evaluation/predict.py reads this).
     shared_parts = ("trg",)
 
     def read_pairs(self, root: str, split: str, lang: str

@@ -95,7 +95,7 @@ def read_entities(path: str) -> tuple[tuple[str, str], ...]:
 
 class MewsliXTask(RetrievalTask):
     # The candidate pool is the same for every language: the evaluator embeds it once
-    # (trainer/predict.py reads this).
+    # (trainer/evaluation/predict.py reads this).
     shared_parts = ("trg",)
 
     def read_pairs(self, root: str, split: str, lang: str

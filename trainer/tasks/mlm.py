@@ -9,7 +9,7 @@ stream per language, each at its own rate). Point it elsewhere with
 ``data.train_files = {mlm = "hub:ID[:CONFIG[:SPLIT]]"}`` (rows' ``text`` column; ``{lang}`` may
 appear in CONFIG for ``mlm@lang``). Blank lines are skipped. Texts are cut into blocks of at
 most ``data.max_length`` tokens and masked at ``data.mlm_probability`` when batched
-(trainer/features.py, trainer/collate.py); the head scores masked positions only.
+(trainer/data/features.py, trainer/data/collate.py); the head scores masked positions only.
 There is no evaluation split: the task trains, it is never a target.
 """
 from __future__ import annotations

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from trainer.tasks import formats
+from trainer.tasks import squad_format
 from trainer.tasks.base import HubSource, SkipCounter, Task
 
 
 class SquadTask(Task):
-    """Any SQuAD-format file, read by formats.read_squad; hub rows already match the schema."""
+    """Any SQuAD-format file, read by squad_format.read_squad; hub rows already match the schema."""
 
     def read_local(self, path: str, split: str, lang: str, skips: SkipCounter) -> Iterator[dict]:
-        return formats.read_squad(path, skips)
+        return squad_format.read_squad(path, skips)
 
     def hub_row(self, row: dict, index: int) -> dict:
         answers = row["answers"]

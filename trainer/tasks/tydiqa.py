@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from eval.xtreme import LANGUAGES
-from trainer.tasks import formats
+from trainer.tasks import formats, squad_format
 from trainer.tasks.base import HubSource, SkipCounter
 from trainer.tasks.squad import SquadTask
 
@@ -34,7 +34,7 @@ def original_id(ex_id: str) -> str:
 
 class TyDiQATask(SquadTask):
     def read_local(self, path: str, split: str, lang: str, skips: SkipCounter) -> Iterator[dict]:
-        return formats.read_squad(path, skips, unique_ids=True)
+        return squad_format.read_squad(path, skips, unique_ids=True)
 
     def from_hub(self, split: str, lang: str) -> Iterator[dict]:
         prefix = ID_PREFIX[lang] + "-"

@@ -13,6 +13,9 @@ import time
 
 import numpy as np
 
+from eval import evaluator, retrieval
+from eval.scorer import write_predictions
+from trainer.evaluation.predict import part_key
 from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
@@ -21,8 +24,6 @@ log = logging.getLogger("xstilts.eval")
 def score_on_main(predictor, tasks: list[Task], merged: dict, expected: dict, reports: list,
                   tracker, step: int, out_dir: str | None, stats: dict | None) -> dict:
     """Scores ``{task: {lang: {metric: value}}}`` from every rank's gathered results."""
-    from eval import evaluator
-
     t0 = time.perf_counter()
     assembled = evaluator.assemble(merged, expected)
     scores = score_all(predictor, tasks, assembled, out_dir)
@@ -43,7 +44,7 @@ def score_on_main(predictor, tasks: list[Task], merged: dict, expected: dict, re
 def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None) -> dict:
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for task in tasks:
-        # "*" marks a part every language shares (trainer.predict.SHARED), not a language
+        # "*" marks a part every language shares (trainer.evaluation.predict.SHARED), not a language
         langs = sorted({lang for (t, lang, _) in assembled if t == task.name and lang != "*"})
         for lang in langs:
             if isinstance(task, RetrievalTask):
@@ -51,8 +52,6 @@ def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None
             else:
                 metrics, preds = score_examples(predictor, task, lang, assembled[(task.name, lang, "")])
             if out_dir:
-                from eval.scorer import write_predictions
-
                 write_predictions(task.name, lang, preds, out_dir)
             if metrics:
                 scores.setdefault(task.name, {})[lang] = metrics
@@ -84,10 +83,6 @@ def score_examples(predictor, task: Task, lang: str, preds: list) -> tuple[dict,
 
 
 def score_retrieval(predictor, task: RetrievalTask, lang: str, assembled: dict) -> tuple[dict, object]:
-    from eval import retrieval
-
-    from trainer.predict import part_key
-
     parts = predictor.pairs[(task.name, lang)]
     emb = {part: np.asarray(assembled[part_key(task, lang, part)], dtype=np.float32)
            for part in predictor.retrieval_parts(task.name, lang)}

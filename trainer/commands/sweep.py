@@ -33,8 +33,16 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from trainer.config import Config, ConfigError, build_table, read_toml
+from eval.grid import build_grid, to_markdown, write_grid
+from eval.results import aggregate_runs, build_results, load_results, write_results
+from trainer.commands.common import ROOT, dry_run_world_size
+from trainer.commands.common import load_config as load_run
+from trainer.commands.dryrun import dry_run
+from trainer.commands.launch import demo_command, launch_env
+from trainer.config import Config, ConfigError, build_table
 from trainer.config import load as load_config
+from trainer.config import read_toml
+from trainer.errors import USER_ERRORS, UserError
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+-]+")
 LAUNCHERS = ("deepspeed", "torchrun", "mpirun", "single")
@@ -165,8 +173,6 @@ def _check(spec: Spec) -> None:
 def _near(path: str, spec_dir: str) -> str:
     """A path from the spec: as given if absolute or present, else beside the spec, else in
     the project root."""
-    from trainer.commands import ROOT
-
     if os.path.isabs(path) or os.path.exists(path):
         return os.path.abspath(path)
     for base in (spec_dir, ROOT):
@@ -217,8 +223,6 @@ def _json(tasks: list) -> str:
 
 
 def world_size(spec: Spec) -> int:
-    from trainer.commands import dry_run_world_size
-
     return dry_run_world_size(None if spec.sweep.hostfile else spec.sweep.ranks, _hostfile(spec))
 
 
@@ -228,10 +232,6 @@ def _hostfile(spec: Spec) -> str | None:
 
 def validate(run: SweepRun, world: int) -> Config:
     """The run's resolved config, checked end to end as ``xstilts train --dry-run`` does."""
-    from trainer.errors import USER_ERRORS
-    from trainer.commands import load_config as load_run
-    from trainer.dryrun import dry_run
-
     try:
         cfg = load_run(run.recipe, run.overrides, run.out)
         dry_run(cfg, world)
@@ -242,8 +242,6 @@ def validate(run: SweepRun, world: int) -> Config:
 
 def command(spec: Spec, run: SweepRun) -> list[str]:
     """The launcher command line of one run (an argv list)."""
-    from trainer.commands import demo_command
-
     return demo_command(run.out, spec.sweep.ranks, spec.sweep.launcher, recipe=run.recipe,
                         extra=run.overrides, hostfile=_hostfile(spec))
 
@@ -255,8 +253,6 @@ def is_done(run: SweepRun) -> bool:
 def execute(spec: Spec, runs: list[SweepRun]) -> int:
     """Run what is not finished, one after another; stop at the first failure (re-running the
     sweep continues from there: finished runs are skipped, a stopped run resumes its phases)."""
-    from trainer.commands import ROOT, launch_env
-
     for i, run in enumerate(runs, 1):
         if is_done(run):
             print(f"[{i}/{len(runs)}] done: {run.out}", flush=True)
@@ -275,9 +271,6 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
     """Aggregate each setting over its seeds (eval.results) and build the table (eval.grid);
     written to the sweep folder as grid.json, grid.csv and grid.md, each setting's aggregate
     to ``<setting>/report/``."""
-    from eval.grid import build_grid, write_grid
-    from eval.results import aggregate_runs, load_results, write_results
-
     aggregates = {}
     for s in spec.settings:
         per_seed = []
@@ -297,8 +290,6 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
 def _merge(results: list[dict]) -> dict:
     """One seed's results from its per-target runs (each scored different tasks): the task
     entries together, and the XTREME / XTREME-R scores computed again over all of them."""
-    from eval.results import build_results
-
     if len(results) == 1:
         return results[0]
     tasks = {name: entry for r in results for name, entry in r["tasks"].items()}
@@ -309,8 +300,6 @@ def _merge(results: list[dict]) -> dict:
 
 def main(args) -> int:
     """``xstilts sweep SPEC [--dry-run | --collect]``."""
-    from eval.grid import to_markdown
-
     spec = load_spec(args.spec)
     runs = expand(spec)
     world = world_size(spec)
@@ -329,3 +318,10 @@ def main(args) -> int:
             return rc
     print(to_markdown(collect(spec, runs)))
     return 0
+
+
+def run(args, _overrides) -> int:
+    try:
+        return main(args)
+    except SweepError as err:
+        raise UserError(str(err)) from None

@@ -22,8 +22,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from trainer.runtime import dist
+from eval import evaluator
+from eval.results import build_results, write_results
+from trainer.evaluation.driver import score_export, task_info
+from trainer.evaluation.plan import plan_from_run
 from trainer.model.export import EXPORT_META
+from trainer.runtime import dist
 
 log = logging.getLogger("xstilts.watch")
 LEDGER = "scored.jsonl"
@@ -133,8 +137,6 @@ class Ledger:
 
 def planned(run_dir: str, args) -> dict[str, tuple[str, ...]]:
     """Final export folder -> tasks scored with it (a phase may appear twice: merged)."""
-    from trainer.evaluate import plan_from_run
-
     _, plan = plan_from_run(run_dir)
     merged: dict[str, tuple[str, ...]] = {}
     for export, tasks in plan:
@@ -171,8 +173,6 @@ def decide(plan: dict, ledger: Ledger, idle_since: float, args) -> dict:
 def agree(decision: dict | None, info: dist.DistInfo) -> dict:
     """Rank 0's decision on every rank. The others wait for it on the slow group: rank 0 may
     look for exports for minutes (a dead rank 0 still ends the wait at once)."""
-    from eval import evaluator
-
     if info.world_size == 1:
         return decision
     dist.slow_barrier()
@@ -185,10 +185,6 @@ def agree(decision: dict | None, info: dist.DistInfo) -> dict:
 def score_one(cfg, export: Export, run_dir: str, out: str, info, tracker, ledger: Ledger | None) -> None:
     """Score ``export`` on every rank; rank 0 writes its results, the ledger line and the
     run's combined results."""
-    from eval.results import build_results, write_results
-    from trainer.pipeline import task_info
-    from trainer.evaluate import score_export
-
     rel = os.path.relpath(export.path, os.path.abspath(run_dir))
     sub = os.path.join(out, rel)
     t0 = time.perf_counter()

@@ -1,80 +1,37 @@
 """The training loop of one run (one phase, or one target group of a per-task phase).
 
 ``train()`` reads top to bottom: skip if exported, build, resume, loop, checkpoint, export.
-Policy lives in small predicates (``should_log``, ``should_eval``, ``should_save``).
+Policy lives in small predicates (``should_log``, ``should_eval``, ``should_save``); what a
+checkpoint carries and how a run resumes and exports lives in state.py.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
 
 import torch
 
-from trainer.engine import checkpoint
-from trainer.runtime import dist, faults
-from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr, to_dict
-from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from eval.results import build_results
+from trainer.config import Config, PhaseConfig, phase_global_batch, phase_lr
+from trainer.config.phases import PhaseRun
 from trainer.data.feeder import Feeder, prefetch_depth
-from trainer.model.multitask import HeadSpec, compile_layers
-from trainer.model.build import build_model
-from trainer.model.export import read_export_meta, save_export
 from trainer.data.samplers import build_sampler, phase_fixed
-from trainer.tasks.base import Task
+from trainer.data.streams import build_streams, to_device
+from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from trainer.evaluation.driver import evaluate_model, task_info
+from trainer.model.build import build_model
+from trainer.model.multitask import compile_layers, head_specs
+from trainer.runtime import dist, faults
 from trainer.runtime.watchdog import Watchdog
+from trainer.training.state import TrainState, export, export_init, resume, save
 
 log = logging.getLogger("xstilts.train")
 
 
-@dataclass
-class PhaseRun:
-    """One training run: which tasks, from which weights, into which folder."""
-
-    name: str
-    phase: PhaseConfig
-    tasks: list[Task]
-    init: str  # "pretrained" or an export folder
-    out: str
-    eval_tasks: list[Task] = field(default_factory=list)  # scored with this run's export
-
-    @property
-    def export_dir(self) -> str:
-        return os.path.join(self.out, "export")
-
-    @property
-    def ckpt_dir(self) -> str:
-        return os.path.join(self.out, "checkpoints")
-
-
-@dataclass
-class TrainState:
-    """What a checkpoint must carry besides the engine, sampler and data positions."""
-
-    step: int = 0
-    best_score: float | None = None
-    best_step: int | None = None
-    nonfinite: int = 0  # consecutive steps with a non-finite loss or a step DeepSpeed skipped
-    skipped: int = 0  # engine.skipped_steps at the last log step
-    logged_step: int = 0  # the last log step
-
-
 class NonFiniteLoss(RuntimeError):
     """Too many consecutive non-finite steps (deepspeed.max_nonfinite_steps)."""
-
-
-def head_specs(tasks: list[Task], vocab_size: int) -> tuple[dict[str, HeadSpec], dict[str, str]]:
-    """Heads keyed by name (tasks naming the same head share it) and the task-to-head map."""
-    heads: dict[str, HeadSpec] = {}
-    for t in tasks:
-        n = {"span": 2, "multiple_choice": 1, "mlm": vocab_size}.get(t.kind, t.num_labels)
-        spec = HeadSpec(t.kind, n, list(t.labels))
-        if t.head in heads and heads[t.head] != spec:
-            raise ValueError(f"tasks sharing head {t.head!r} disagree on its kind or labels")
-        heads[t.head] = spec
-    return heads, {t.name: t.head for t in tasks}
 
 
 def total_steps(phase: PhaseConfig, sizes: dict[str, int], global_batch: int,
@@ -137,8 +94,6 @@ class Meter:
 
 def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -> str:
     """Train ``run`` and return its export folder (skipped if the export already exists)."""
-    from trainer.data.streams import build_streams, to_device
-
     if os.path.isfile(os.path.join(run.export_dir, "xstilts.json")):
         log.info("[%s] export exists, skipping: %s", run.name, run.export_dir)
         return run.export_dir
@@ -271,45 +226,8 @@ def check_finite(values: dict, state: TrainState, engine, max_steps: int) -> Non
         raise NonFiniteLoss(msg)
 
 
-def resume(cfg: Config, run: PhaseRun, engine, streams, sampler, info: dist.DistInfo) -> TrainState:
-    """Restore engine, sampler check, data positions, train state and this rank's RNG streams."""
-    state = TrainState()
-    if not cfg.checkpoint.resume:
-        return state
-    client = checkpoint.load(engine, run.ckpt_dir, info)
-    if client is None:
-        return state
-    sampler.check_state(client["sampler"])
-    for name, pos in client["streams"].items():
-        streams[name].load_state_dict(pos)
-    known = {f.name for f in dataclasses.fields(TrainState)}
-    state = TrainState(**{k: v for k, v in client["train_state"].items() if k in known})
-    state.nonfinite = 0  # a resumed run (new learning rate, fixed data) starts counting afresh
-    checkpoint.restore_rng(client.get("rng"), info.rank, cfg.run.seed, state.step)
-    saved_ws = client.get("world_size", info.world_size)
-    log.info("[%s] resumed at step %d from %s%s", run.name, state.step, run.ckpt_dir,
-             f" (written by {saved_ws} ranks, now {info.world_size})" if saved_ws != info.world_size else "")
-    return state
-
-
-def save(cfg: Config, run: PhaseRun, engine, stream_states: dict, sampler, state: TrainState,
-         info: dist.DistInfo, is_best: bool) -> str | None:
-    """Checkpoint engine + client state (``stream_states``: the data positions after the last
-    step trained). Every rank's RNG streams are gathered (a collective, so every rank calls
-    this at the same steps) because DeepSpeed writes the client state from rank 0 only."""
-    client = {"train_state": vars(state).copy(), "sampler": sampler.state_dict(),
-              "streams": stream_states,
-              "rng": dist.gather_objects(checkpoint.rng_state(), info),
-              "world_size": info.world_size, "config": to_dict(cfg), "run": run.name}
-    return checkpoint.save(engine, run.ckpt_dir, state.step, client, info, cfg.checkpoint.keep_last,
-                           is_best)
-
-
 def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bool:
     """English dev score of the run's tasks (model selection); True when it is a new best."""
-    from eval.results import build_results
-    from trainer.pipeline import evaluate_model, task_info
-
     model.eval()
     raw = evaluate_model(cfg, model, tokenizer, run.tasks, info, split="dev", languages=["en"])
     model.train()
@@ -324,33 +242,3 @@ def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bo
         state.best_score, state.best_step = score, state.step
         return True
     return False
-
-
-def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, state: TrainState) -> None:
-    """Full fp32 weights from the ZeRO checkpoint -> model-only export (rank 0 writes)."""
-    tag = None
-    if cfg.eval.select_best:
-        tag = checkpoint.read_pointer(run.ckpt_dir, "best")
-    tag = tag or checkpoint.read_pointer(run.ckpt_dir)
-    if info.is_main:
-        weights = checkpoint.fp32_state_dict(run.ckpt_dir, tag)
-        heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
-        cpu_model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
-        save_export(cpu_model.float(), run.export_dir, tokenizer, weights, phase=run.name,
-                    step=int(tag.split("_")[-1]), checkpoint=os.path.join(run.ckpt_dir, tag),
-                    init=run.init, best_score=state.best_score, config=to_dict(cfg))
-        log.info("[%s] exported %s (from %s)", run.name, run.export_dir, tag)
-    dist.barrier()
-
-
-def export_init(cfg: Config, run: PhaseRun, tokenizer, info: dist.DistInfo) -> str:
-    if info.is_main:
-        model = build_model(cfg.model, {}, {}, run.init, seed=cfg.run.seed)
-        save_export(model.float(), run.export_dir, tokenizer, phase=run.name, step=0, init=run.init,
-                    config=to_dict(cfg))
-    dist.barrier()
-    return run.export_dir
-
-
-def export_meta(path: str) -> dict:
-    return read_export_meta(path)

@@ -23,10 +23,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from eval.evaluator import WorkItem
-from trainer.data.streams import pad_multiple
-from trainer.data.collate import padded_length
+from eval import evaluator
+from eval.evaluator import WorkItem, chunk_by_cost
+from trainer.data.collate import collate, padded_length
 from trainer.data.load import featurize_dataset, int_column, load_examples
+from trainer.data.streams import pad_multiple
+from trainer.evaluation import postprocess as pp
+from trainer.runtime import dist
+from trainer.runtime.faults import parse
+from trainer.runtime.watchdog import Watchdog
 from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
@@ -40,7 +45,7 @@ class Predictor:
     def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str, noise=None):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.tasks, self.split = tasks, split
-        self.noise = noise  # trainer.robustness.Noise: perturb every set as it is prepared
+        self.noise = noise  # trainer.evaluation.noise.Noise: perturb every set as it is prepared
         self.device = next(model.parameters()).device
         self.autocast_dtype = autocast_dtype(self.device)
         # rows padded to a multiple, as in training: fewer batch shapes on a GPU, none on CPU
@@ -127,8 +132,6 @@ class Predictor:
     @torch.no_grad()
     def logits(self, task: Task, rows: list[dict]) -> list[np.ndarray]:
         """Per-feature logits (float32), computed in length-sorted batches (less padding)."""
-        from trainer.data.collate import collate
-
         order = sorted(range(len(rows)), key=lambda i: rows[i]["length"])
         out: list = [None] * len(rows)
         bs = self.cfg.eval.batch_size
@@ -150,8 +153,6 @@ class Predictor:
     def postprocess(self, task: Task, examples: dict, cols: dict, logits: list) -> list:
         """One prediction per example of the item; ``cols`` are its features' columns with
         ``example_idx`` counted from the item's first example."""
-        from trainer import postprocess as pp
-
         if task.kind in ("classification", "multiple_choice"):
             return [int(np.argmax(l)) for l in logits]
         if task.kind == "tagging":
@@ -221,8 +222,6 @@ def plan_items(predictor: Predictor, tasks: list[Task], languages: list[str] | N
                chunk_tokens: int) -> tuple[dict, list[WorkItem]]:
     """(examples per (task, lang, part), work items) of every set to score. Every rank calls
     this and gets the same items: they depend on the data and ``chunk_tokens`` only."""
-    from eval.evaluator import chunk_by_cost
-
     expected: dict[tuple[str, str, str], int] = {}
     items: list[WorkItem] = []
     for task in tasks:
@@ -248,10 +247,6 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
     through the slow group: bounded in hours, not by the short collective timeout, while a dead
     peer still ends it at once (its sockets close); meanwhile only the heartbeat runs, so that
     peers see this rank waiting in a collective rather than stuck."""
-    from eval import evaluator
-    from trainer.runtime import dist
-    from trainer.runtime.watchdog import Watchdog
-
     label, hooks = f"rank {info.rank} [evaluate]", dist.watchdog_hooks(info)
     watchdog = Watchdog(cfg.deepspeed.watchdog_s, label, **hooks)
     done = [0]
@@ -283,8 +278,6 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
 
 def with_fault(predict: Callable[[WorkItem], object], rank: int) -> Callable[[WorkItem], object]:
     """``predict``, failing as ``XSTILTS_EVAL_FAULT`` asks on this rank (unchanged if unset)."""
-    from trainer.runtime.faults import parse
-
     spec = os.environ.get(EVAL_FAULT)
     if not spec:
         return predict

@@ -1,6 +1,6 @@
 """Prediction postprocessing: model outputs over features -> one prediction per example.
 
-This module owns the way back from features (trainer/features.py) to what the XTREME scorers
+This module owns the way back from features (trainer/data/features.py) to what the XTREME scorers
 compare with the gold: answer strings for extractive QA (best span over all windows of an
 example), one tag per original word for tagging, and arg-max indices for classification and
 multiple choice.

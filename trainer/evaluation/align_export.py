@@ -21,7 +21,14 @@ import os
 import numpy as np
 import torch
 
+from eval.alignment import cka_matrix, language_report, plot
+from trainer.config import Config, from_dict
+from trainer.data.tokenizer import load_tokenizer_from
 from trainer.errors import UserError
+from trainer.model.export import load_export, read_export_meta
+from trainer.runtime import dist
+from trainer.tasks import get_task
+from trainer.tasks.base import SkipCounter
 
 log = logging.getLogger("xstilts.align")
 TASKS = ("tatoeba", "bucc2018", "xnli")
@@ -30,8 +37,6 @@ TASKS = ("tatoeba", "bucc2018", "xnli")
 def parallel_sentences(task, root: str, split: str, lang: str, skip_bad: bool = False
                        ) -> tuple[list[str], list[str]]:
     """(sentences in ``lang``, their English translations), aligned by position."""
-    from trainer.tasks.base import SkipCounter
-
     if task.name in ("tatoeba", "bucc2018"):
         src, trg, gold = task.read_pairs(root, split, lang)
         if not gold:
@@ -77,19 +82,12 @@ def layer_embeddings(model, tokenizer, texts: list[str], max_length: int, batch_
 def align(export: str, task_name: str, languages: list[str] | None, split: str, root: str | None,
           out: str, max_sentences: int = 1000, batch_size: int = 32) -> dict:
     """Measure, write ``align.json`` and ``align.png`` under ``out``; returns the report."""
-    from eval.alignment import cka_matrix, language_report, plot
-    from trainer.config import Config, from_dict
-    from trainer.model.export import load_export, read_export_meta
-    from trainer.pipeline import _device
-    from trainer.tasks import get_task
-    from trainer.data.tokenizer import load_tokenizer_from
-
     task = get_task(task_name)
     split = {"dev": task.dev_split, "test": task.test_split}.get(split, split)
     meta = read_export_meta(export)
     cfg = from_dict(meta["config"]) if "config" in meta else Config()
     root = root or cfg.data.root
-    model = load_export(export, cfg.model.attn_implementation).to(_device()).eval()
+    model = load_export(export, cfg.model.attn_implementation).to(dist.local_device()).eval()
     tokenizer = load_tokenizer_from(export)
     langs = languages or [lg for lg in task.languages if lg != "en"]
     report: dict = {"task": task_name, "split": split, "export": os.path.abspath(export),
@@ -121,20 +119,3 @@ def align(export: str, task_name: str, languages: list[str] | None, split: str, 
         json.dump(report, f, indent=2)
     plot(report, os.path.join(out, "align.png"))
     return report
-
-
-def run_align(args) -> int:
-    from trainer.runtime.logs import setup_logging
-
-    setup_logging(0)
-    out = args.out or os.path.join(args.export, "align", args.task)
-    split = args.split or ("validation" if args.task == "bucc2018" else "test")  # BUCC gold: dev only
-    report = align(args.export, args.task, args.languages, split, args.data_root, out,
-                   args.max_sentences, args.batch_size)
-    for lang, entry in report["languages"].items():
-        best = entry["per_layer"][entry["best_layer"]]
-        print(f"{lang}: {entry['pairs']} pairs; best layer {entry['best_layer']}: accuracy "
-              f"{best['accuracy']:.1f}, cosine pairs {best['cos_pairs']:.3f} vs random "
-              f"{best['cos_random']:.3f}, CKA {best['cka']:.3f}")
-    print(f"wrote {os.path.join(out, 'align.json')} and align.png")
-    return 0

@@ -1,5 +1,5 @@
-"""Robustness passes of the evaluator: the target sets scored again under each noise setting of
-``eval.perturb`` (kinds x rates, eval/perturb.py), beside the clean pass.
+"""Noise for the robustness passes of the evaluator: the target sets scored again under each
+noise setting of ``eval.perturb`` (kinds x rates, eval/perturb.py), beside the clean pass.
 
 ``xstilts evaluate`` runs the clean pass as usual, then, when ``eval.perturb.kinds`` is set (in
 the recipe or with ``--perturb``), one more distributed pass per setting on the same export,
@@ -76,38 +76,3 @@ def build_noises(cfg) -> list[Noise]:
             raise FileNotFoundError(f"eval.perturb.lexicon: {path} not found")
         lexicon = Lexicon.read(path)
     return [Noise(s, lexicon, pc.switch_to) for s in settings(pc.kinds, pc.rates, pc.seed)]
-
-
-def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
-    """Score every (export, tasks) of ``plan`` under every setting; write the report (rank 0).
-    Returns the report (None when no perturbation is configured)."""
-    from eval.robustness import build_report, write_report
-    from trainer.model.export import load_export
-    from trainer.pipeline import _device, evaluate_model
-    from trainer.tasks import get_task
-    from trainer.data.tokenizer import load_tokenizer_from
-
-    noises = build_noises(cfg)
-    if not noises:
-        return None
-    perturbed: dict[str, dict] = {n.setting.name: {} for n in noises}
-    changed: dict[str, dict] = {n.setting.name: {} for n in noises}
-    for export, names in plan:
-        model = load_export(export, cfg.model.attn_implementation).to(_device())
-        tokenizer = load_tokenizer_from(export)
-        tasks = [get_task(n) for n in names]
-        for noise in noises:
-            log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
-            got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
-            perturbed[noise.setting.name].update(got)
-            for (task, lang), n in noise.changed.items():
-                changed[noise.setting.name].setdefault(task, {})[lang] = n
-            unchanged = sorted(k for k, n in noise.changed.items() if not n)
-            if unchanged:
-                log.info("robustness: %s changed no example of %s: marked n/a", noise.setting.name,
-                         ", ".join(f"{t}/{lang}" for t, lang in unchanged))
-    report = build_report(clean, perturbed, cfg.eval.perturb.seed,
-                          {name: get_task(name).metric for name in clean}, changed)
-    if info.is_main:
-        write_report(report, out)
-    return report

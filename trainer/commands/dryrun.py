@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 
-from trainer.config import Config, ConfigError, phase_global_batch, phase_lr
-from trainer.config import batch_arithmetic, micro_batch_for
+from trainer.config import (Config, ConfigError, batch_arithmetic, micro_batch_for, phase_global_batch,
+                            phase_lr)
+from trainer.config.phases import plan_runs
 from trainer.engine.build import fill_ds_config, load_ds_json
-from trainer.loop import total_steps
 from trainer.tasks import get_task
 from trainer.tasks.base import RetrievalTask
+from trainer.training.loop import total_steps
 
 
 def dry_run(cfg: Config, world_size: int) -> str:
@@ -25,7 +26,6 @@ def dry_run(cfg: Config, world_size: int) -> str:
     ds_json = load_ds_json(cfg.deepspeed.config)
     exports = {"pretrained": "pretrained"}
     filled = None
-    from trainer.pipeline import plan_runs
 
     for phase in cfg.phases:
         for name in phase.tasks:

@@ -1,0 +1,146 @@
+"""The distributed evaluator's driver: an export (or a live model) -> predictions on every rank ->
+scores on rank 0, broadcast to all.
+
+Every rank prepares every set and builds the same work items (chunks of about
+``eval.chunk_tokens`` tokens), runs its share (largest first to the least loaded rank), and
+sends its predictions to rank 0, which checks that every example came back exactly once,
+scores, writes the prediction files and broadcasts the scores. No DeepSpeed engine here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from eval import evaluator
+from eval.results import build_results, format_table, write_results
+from eval.robustness import build_report, to_markdown, write_report
+from trainer.config import Config
+from trainer.data.tokenizer import load_tokenizer_from
+from trainer.evaluation.collect import score_on_main
+from trainer.evaluation.noise import build_noises
+from trainer.evaluation.plan import Plan
+from trainer.evaluation.predict import Predictor, plan_items, run_and_gather
+from trainer.model.export import load_export, read_export_meta
+from trainer.runtime import dist
+from trainer.tasks import get_task
+from trainer.tasks.base import Task
+
+log = logging.getLogger("xstilts.eval")
+
+
+def task_info(scores: dict) -> dict:
+    """Main metric and chance score of each scored task, for the results file."""
+    info = {}
+    for name in scores:
+        task = get_task(name)
+        info[name] = {"metric": task.metric, "chance": task.chance}
+    return info
+
+
+def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.DistInfo, tracker,
+                    split: str, out_dir: str | None = None, stats: dict | None = None) -> dict:
+    """Load an export on every rank and score ``tasks`` on all their languages; TensorBoard
+    scalars go at the export's step. ``stats`` (rank 0) receives timings and the balance."""
+    model = load_export(export, cfg.model.attn_implementation).to(dist.local_device())
+    tokenizer = load_tokenizer_from(export)
+    step = read_export_meta(export).get("step", 0)
+    return evaluate_model(cfg, model, tokenizer, tasks, info, split=split, tracker=tracker,
+                          step=step, out_dir=out_dir or os.path.join(cfg.run.out, "predictions"),
+                          stats=stats)
+
+
+def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
+                   split: str, languages: list[str] | None = None, tracker=None, step: int = 0,
+                   out_dir: str | None = None, stats: dict | None = None, noise=None) -> dict:
+    """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank.
+    ``noise`` (trainer.evaluation.noise.Noise) perturbs every evaluation set first.
+
+    Every rank prepares every set and builds the same work items (chunks of about
+    ``eval.chunk_tokens`` tokens), runs its share (largest first to the least loaded rank), and
+    sends its predictions to rank 0, which checks that every example came back exactly once,
+    scores, writes the prediction files and broadcasts the scores."""
+    t0 = time.perf_counter()
+    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split, noise)
+    with dist.main_process_first(info):  # local rank 0 fills the dataset caches first
+        expected, items = plan_items(predictor, tasks, languages or cfg.eval.languages,
+                                     cfg.eval.chunk_tokens)
+    t1 = time.perf_counter()
+    merged, reports = run_and_gather(cfg, evaluator.assign(items, info.world_size)[info.rank],
+                                     predictor, info)
+    t2 = time.perf_counter()
+    scores = None
+    if info.is_main:
+        scores = score_on_main(predictor, tasks, merged, expected, reports, tracker, step,
+                               out_dir, stats)
+        if stats is not None:
+            stats.update(prepare_s=t1 - t0, run_s=t2 - t1)
+    # Rank 0's scoring (BUCC mining over large corpora) may outlast the collective timeout too.
+    dist.slow_barrier()
+    return evaluator.broadcast(scores)
+
+
+def score_export(cfg: Config, export: str, names: list[str], out: str, info: dist.DistInfo,
+                 tracker) -> tuple[dict, dict]:
+    """(scores, stats) of one export; predictions under ``out``/predictions."""
+    if not os.path.isfile(os.path.join(export, "xstilts.json")):
+        raise FileNotFoundError(f"export {export} does not exist (has that phase finished?)")
+    stats: dict = {"world_size": info.world_size}
+    t0 = time.perf_counter()
+    scores = evaluate_export(cfg, export, [get_task(n) for n in names], info, tracker,
+                             split=cfg.eval.split, out_dir=os.path.join(out, "predictions"),
+                             stats=stats)
+    stats["wall_s"] = time.perf_counter() - t0
+    return scores, stats
+
+
+def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracker) -> dict:
+
+    scores, provenance, all_stats = {}, {}, {}
+    for export, names in plan:
+        got, stats = score_export(cfg, export, names, out, info, tracker)
+        scores.update(got)
+        provenance.update({t: {"export": export} for t in got})
+        all_stats[export] = stats
+    results = build_results(scores, {"provenance": provenance,
+                                     "retrieval_layer": cfg.model.retrieval_layer}, task_info(scores))
+    if info.is_main:
+        write_results(results, out)
+        with open(os.path.join(out, "eval_stats.json"), "w") as f:
+            json.dump(all_stats, f, indent=2)
+        print(format_table(results), flush=True)
+    if cfg.eval.perturb.kinds:
+        report = robustness_plan(cfg, plan, scores, out, info)
+        if info.is_main:
+            print(to_markdown(report), flush=True)
+    return results
+
+
+def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
+    """Score every (export, tasks) of ``plan`` under every setting; write the report (rank 0).
+    Returns the report (None when no perturbation is configured)."""
+    noises = build_noises(cfg)
+    if not noises:
+        return None
+    perturbed: dict[str, dict] = {n.setting.name: {} for n in noises}
+    changed: dict[str, dict] = {n.setting.name: {} for n in noises}
+    for export, names in plan:
+        model = load_export(export, cfg.model.attn_implementation).to(dist.local_device())
+        tokenizer = load_tokenizer_from(export)
+        tasks = [get_task(n) for n in names]
+        for noise in noises:
+            log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
+            got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
+            perturbed[noise.setting.name].update(got)
+            for (task, lang), n in noise.changed.items():
+                changed[noise.setting.name].setdefault(task, {})[lang] = n
+            unchanged = sorted(k for k, n in noise.changed.items() if not n)
+            if unchanged:
+                log.info("robustness: %s changed no example of %s: marked n/a", noise.setting.name,
+                         ", ".join(f"{t}/{lang}" for t, lang in unchanged))
+    report = build_report(clean, perturbed, cfg.eval.perturb.seed,
+                          {name: get_task(name).metric for name in clean}, changed)
+    if info.is_main:
+        write_report(report, out)
+    return report

@@ -1,0 +1,59 @@
+"""The phase graph of a recipe: pretrained -> intermediate phase(s) -> per-target fine-tuning ->
+zero-shot evaluation on every language; retrieval scored from the phase that names it.
+
+Each phase run writes an export that the next phase loads; a finished run is skipped on re-run.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from eval.results import build_results, format_table, write_results
+from trainer.config import Config
+from trainer.config.phases import plan_runs
+from trainer.evaluation.driver import evaluate_export, robustness_plan, task_info
+from trainer.runtime import dist
+from trainer.runtime.tracking import build_tracker
+from trainer.tasks import get_task
+from trainer.training.loop import train
+
+log = logging.getLogger("xstilts.pipeline")
+
+
+def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
+    """Train every phase in order, score as the recipe asks, write results (rank 0)."""
+    exports = {"pretrained": "pretrained"}
+    scores: dict[str, dict] = {}
+    provenance: dict[str, dict] = {}
+    for phase in cfg.phases:
+        runs = plan_runs(cfg, phase, exports)
+        for run in runs:
+            run_tracker = build_tracker(cfg.tracking.tensorboard, os.path.join(cfg.run.out, "tb", run.name),
+                                        info.is_main, os.path.join(run.out, "metrics.jsonl"))
+            try:
+                export = train(cfg, run, info, run_tracker, tokenizer)
+            finally:
+                run_tracker.close()
+            if phase.evaluate:
+                got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
+                                      split=cfg.eval.split)
+                scores.update(got)
+                provenance.update({t: {"export": export} for t in got})
+        exports[phase.name] = runs[0].export_dir
+        if phase.retrieval:
+            got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
+                                  info, tracker, split=cfg.eval.split)
+            scores.update(got)
+            provenance.update({t: {"export": runs[0].export_dir,
+                                   "retrieval_layer": cfg.model.retrieval_layer} for t in got})
+    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance}, task_info(scores))
+    if info.is_main and scores:
+        write_results(results, cfg.run.out)
+        print(format_table(results), flush=True)
+    if cfg.eval.perturb.kinds and scores:  # the recipe asks for noise: score it on the same exports
+
+        by_export: dict[str, list[str]] = {}
+        for task, where in provenance.items():
+            by_export.setdefault(where["export"], []).append(task)
+        robustness_plan(cfg, list(by_export.items()), scores, cfg.run.out, info)
+    return results
