@@ -1,16 +1,21 @@
 """The paper-style table of an experiment grid: rows are intermediate settings, columns target
 tasks, each cell the mean ± std over seeds of the task's average score (its main metric over
-all languages), with the difference to the baseline row; a last row names the best
-intermediate setting of each target.
+all languages), with the difference to the baseline row, its 95% interval and the p-value of a
+paired bootstrap over seeds (eval/stats.py); a last row names, per target, the best setting
+among those that beat the baseline by more than their interval, or says that none does.
 
 Input is one aggregate per setting, as :func:`eval.results.aggregate_runs` builds it (the
-numbers are ``{"mean", "std", "n"}``). Output, written as grid.json, grid.csv and grid.md::
+numbers are ``{"mean", "std", "n"}``), and each setting's results per seed for the tests.
+Output, written as grid.json, grid.csv and grid.md::
 
     {"settings": [NAME, ...], "columns": [TASK, ...], "metrics": {TASK: METRIC},
      "baseline": NAME | null, "expected_runs": N,
-     "cells": {NAME: {TASK: {"mean", "std", "n", "delta"}}},   # delta: null for the baseline
+     "cells": {NAME: {TASK: {"mean", "std", "n", "seeds", "delta", "ci_low", "ci_high",
+                             "p_value"}}},          # the test fields: null for the baseline
+     "languages": {NAME: {TASK: {LANG: {same fields}}}},   # only when asked for
+     "contrasts": {NAME: {TASK: {"plus", "minus", "delta", "ci_low", "ci_high", "p_value"}}},
      "average": {NAME: {"mean", "delta"}},                     # over the columns, where complete
-     "best": {TASK: {"setting", "mean", "delta"}}}              # among the non-baseline rows
+     "best": {TASK: {"setting", "mean", "delta"} | {"setting": null, "why"}}}
 """
 from __future__ import annotations
 
@@ -20,14 +25,24 @@ import json
 import os
 from typing import Mapping, Sequence
 
+from eval.stats import beats, paired_seed_test
+
 AVERAGE = "avg"
+NO_BEST = "no setting beats the baseline by more than its 95% interval"
+TESTS = ("ci_low", "ci_high", "p_value")
 
 
 def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
-               order: Sequence[str] | None = None, expected_runs: int = 0) -> dict:
+               order: Sequence[str] | None = None, expected_runs: int = 0,
+               per_seed: Mapping[str, Mapping[int, Mapping]] | None = None, by_language: bool = False,
+               contrasts: Sequence[Mapping] = ()) -> dict:
     """The table from ``{setting: aggregate}``; ``order`` fixes the rows (settings without
-    results are kept as empty rows)."""
+    results are kept as empty rows). ``per_seed`` (``{setting: {seed: results}}``) adds the
+    seeds behind each cell and the paired test against the baseline; ``by_language`` the same
+    per language; ``contrasts`` (``{"name", "plus": [settings], "minus": [settings]}``) the
+    difference between the means of two groups of settings, tested the same way."""
     settings = list(order or aggregates)
+    per_seed = per_seed or {}
     columns: list[str] = []
     metrics: dict[str, str] = {}
     for name in settings:
@@ -38,11 +53,88 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
     cells = {name: {task: dict(entry["avg_metric"])
                     for task, entry in aggregates.get(name, {}).get("tasks", {}).items()}
              for name in settings}
-    base = cells.get(baseline, {}) if baseline else {}
     for name, row in cells.items():
         for task, cell in row.items():
-            ref = base.get(task)
-            cell["delta"] = None if name == baseline or ref is None else cell["mean"] - ref["mean"]
+            cell.update(_against(seed_scores(per_seed.get(name, {}), task),
+                                 seed_scores(per_seed.get(baseline, {}), task), cell["mean"],
+                                 cells.get(baseline, {}).get(task), name == baseline))
+    grid = {"settings": settings, "columns": columns, "metrics": metrics, "baseline": baseline,
+            "expected_runs": expected_runs, "cells": cells, "average": _averages(cells, columns, baseline),
+            "best": _best(cells, settings, columns, baseline, bool(per_seed))}
+    if by_language:
+        grid["languages"] = {name: {task: _languages(per_seed, name, baseline, task) for task in row}
+                             for name, row in cells.items()}
+    if contrasts:
+        grid["contrasts"] = {c["name"]: {task: _contrast(per_seed, c, task) for task in columns}
+                             for c in contrasts}
+    return grid
+
+
+def seed_scores(runs: Mapping[int, Mapping], task: str, lang: str | None = None) -> dict[int, float]:
+    """Seed -> the task's average score (or its main metric in ``lang``) in that seed's run."""
+    out = {}
+    for seed, results in runs.items():
+        entry = results.get("tasks", {}).get(task)
+        if entry is None:
+            continue
+        if lang is None:
+            out[seed] = entry["avg_metric"]
+        elif lang in entry["languages"] and entry["metric"] in entry["languages"][lang]:
+            out[seed] = entry["languages"][lang][entry["metric"]]
+    return out
+
+
+def _against(mine: Mapping[int, float], base: Mapping[int, float], mean: float, ref: Mapping | None,
+             is_baseline: bool) -> dict:
+    out = {"seeds": sorted(mine), "delta": None, **{k: None for k in TESTS}}
+    if is_baseline or ref is None:
+        return out
+    out["delta"] = mean - ref["mean"]
+    test = paired_seed_test(base, mine)
+    if test is not None:
+        out.update({k: test[k] for k in TESTS})
+    return out
+
+
+def _stat(values: Sequence[float]) -> dict:
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return {"mean": mean, "std": var ** 0.5, "n": len(values)}
+
+
+def _languages(per_seed: Mapping, name: str, baseline: str | None, task: str) -> dict:
+    runs = per_seed.get(name, {})
+    langs = dict.fromkeys(lg for r in runs.values() for lg in r.get("tasks", {}).get(task, {}).get("languages", {}))
+    out = {}
+    for lang in langs:
+        mine = seed_scores(runs, task, lang)
+        if not mine:
+            continue
+        base = seed_scores(per_seed.get(baseline, {}), task, lang) if baseline else {}
+        cell = _stat(list(mine.values()))
+        ref = _stat(list(base.values())) if base else None
+        cell.update(_against(mine, base, cell["mean"], ref, name == baseline))
+        out[lang] = cell
+    return out
+
+
+def _contrast(per_seed: Mapping, contrast: Mapping, task: str) -> dict:
+    """Mean of the ``plus`` settings minus mean of the ``minus`` settings, per seed, tested."""
+    def group(names: Sequence[str]) -> dict[int, float]:
+        by = [seed_scores(per_seed.get(n, {}), task) for n in names]
+        seeds = set.intersection(*(set(b) for b in by)) if by else set()
+        return {s: sum(b[s] for b in by) / len(by) for s in seeds}
+
+    plus, minus = group(contrast["plus"]), group(contrast["minus"])
+    test = paired_seed_test(minus, plus)
+    out = {"plus": list(contrast["plus"]), "minus": list(contrast["minus"]), "delta": None,
+           **{k: None for k in TESTS}}
+    if test is not None:
+        out.update({"delta": test["delta"], **{k: test[k] for k in TESTS}, "seeds": test["seeds"]})
+    return out
+
+
+def _averages(cells: Mapping, columns: Sequence[str], baseline: str | None) -> dict:
     average = {}
     for name, row in cells.items():
         if columns and all(t in row for t in columns):
@@ -51,14 +143,33 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
     if baseline in average:
         for name, avg in average.items():
             avg["delta"] = None if name == baseline else avg["mean"] - average[baseline]["mean"]
+    return average
+
+
+def _best(cells: Mapping, settings: Sequence[str], columns: Sequence[str], baseline: str | None,
+          tested: bool) -> dict:
+    """Per target, the highest mean among the settings that beat the baseline by more than their
+    interval (with a baseline and seeds to test); without a baseline, the highest mean."""
     best = {}
     for task in columns:
         have = [(cells[n][task]["mean"], n) for n in settings if n != baseline and task in cells[n]]
+        if baseline and tested:
+            have = [(m, n) for m, n in have if beats(cells[n][task])]
+            if not have:
+                best[task] = {"setting": None, "why": NO_BEST}
+                continue
         if have:
             mean, name = max(have, key=lambda x: x[0])  # the first of equal scores wins
             best[task] = {"setting": name, "mean": mean, "delta": cells[name][task]["delta"]}
-    return {"settings": settings, "columns": columns, "metrics": metrics, "baseline": baseline,
-            "expected_runs": expected_runs, "cells": cells, "average": average, "best": best}
+    return best
+
+
+def _delta(cell: Mapping) -> str:
+    """(+1.2 [-0.3, +2.6] p=.14): the difference to the baseline, its 95% interval, the p-value."""
+    text = f"{cell['delta']:+.1f}"
+    if cell.get("ci_low") is not None:
+        text += f" [{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}] p={cell['p_value']:.2f}"
+    return f" ({text})"
 
 
 def _cell(cell: Mapping | None, runs: int) -> str:
@@ -66,7 +177,7 @@ def _cell(cell: Mapping | None, runs: int) -> str:
         return "-"
     text = f"{cell['mean']:.1f} ± {cell['std']:.1f}"
     if cell.get("delta") is not None:
-        text += f" ({cell['delta']:+.1f})"
+        text += _delta(cell)
     if runs and cell.get("n", runs) < runs:
         text += f" [n={cell['n']}]"  # not every seed has finished
     return text
@@ -84,27 +195,49 @@ def to_markdown(grid: Mapping) -> str:
                    + ("" if avg["delta"] is None else f" ({avg['delta']:+.1f})"))
         label = f"**{name}** (baseline)" if name == grid.get("baseline") else name
         out.append(f"| {label} | " + " | ".join(row) + " |")
-    best = [grid["best"][t]["setting"] if t in grid["best"] else "-" for t in cols]
+    best = [_best_text(grid["best"].get(t)) for t in cols]
     out.append("| best intermediate | " + " | ".join(best) + " | |")
     note = "mean ± std over seeds of each task's average over its languages"
     if grid.get("baseline"):
-        note += f"; (±x): difference to {grid['baseline']}"
-    return "\n".join(out + ["", f"_{note}_", ""])
+        note += (f"; (±x [low, high] p=): difference to {grid['baseline']}, its 95% interval and "
+                 f"p-value (paired bootstrap over seeds); best: the highest mean among the settings "
+                 f"whose whole interval is above 0, \"none\" when no setting's is")
+    out += ["", f"_{note}_", ""]
+    for name, by_task in grid.get("contrasts", {}).items():
+        out.append(f"Contrast {name}: " + "; ".join(
+            f"{task} {c['delta']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] p={c['p_value']:.2f}"
+            if c.get("delta") is not None else f"{task} -" for task, c in by_task.items()) + "\n")
+    for name, by_task in grid.get("languages", {}).items():
+        for task, langs in by_task.items():
+            cells = " | ".join(f"{lang} {_cell(c, runs)}" for lang, c in langs.items())
+            out.append(f"- {name} / {task}: {cells}")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _best_text(best: Mapping | None) -> str:
+    if not best:
+        return "-"
+    return best["setting"] or "none"
 
 
 def to_csv(grid: Mapping) -> str:
-    """A row per setting and target: mean, std, runs, delta."""
+    """A row per setting and target: mean, std, runs, delta, its interval and p-value."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["setting", "task", "metric", "mean", "std", "n", "delta", "best"])
+    w.writerow(["setting", "task", "metric", "mean", "std", "n", "delta", "ci_low", "ci_high", "p_value", "best"])
+
+    def num(v) -> str:
+        return "" if v is None else f"{v:.4f}"
+
     for name in grid["settings"]:
         for task in grid["columns"]:
             c = grid["cells"][name].get(task)
             if c is None:
                 continue
             is_best = grid["best"].get(task, {}).get("setting") == name
-            w.writerow([name, task, grid["metrics"][task], f"{c['mean']:.4f}", f"{c['std']:.4f}",
-                        c.get("n", ""), "" if c["delta"] is None else f"{c['delta']:.4f}", int(is_best)])
+            w.writerow([name, task, grid["metrics"][task], num(c["mean"]), num(c["std"]), c.get("n", ""),
+                        num(c.get("delta")), num(c.get("ci_low")), num(c.get("ci_high")),
+                        num(c.get("p_value")), int(is_best)])
     return buf.getvalue()
 
 

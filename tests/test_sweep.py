@@ -197,4 +197,6 @@ def test_local_sweep_runs_in_turn_skips_finished_and_tabulates(tmp_path, monkeyp
     assert grid["cells"]["mnli"]["xnli"]["mean"] == pytest.approx(71.5)  # en 76, 77 and de 10 lower: 71, 72
     assert grid["cells"]["mnli"]["xnli"]["delta"] == pytest.approx(5.0)
     assert os.path.isfile(tmp_path / "grid" / "mnli" / "report" / "results.json")
-    assert "| mnli | 71.5 ± 0.7 (+5.0) |" in out
+    # +5 on both seeds: the paired interval is [+5, +5], so mnli beats the baseline and is best
+    assert "| mnli | 71.5 ± 0.7 (+5.0 [+5.0, +5.0] p=0.00) |" in out
+    assert grid["cells"]["mnli"]["xnli"]["seeds"] == [1, 2] and grid["best"]["xnli"]["setting"] == "mnli"

@@ -76,6 +76,18 @@ class SweepConfig:
     """`host slots=N` file of every run (deepspeed or mpirun), relative to the spec or project."""
     overrides: list = field(default_factory=list)
     """Recipe overrides of every run, as `key=value`."""
+    by_language: bool = False
+    """Also tabulate every language: mean ± std, delta, interval and p-value per language."""
+
+
+@dataclass
+class Contrast:
+    name: str = ""
+    """Row name of the contrast, e.g. "nli - qa"."""
+    plus: list = field(default_factory=list)
+    """Settings whose mean is the first term."""
+    minus: list = field(default_factory=list)
+    """Settings whose mean is subtracted."""
 
 
 @dataclass
@@ -97,6 +109,7 @@ class Spec:
     sweep: SweepConfig
     settings: list[Setting]
     path: str
+    contrasts: list[Contrast] = field(default_factory=list)
 
 
 @dataclass
@@ -117,17 +130,18 @@ def load_spec(path: str) -> Spec:
     """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
     raw = read_toml(path, "sweep spec", SweepError)
     try:
-        unknown = sorted(set(raw) - {"sweep", "settings"})
+        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts"})
         if unknown:
-            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings)")
+            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts)")
         sweep = build_table(SweepConfig, raw.get("sweep", {}), "sweep")
         if not isinstance(raw.get("settings", []), list):
             raise ConfigError("settings: expected [[settings]] tables")
         given = [build_table(Setting, s, f"settings.{i}") for i, s in enumerate(raw.get("settings", []))]
+        contrasts = [build_table(Contrast, c, f"contrasts.{i}") for i, c in enumerate(raw.get("contrasts", []))]
     except ConfigError as err:
         raise SweepError(f"{path}: {err}") from None
     settings = [s for g in given for s in _expand(g)]
-    spec = Spec(sweep, settings, os.path.abspath(path))
+    spec = Spec(sweep, settings, os.path.abspath(path), contrasts)
     _check(spec)
     return spec
 
@@ -168,6 +182,11 @@ def _check(spec: Spec) -> None:
         raise SweepError(f"{where}: sweep.baseline: no setting named {sw.baseline!r} (settings: {', '.join(names)})")
     if sw.per_target and not sw.targets:
         raise SweepError(f"{where}: sweep.per_target needs sweep.targets")
+    for i, c in enumerate(spec.contrasts):
+        unknown = [n for n in c.plus + c.minus if n not in names]
+        if not c.name or not c.plus or not c.minus or unknown:
+            raise SweepError(f"{where}: contrasts.{i}: needs a name and settings in `plus` and `minus`"
+                             f"{f'; unknown setting(s) {unknown}' if unknown else ''} (settings: {', '.join(names)})")
 
 
 def _near(path: str, spec_dir: str) -> str:
@@ -271,18 +290,21 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
     """Aggregate each setting over its seeds (eval.results) and build the table (eval.grid);
     written to the sweep folder as grid.json, grid.csv and grid.md, each setting's aggregate
     to ``<setting>/report/``."""
-    aggregates = {}
+    aggregates, per_seed = {}, {}
     for s in spec.settings:
-        per_seed = []
+        mine = {}
         for seed in spec.sweep.seeds:
-            mine = [r for r in runs if r.setting == s.name and r.seed == seed and is_done(r)]
-            if mine:
-                per_seed.append(_merge([load_results(os.path.join(r.out, "results.json")) for r in mine]))
-        if per_seed:
-            aggregates[s.name] = aggregate_runs(per_seed)
+            done = [r for r in runs if r.setting == s.name and r.seed == seed and is_done(r)]
+            if done:
+                mine[seed] = _merge([load_results(os.path.join(r.out, "results.json")) for r in done])
+        if mine:
+            per_seed[s.name] = mine
+            aggregates[s.name] = aggregate_runs(list(mine.values()))
             write_results(aggregates[s.name], os.path.join(spec.sweep.out, s.name, "report"))
     grid = build_grid(aggregates, spec.sweep.baseline or None, [s.name for s in spec.settings],
-                      expected_runs=len(spec.sweep.seeds))
+                      expected_runs=len(spec.sweep.seeds), per_seed=per_seed,
+                      by_language=spec.sweep.by_language,
+                      contrasts=[{"name": c.name, "plus": c.plus, "minus": c.minus} for c in spec.contrasts])
     write_grid(grid, spec.sweep.out)
     return grid
 
