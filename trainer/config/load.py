@@ -19,6 +19,9 @@ from trainer.config.schema import LIST_ITEM_TYPES, Config, PhaseConfig
 from trainer.config.validate import validate
 from trainer.errors import ConfigError
 
+# keys that moved: a recipe that still has one is told where it went
+MOVED = {"model.reuse_heads": 'phases.N.heads = "carry" or "fresh" (chosen per phase)'}
+
 
 def _check_scalar(value: Any, typ: Any, key: str) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
@@ -38,6 +41,8 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
+        if f"{where}{unknown[0]}" in MOVED:
+            raise ConfigError(f"{where}{unknown[0]} is now {MOVED[where + unknown[0]]}")
         raise ConfigError(f"unknown key {where}{unknown[0]} (known: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in data.items():
@@ -101,7 +106,7 @@ def apply_override(tree: dict, dotted: str, text: str) -> None:
         node, ref = node[key], (ref.get(key) if isinstance(ref, dict) else None)
     last = parts[-1]
     if isinstance(ref, dict) and last not in ref:
-        raise ConfigError(f"unknown key {dotted}")
+        raise ConfigError(f"{dotted} is now {MOVED[dotted]}" if dotted in MOVED else f"unknown key {dotted}")
     current = node.get(last, ref.get(last) if isinstance(ref, dict) else None)
     try:
         node[last] = _parse_cli_value(text, current)

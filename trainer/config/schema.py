@@ -37,8 +37,6 @@ class ModelConfig:
     """Attention kernel passed to transformers (sdpa, eager)."""
     trust_remote_code: bool = False
     """Allow model code from the hub; off unless the recipe turns it on."""
-    reuse_heads: bool = True
-    """When a phase starts from an export, load the heads whose names match."""
     first_token_shortcut: bool = True
     """Sentence-level heads (classification, multiple choice) read only the first token: compute
     the last layer for that token alone (same loss and gradients, less work)."""
@@ -214,6 +212,9 @@ class PhaseConfig:
     """Peak learning rate of this phase (0 = optim.lr)."""
     global_batch: int = 0
     """Global batch of this phase (0 = deepspeed.global_batch)."""
+    heads: str = "carry"
+    """Heads when starting from an export: `carry` loads those whose name, kind and size match
+    (an NLI head starts XNLI), `fresh` starts every head anew so every setting starts alike."""
     evaluate: bool = False
     """Score each task zero-shot on every language after this phase."""
     retrieval: list = field(default_factory=list)

@@ -40,6 +40,8 @@ def validate(cfg: Config) -> None:
         if not phase.tasks and not phase.retrieval:
             raise ConfigError(f"phases.{i}.tasks: a phase needs tasks to train (or only `retrieval`, "
                               f"to score its starting point)")
+        if phase.heads not in ("carry", "fresh"):
+            raise ConfigError(f"phases.{i}.heads: expected carry or fresh, got {phase.heads!r}")
         if phase.per_task and phase.retrieval:
             raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
                               f"score retrieval from a joint phase (or a phase with no tasks)")

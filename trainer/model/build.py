@@ -47,8 +47,10 @@ def _mlm_weights(full: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, str],
-                init: str = "pretrained", seed: int = 0) -> MultiTaskModel:
-    """A model for these heads, starting from the pretrained encoder or from an export."""
+                init: str = "pretrained", seed: int = 0, carry_heads: bool = True) -> MultiTaskModel:
+    """A model for these heads, starting from the pretrained encoder or from an export; from an
+    export, ``carry_heads`` loads its heads whose name, kind and size match (a phase's
+    ``heads = "carry"``), else every head starts anew (``"fresh"``)."""
     import transformers as tf
 
     torch.manual_seed(seed)  # new heads start the same on every rank and every run
@@ -67,6 +69,6 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
                                            trust_remote_code=model_cfg.trust_remote_code)
     model = MultiTaskModel(encoder, heads, task_to_head)
     model.set_first_token_shortcut(model_cfg.first_token_shortcut)
-    if model_cfg.reuse_heads:
+    if carry_heads:
         load_heads(model, init, meta, only_matching=True)
     return model

@@ -27,6 +27,12 @@ def read_export_meta(path: str) -> dict:
         return json.load(f)
 
 
+def matching_heads(meta: dict, specs: dict[str, HeadSpec]) -> list[str]:
+    """The heads of an export (its metadata) that ``specs`` name with the same kind and size."""
+    return [name for name, spec in meta["heads"].items()
+            if name in specs and specs[name].kind == spec["kind"] and specs[name].num_labels == spec["num_labels"]]
+
+
 def load_heads(model: MultiTaskModel, path: str, meta: dict, only_matching: bool) -> list[str]:
     """Load saved heads whose name, kind and size match; returns the names loaded."""
     from safetensors.torch import load_file

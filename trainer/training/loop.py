@@ -25,7 +25,7 @@ from trainer.model.build import build_model
 from trainer.model.multitask import compile_layers, head_specs
 from trainer.runtime import dist, faults
 from trainer.runtime.watchdog import Watchdog
-from trainer.training.state import TrainState, export, export_init, resume, save
+from trainer.training.state import TrainState, export, export_init, head_start, resume, save
 
 log = logging.getLogger("xstilts.train")
 
@@ -103,7 +103,12 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         if hasattr(task, "load_labels"):  # tag sets read from licensed data (CCGbank)
             task.load_labels(cfg.data.root)
     heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
-    model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
+    start = head_start(run, heads)
+    model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed,
+                        carry_heads=run.phase.heads == "carry")
+    if run.init != "pretrained":
+        log.info("[%s] heads %s: %s", run.name, run.phase.heads,
+                 f"carried {start['carried']} from {run.init}" if start["carried"] else "every head starts anew")
     if cfg.model.compile:
         n = compile_layers(model, cfg.model.compile)
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",

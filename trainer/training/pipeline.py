@@ -12,6 +12,7 @@ from eval.results import build_results, format_table, write_results
 from trainer.config import Config
 from trainer.config.phases import plan_runs
 from trainer.evaluation.driver import evaluate_export, robustness_plan, task_info
+from trainer.model.export import read_export_meta
 from trainer.runtime import dist
 from trainer.runtime.tracking import build_tracker
 from trainer.tasks import get_task
@@ -38,7 +39,8 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
                 got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
                                       split=cfg.eval.split)
                 scores.update(got)
-                provenance.update({t: {"export": export} for t in got})
+                start = read_export_meta(export).get("head_start")
+                provenance.update({t: {"export": export, "heads": start} for t in got})
         exports[phase.name] = runs[0].export_dir
         if phase.retrieval:
             got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
@@ -51,7 +53,6 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
         write_results(results, cfg.run.out)
         print(format_table(results), flush=True)
     if cfg.eval.perturb.kinds and scores:  # the recipe asks for noise: score it on the same exports
-
         by_export: dict[str, list[str]] = {}
         for task, where in provenance.items():
             by_export.setdefault(where["export"], []).append(task)

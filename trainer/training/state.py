@@ -12,7 +12,7 @@ from trainer.config import Config, to_dict
 from trainer.config.phases import PhaseRun
 from trainer.engine import checkpoint
 from trainer.model.build import build_model
-from trainer.model.export import save_export
+from trainer.model.export import matching_heads, read_export_meta, save_export
 from trainer.model.multitask import head_specs
 from trainer.runtime import dist
 
@@ -74,12 +74,23 @@ def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, s
     if info.is_main:
         weights = checkpoint.fp32_state_dict(run.ckpt_dir, tag)
         heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
-        cpu_model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed)
+        # the checkpoint's weights replace every parameter: no head needs loading first
+        cpu_model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed, carry_heads=False)
         save_export(cpu_model.float(), run.export_dir, tokenizer, weights, phase=run.name,
                     step=int(tag.split("_")[-1]), checkpoint=os.path.join(run.ckpt_dir, tag),
-                    init=run.init, best_score=state.best_score, config=to_dict(cfg))
+                    init=run.init, best_score=state.best_score, config=to_dict(cfg),
+                    head_start=head_start(run, heads))
         log.info("[%s] exported %s (from %s)", run.name, run.export_dir, tag)
     dist.barrier()
+
+
+def head_start(run: PhaseRun, heads: dict) -> dict:
+    """How the run's heads started: the phase's choice and the heads carried from its starting
+    export (recorded in the export, and from there in the results)."""
+    carried = []
+    if run.init != "pretrained" and run.phase.heads == "carry":
+        carried = matching_heads(read_export_meta(run.init), heads)
+    return {"mode": run.phase.heads, "carried": carried}
 
 
 def export_init(cfg: Config, run: PhaseRun, tokenizer, info: dist.DistInfo) -> str:
