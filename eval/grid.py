@@ -45,11 +45,14 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
     per_seed = per_seed or {}
     columns: list[str] = []
     metrics: dict[str, str] = {}
+    splits: dict[str, str] = {}
     for name in settings:
         for task, entry in aggregates.get(name, {}).get("tasks", {}).items():
             if task not in metrics:
                 columns.append(task)
                 metrics[task] = entry["metric"]
+            if entry.get("split"):
+                splits.setdefault(task, entry["split"])
     cells = {name: {task: dict(entry["avg_metric"])
                     for task, entry in aggregates.get(name, {}).get("tasks", {}).items()}
              for name in settings}
@@ -58,7 +61,7 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
             cell.update(_against(seed_scores(per_seed.get(name, {}), task),
                                  seed_scores(per_seed.get(baseline, {}), task), cell["mean"],
                                  cells.get(baseline, {}).get(task), name == baseline))
-    grid = {"settings": settings, "columns": columns, "metrics": metrics, "baseline": baseline,
+    grid = {"settings": settings, "columns": columns, "metrics": metrics, "splits": splits, "baseline": baseline,
             "expected_runs": expected_runs, "cells": cells, "average": _averages(cells, columns, baseline),
             "best": _best(cells, settings, columns, baseline, bool(per_seed))}
     if by_language:
@@ -186,7 +189,8 @@ def _cell(cell: Mapping | None, runs: int) -> str:
 def to_markdown(grid: Mapping) -> str:
     cols = grid["columns"]
     runs = grid.get("expected_runs", 0)
-    head = [f"{t} ({grid['metrics'][t]})" for t in cols] + [AVERAGE]
+    splits = grid.get("splits", {})
+    head = [f"{t} ({grid['metrics'][t]}{', ' + splits[t] if t in splits else ''})" for t in cols] + [AVERAGE]
     out = ["| intermediate | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for name in grid["settings"]:
         row = [_cell(grid["cells"][name].get(t), runs) for t in cols]

@@ -82,8 +82,12 @@ def build_task(task: str, per_lang: Mapping[str, Mapping[str, float]],
     if missing:
         raise ValueError(f"task {task}: main metric {metric!r} missing for {', '.join(missing)}")
     chance = TARGETS[task].chance if task in TARGETS else info.get("chance")
-    return {"metric": metric, "chance": chance,
-            "languages": langs, "averages": averages, "avg_metric": averages[metric]}
+    entry = {"metric": metric, "chance": chance,
+             "languages": langs, "averages": averages, "avg_metric": averages[metric]}
+    for key in ("split", "split_note"):  # which split the scores come from, and why when not the one asked for
+        if info.get(key):
+            entry[key] = info[key]
+    return entry
 
 
 def _score_and_note(tasks: Mapping[str, dict]) -> tuple[float | None, dict[str, float], str]:
@@ -182,6 +186,9 @@ def aggregate_runs(runs: list[dict]) -> dict:
         have = [r for r in runs if task in r["tasks"]]
         first = have[0]["tasks"][task]
         entry = {"metric": first["metric"], "chance": first.get("chance"), "languages": {}, "averages": {}}
+        for key in ("split", "split_note"):
+            if first.get(key):
+                entry[key] = first[key]
         for lang in dict.fromkeys(lg for r in have for lg in r["tasks"][task]["languages"]):
             names = dict.fromkeys(n for r in have for n in r["tasks"][task]["languages"].get(lang, {}))
             entry["languages"][lang] = {
@@ -223,10 +230,13 @@ def format_table(results: Mapping) -> str:
     lines = []
     for task, e in results["tasks"].items():
         chance = "" if e.get("chance") is None else f", chance {e['chance']:.1f}"
-        lines.append(f"{task} ({e['metric']}): avg {fmt(e['avg_metric'])}{chance}")
+        note = f" [{e['split_note']}]" if e.get("split_note") else ""
+        lines.append(f"{task} ({e['metric']}): avg {fmt(e['avg_metric'])}{chance}{note}")
         cells = [f"{lang} {fmt(m.get(e['metric']))}" for lang, m in e["languages"].items()]
         for i in range(0, len(cells), 8):
             lines.append("    " + "  ".join(cells[i:i + 8]))
+    for skip in results.get("skipped", []):
+        lines.append(f"{skip['task']}: not scored ({skip['reason']})")
     for cat, v in results.get("category_scores", {}).items():
         lines.append(f"[{cat}] {fmt(v)}")
     score = results.get("xtreme_score")
@@ -309,11 +319,16 @@ def to_markdown(results: Mapping) -> str:
         for lang, m in e["languages"].items():
             others = ", ".join(f"{n} {fmt(v)}" for n, v in m.items())
             out.append(f"| {task} | {lang} | {e['metric']} | {fmt(m.get(e['metric']))} | {others} |")
-    out += ["", "## Task averages", "", "| task | main metric | languages | average | chance |",
-            "|---|---|---:|---:|---:|"]
+    out += ["", "## Task averages", "", "| task | main metric | split | languages | average | chance |",
+            "|---|---|---|---:|---:|---:|"]
     for task, e in results["tasks"].items():
-        out.append(f"| {task} | {e['metric']} | {len(e['languages'])} | **{fmt(e['avg_metric'])}** "
+        split = e.get("split", "")
+        if e.get("split_note"):
+            split += f" ({e['split_note']})"
+        out.append(f"| {task} | {e['metric']} | {split} | {len(e['languages'])} | **{fmt(e['avg_metric'])}** "
                    f"| {fmt(e.get('chance'))} |")
+    if results.get("skipped"):
+        out += ["", "## Not scored", ""] + [f"- {s['task']}: {s['reason']}" for s in results["skipped"]]
     if results.get("category_scores"):
         out += ["", "| category | score |", "|---|---:|"]
         out += [f"| {c} | {fmt(v)} |" for c, v in results["category_scores"].items()]

@@ -51,14 +51,18 @@ def test_ledger_survives_a_torn_line_and_keeps_the_newest_scores(tmp_path):
     ledger = W.Ledger(path)
     first = W.Export("/r/a/export", 3, "d1", ("xnli",), True)
     for export, acc in ((first, 40.0), (W.Export("/r/a/export", 9, "d2", ("xnli",), True), 55.0)):
-        ledger.add({"export": export.path, "step": export.step, "digest": export.digest,
-                    "scores": {"xnli": {"en": {"accuracy": acc}}}})
+        entry = {"export": export.path, "step": export.step, "digest": export.digest,
+                 "scores": {"xnli": {"en": {"accuracy": acc}}}}
+        if export.step == 9:  # ledgers written before splits were recorded have none
+            entry["splits"] = {"xnli": {"split": "dev", "split_note": "no labels in the test split; scored on dev"}}
+        ledger.add(entry)
     with open(path, "a") as f:
         f.write('{"export": "/r/b/exp')  # a crash in the middle of a line
     again = W.Ledger(path)
     assert first in again and len(again.entries) == 2
-    scores, provenance = again.latest_scores()
+    scores, provenance, splits = again.latest_scores()
     assert scores == {"xnli": {"en": {"accuracy": 55.0}}} and provenance["xnli"]["step"] == 9
+    assert splits["xnli"]["split"] == "dev"
 
 
 def test_rank0_decides_score_then_stop(tmp_path):

@@ -174,6 +174,9 @@ class PerturbConfig:
 class EvalConfig:
     split: str = "test"
     """Split scored zero-shot after target fine-tuning."""
+    fallback_split: str = "dev"
+    """Split a task is scored on when `split` has no labels (XNLI, PAWS-X, UD-POS, PAN-X test files
+    of the XTREME download; BUCC test); results.json names the split of every task ("" = none)."""
     languages: list = field(default_factory=list)
     """Restrict zero-shot evaluation to these languages (empty = all of each task)."""
     batch_size: int = 64

@@ -30,25 +30,57 @@ from trainer.tasks.base import Task
 log = logging.getLogger("xstilts.eval")
 
 
-def task_info(scores: dict) -> dict:
-    """Main metric and chance score of each scored task, for the results file."""
+def task_info(scores: dict, splits: dict | None = None) -> dict:
+    """Main metric and chance score of each scored task, and the split it was scored on (with
+    the reason when that is not the split asked for), for the results file."""
     info = {}
     for name in scores:
         task = get_task(name)
-        info[name] = {"metric": task.metric, "chance": task.chance}
+        info[name] = {"metric": task.metric, "chance": task.chance, **(splits or {}).get(name, {})}
     return info
 
 
+def skipped(splits: dict) -> list[dict]:
+    """The tasks that were asked for and have no score, each with the reason."""
+    return [{"task": t, "reason": s["split_note"]} for t, s in splits.items() if s.get("split") is None]
+
+
 def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.DistInfo, tracker,
-                    split: str, out_dir: str | None = None, stats: dict | None = None) -> dict:
+                    split: str, out_dir: str | None = None, stats: dict | None = None,
+                    splits: dict | None = None) -> dict:
     """Load an export on every rank and score ``tasks`` on all their languages; TensorBoard
-    scalars go at the export's step. ``stats`` (rank 0) receives timings and the balance."""
+    scalars go at the export's step. ``stats`` (rank 0) receives timings and the balance.
+
+    A task without labels in ``split`` (the XTREME download withholds the test labels of XNLI,
+    PAWS-X, UD-POS and PAN-X) is scored on ``eval.fallback_split`` instead, its predictions on
+    ``split`` still written for submission; ``splits`` receives, per task, the split its scores
+    come from and, where that is not ``split`` or there is none, why."""
     model = load_export(export, cfg.model.attn_implementation).to(dist.local_device())
     tokenizer = load_tokenizer_from(export)
     step = read_export_meta(export).get("step", 0)
-    return evaluate_model(cfg, model, tokenizer, tasks, info, split=split, tracker=tracker,
-                          step=step, out_dir=out_dir or os.path.join(cfg.run.out, "predictions"),
-                          stats=stats)
+    out_dir = out_dir or os.path.join(cfg.run.out, "predictions")
+    scores = evaluate_model(cfg, model, tokenizer, tasks, info, split=split, tracker=tracker,
+                            step=step, out_dir=out_dir, stats=stats)
+    record = {t.name: {"split": split} for t in tasks if t.name in scores}
+    unlabelled = [t for t in tasks if t.name not in scores]
+    fallback = cfg.eval.fallback_split
+    if unlabelled and fallback and fallback != split:
+        log.info("no labels in the %s split of %s: scoring on %s instead", split,
+                 ", ".join(t.name for t in unlabelled), fallback)
+        got = evaluate_model(cfg, model, tokenizer, unlabelled, info, split=fallback, tracker=tracker,
+                             step=step, out_dir=f"{out_dir.rstrip(os.sep)}-{fallback}")
+        scores.update(got)
+        record.update({t: {"split": fallback, "split_note": f"no labels in the {split} split; scored on "
+                                                             f"{fallback}"} for t in got})
+    for t in tasks:
+        if t.name not in scores:
+            why = f"no labels in the {split} split" + (f" nor the {fallback} split" if fallback and fallback != split
+                                                        else "")
+            record[t.name] = {"split": None, "split_note": why}
+            log.warning("%s: %s: not scored (predictions written under %s)", t.name, why, out_dir)
+    if splits is not None:
+        splits.update(record)
+    return scores
 
 
 def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
@@ -88,38 +120,42 @@ def score_export(cfg: Config, export: str, names: list[str], out: str, info: dis
         raise FileNotFoundError(f"export {export} does not exist (has that phase finished?)")
     stats: dict = {"world_size": info.world_size}
     t0 = time.perf_counter()
+    splits: dict = {}
     scores = evaluate_export(cfg, export, [get_task(n) for n in names], info, tracker,
                              split=cfg.eval.split, out_dir=os.path.join(out, "predictions"),
-                             stats=stats)
+                             stats=stats, splits=splits)
     stats["wall_s"] = time.perf_counter() - t0
+    stats["splits"] = splits
     return scores, stats
 
 
 def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracker) -> dict:
 
-    scores, provenance, all_stats = {}, {}, {}
+    scores, provenance, all_stats, splits = {}, {}, {}, {}
     for export, names in plan:
         got, stats = score_export(cfg, export, names, out, info, tracker)
         scores.update(got)
+        splits.update(stats["splits"])
         provenance.update({t: {"export": export} for t in got})
         all_stats[export] = stats
-    results = build_results(scores, {"provenance": provenance,
-                                     "retrieval_layer": cfg.model.retrieval_layer}, task_info(scores))
+    results = build_results(scores, {"provenance": provenance, "retrieval_layer": cfg.model.retrieval_layer,
+                                     "skipped": skipped(splits)}, task_info(scores, splits))
     if info.is_main:
         write_results(results, out)
         with open(os.path.join(out, "eval_stats.json"), "w") as f:
             json.dump(all_stats, f, indent=2)
         print(format_table(results), flush=True)
     if cfg.eval.perturb.kinds:
-        report = robustness_plan(cfg, plan, scores, out, info)
+        report = robustness_plan(cfg, plan, scores, out, info, splits)
         if info.is_main:
             print(to_markdown(report), flush=True)
     return results
 
 
-def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
-    """Score every (export, tasks) of ``plan`` under every setting; write the report (rank 0).
-    Returns the report (None when no perturbation is configured)."""
+def robustness_plan(cfg, plan, clean: dict, out: str, info, splits: dict | None = None) -> dict | None:
+    """Score every (export, tasks) of ``plan`` under every setting, each task on the split its
+    clean score came from (``splits``); write the report (rank 0). Returns the report (None
+    when no perturbation is configured)."""
     noises = build_noises(cfg)
     if not noises:
         return None
@@ -128,11 +164,16 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info) -> dict | None:
     for export, names in plan:
         model = load_export(export, cfg.model.attn_implementation).to(dist.local_device())
         tokenizer = load_tokenizer_from(export)
-        tasks = [get_task(n) for n in names]
+        by_split: dict[str, list[Task]] = {}
+        for n in names:
+            if n in clean:
+                where = (splits or {}).get(n, {}).get("split") or cfg.eval.split
+                by_split.setdefault(where, []).append(get_task(n))
         for noise in noises:
             log.info("robustness: %s on %s", noise.setting.name, ", ".join(names))
-            got = evaluate_model(cfg, model, tokenizer, tasks, info, split=cfg.eval.split, noise=noise)
-            perturbed[noise.setting.name].update(got)
+            for split, tasks in by_split.items():
+                got = evaluate_model(cfg, model, tokenizer, tasks, info, split=split, noise=noise)
+                perturbed[noise.setting.name].update(got)
             for (task, lang), n in noise.changed.items():
                 changed[noise.setting.name].setdefault(task, {})[lang] = n
             unchanged = sorted(k for k, n in noise.changed.items() if not n)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from eval import evaluator
 from eval.results import build_results, write_results
-from trainer.evaluation.driver import score_export, task_info
+from trainer.evaluation.driver import score_export, skipped, task_info
 from trainer.evaluation.plan import plan_from_run
 from trainer.model.export import EXPORT_META
 from trainer.runtime import dist
@@ -122,14 +122,17 @@ class Ledger:
         self.entries.append(entry)
         self.keys.add((entry["export"], entry["step"], entry["digest"]))
 
-    def latest_scores(self) -> tuple[dict, dict]:
-        """Per task, the scores of the newest entry that has it, and where they came from."""
-        scores, provenance = {}, {}
+    def latest_scores(self) -> tuple[dict, dict, dict]:
+        """Per task, the scores of the newest entry that has it, where they came from and the
+        split they were scored on (ledgers written before splits were recorded have none)."""
+        scores, provenance, splits = {}, {}, {}
         for e in self.entries:
             for task, langs in e["scores"].items():
                 scores[task] = langs
                 provenance[task] = {"export": e["export"], "step": e["step"]}
-        return scores, provenance
+                if task in e.get("splits", {}):
+                    splits[task] = e["splits"][task]
+        return scores, provenance, splits
 
 
 # ---------------------------------------------------------------- rank 0 decides
@@ -191,15 +194,17 @@ def score_one(cfg, export: Export, run_dir: str, out: str, info, tracker, ledger
     scores, stats = score_export(cfg, export.path, list(export.tasks), sub, info, tracker)
     if not info.is_main:
         return
-    write_results(build_results(scores, {"export": export.path, "step": export.step}, task_info(scores)), sub)
+    splits = stats["splits"]
+    write_results(build_results(scores, {"export": export.path, "step": export.step, "skipped": skipped(splits)},
+                                task_info(scores, splits)), sub)
     with open(os.path.join(sub, "eval_stats.json"), "w") as f:
         json.dump(stats, f, indent=2)
     ledger.add({"export": export.path, "rel": rel, "step": export.step, "digest": export.digest,
-                "final": export.final, "tasks": list(export.tasks), "scores": scores,
+                "final": export.final, "tasks": list(export.tasks), "scores": scores, "splits": splits,
                 "wall_s": round(time.perf_counter() - t0, 3), "scored_at": time.time()})
-    latest, provenance = ledger.latest_scores()
+    latest, provenance, splits = ledger.latest_scores()
     if latest:
-        write_results(build_results(latest, {"provenance": provenance, "watch": run_dir}, task_info(latest)),
+        write_results(build_results(latest, {"provenance": provenance, "watch": run_dir}, task_info(latest, splits)),
                       out)
     log.info("scored %s (step %d): %s", rel, export.step,
              ", ".join(f"{t} {len(ls)} languages" for t, ls in scores.items()) or "no labelled set")

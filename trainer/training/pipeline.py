@@ -11,7 +11,7 @@ import os
 from eval.results import build_results, format_table, write_results
 from trainer.config import Config
 from trainer.config.phases import plan_runs
-from trainer.evaluation.driver import evaluate_export, robustness_plan, task_info
+from trainer.evaluation.driver import evaluate_export, robustness_plan, skipped, task_info
 from trainer.model.export import read_export_meta
 from trainer.runtime import dist
 from trainer.runtime.tracking import build_tracker
@@ -26,6 +26,7 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     exports = {"pretrained": "pretrained"}
     scores: dict[str, dict] = {}
     provenance: dict[str, dict] = {}
+    splits: dict[str, dict] = {}
     for phase in cfg.phases:
         runs = plan_runs(cfg, phase, exports)
         for run in runs:
@@ -37,18 +38,19 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
                 run_tracker.close()
             if phase.evaluate:
                 got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
-                                      split=cfg.eval.split)
+                                      split=cfg.eval.split, splits=splits)
                 scores.update(got)
                 start = read_export_meta(export).get("head_start")
                 provenance.update({t: {"export": export, "heads": start} for t in got})
         exports[phase.name] = runs[0].export_dir
         if phase.retrieval:
             got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
-                                  info, tracker, split=cfg.eval.split)
+                                  info, tracker, split=cfg.eval.split, splits=splits)
             scores.update(got)
             provenance.update({t: {"export": runs[0].export_dir,
                                    "retrieval_layer": cfg.model.retrieval_layer} for t in got})
-    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance}, task_info(scores))
+    results = build_results(scores, {"run": cfg.run.name, "provenance": provenance, "skipped": skipped(splits)},
+                            task_info(scores, splits))
     if info.is_main and scores:
         write_results(results, cfg.run.out)
         print(format_table(results), flush=True)
@@ -56,5 +58,5 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
         by_export: dict[str, list[str]] = {}
         for task, where in provenance.items():
             by_export.setdefault(where["export"], []).append(task)
-        robustness_plan(cfg, list(by_export.items()), scores, cfg.run.out, info)
+        robustness_plan(cfg, list(by_export.items()), scores, cfg.run.out, info, splits)
     return results
