@@ -95,6 +95,10 @@ def test_follow_up_grid_mixes_overrides_and_own_recipes():
     ('recipe = "x.toml"', '[[settings]]\nname = "a b"', "use letters, digits"),
     ('recipe = "x.toml"\nper_target = true\nbaseline = ""', '[[settings]]\nname = "a"', "needs sweep.targets"),
     ('recipe = "x.toml"\nlauncher = "single"\nranks = 2', '[[settings]]\nname = "a"', "starts one process"),
+    ('recipe = "x.toml"\nbaseline = "a"', '[[settings]]\nname = "a"\n[[contrasts]]\nname = "c"\nplus = ["a"]\n'
+     'minus = ["b"]', r"contrasts.0: needs a name .*unknown setting\(s\) \['b'\]"),
+    ('recipe = "x.toml"\nbaseline = "a"', '[[settings]]\nname = "a"\n[[contrasts]]\nname = "c"\nplus = ["a"]',
+     "contrasts.0: needs a name and settings in `plus` and `minus`"),
 ])
 def test_bad_specs_are_refused(tmp_path, table, settings, message):
     with pytest.raises(sweep.SweepError, match=message):
