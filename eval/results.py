@@ -236,7 +236,7 @@ def format_table(results: Mapping) -> str:
         for i in range(0, len(cells), 8):
             lines.append("    " + "  ".join(cells[i:i + 8]))
     for skip in results.get("skipped", []):
-        lines.append(f"{skip['task']}: not scored ({skip['reason']})")
+        lines.append(f"{skip.get('task') or skip.get('path')}: not scored ({skip['reason']})")
     for cat, v in results.get("category_scores", {}).items():
         lines.append(f"[{cat}] {fmt(v)}")
     score = results.get("xtreme_score")
@@ -328,7 +328,8 @@ def to_markdown(results: Mapping) -> str:
         out.append(f"| {task} | {e['metric']} | {split} | {len(e['languages'])} | **{fmt(e['avg_metric'])}** "
                    f"| {fmt(e.get('chance'))} |")
     if results.get("skipped"):
-        out += ["", "## Not scored", ""] + [f"- {s['task']}: {s['reason']}" for s in results["skipped"]]
+        out += ["", "## Not scored", ""] + [f"- {s.get('task') or s.get('path')}: {s['reason']}"
+                                            for s in results["skipped"]]
     if results.get("category_scores"):
         out += ["", "| category | score |", "|---|---:|"]
         out += [f"| {c} | {fmt(v)} |" for c, v in results["category_scores"].items()]

@@ -1,13 +1,16 @@
-"""Scoring of prediction files laid out as an XTREME submission, and writing that layout.
+"""Scoring of prediction files laid out as an XTREME / XTREME-R submission, and writing that layout.
 
-Owns the file layout ``<dir>/<task>/test-<lang>.<ext>`` that the official XTREME scorer reads,
-its readers and writer, :func:`score_predictions` (a prediction folder against a label folder,
-into a results dict), and the ``xstilts score`` command (:func:`main`).
+Owns the readers and writer of the layout ``<dir>/<task folder>/test-<lang>.<ext>`` that the
+official scorer reads (which folder and extension each task takes: :mod:`eval.layout`),
+:func:`score_predictions` (a prediction folder against a label folder, into a results dict)
+and the ``xstilts score`` command (:func:`main`).
 
 File formats, the same for predictions and labels unless said otherwise:
 
-* classification (xnli, pawsx, xcopa): one label per line (``.tsv``);
-* tagging (udpos, panx): one tag per line, a blank line after each sentence (``.tsv``);
+* classification (xnli, pawsx): one label per line (``.tsv``);
+* multiple choice (xcopa): one JSON object per line with a ``label`` field (``.jsonl``);
+* tagging (udpos, panx; udpos_r, panx_r in the same folders): one tag per line, a blank line
+  after each sentence (``.tsv``);
 * QA (xquad, mlqa, tydiqa): predictions ``{question_id: answer}``; labels the SQuAD-format
   dataset (``{"data": [...]}`` or the bare list of articles) (``.json``);
 * bucc2018: ``src_id<TAB>trg_id`` lines, the mined pairs / the gold pairs (``.tsv``);
@@ -18,6 +21,11 @@ File formats, the same for predictions and labels unless said otherwise:
 Readers take the last tab-separated field of a classification or tagging line, so a line that
 holds just the label (the official layout) reads as the official scorer reads it, and a
 ``token<TAB>tag`` or ``text<TAB>label`` line reads as its label.
+
+Nothing is passed over in silence: a task folder or language file on one side only, an unknown
+task folder, a stray file, a file with an unexpected extension or a language the task does not
+have is an error naming the path; with ``allow_missing`` each is skipped instead, warned about
+and listed under ``skipped`` in the results.
 """
 from __future__ import annotations
 
@@ -27,30 +35,14 @@ import os
 import sys
 from typing import Any, Mapping, Sequence
 
+from eval.layout import LANGUAGES, family, file_path, find_file, folder_of, read_folder, task_folders
 from eval.metrics import score_task
 from eval.results import build_results, format_table, save_json, write_results
 from eval.xtreme import TARGETS
 
-QA_TASKS = ("xquad", "mlqa", "tydiqa")
-
 
 class ScoreError(ValueError):
     """A prediction or label file is missing or does not line up; the message names the file."""
-
-
-def family(task: str) -> str:
-    """The file family of ``task``: label, tag, qa, bucc, index or ranked."""
-    target = TARGETS.get(task)
-    kind = target.kind if target else ""
-    if target is not None and target.scorer.startswith("map@"):
-        return "ranked"
-    if task in QA_TASKS or kind == "span" or task.startswith("mlqa"):
-        return "qa"
-    if task.startswith("bucc"):
-        return "bucc"
-    if task == "tatoeba":
-        return "index"
-    return "tag" if kind == "tagging" else "label"
 
 
 def scorer_of(task: str) -> str:
@@ -60,11 +52,6 @@ def scorer_of(task: str) -> str:
     if task.startswith("mlqa"):
         return "mlqa"
     return {"qa": "squad", "bucc": "bucc", "index": "tatoeba", "tag": "seqeval"}.get(family(task), "accuracy")
-
-
-def file_path(root: str, task: str, lang: str) -> str:
-    ext = "json" if family(task) in ("qa", "ranked") else "tsv"
-    return os.path.join(root, task, f"test-{lang}.{ext}")
 
 
 # ---------------------------------------------------------------- readers
@@ -90,6 +77,25 @@ def read_tags(path: str) -> list[list[str]]:
     if current:
         sentences.append(current)
     return sentences
+
+
+def read_choices(path: str) -> list[str]:
+    """Multiple-choice answers: the ``label`` of each JSON-object line (``.jsonl``, the official
+    XCOPA layout), or one label per line in a ``.tsv`` an earlier version wrote. Labels compare
+    as text, so ``1`` and ``"1"`` are the same answer."""
+    if not path.endswith(".jsonl"):
+        return read_labels(path)
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ScoreError(f"{path}:{n}: not a JSON object ({exc.msg})") from None
+            if not isinstance(row, dict) or "label" not in row:
+                raise ScoreError(f"{path}:{n}: expected a JSON object with a \"label\" field")
+            out.append(str(row["label"]))
+    return out
 
 
 def read_pairs(path: str) -> list[tuple[str, ...]]:
@@ -169,7 +175,8 @@ def score_file(task: str, lang: str, pred_path: str, label_path: str) -> dict[st
         for i, (p, g) in enumerate(zip(pred, gold)):
             _check_count(f"{pred_path} sentence {i + 1}", label_path, len(p), len(g), "tags")
         return score_task(scorer, pred, gold, lang)
-    pred, gold = read_labels(pred_path), read_labels(label_path)
+    reader = read_choices if fam == "choice" else read_labels
+    pred, gold = reader(pred_path), reader(label_path)
     _check_count(pred_path, label_path, len(pred), len(gold), "lines")
     try:
         return score_task(scorer, pred, gold, lang)
@@ -177,43 +184,101 @@ def score_file(task: str, lang: str, pred_path: str, label_path: str) -> dict[st
         raise ScoreError(f"{pred_path}: {exc}") from exc
 
 
-def label_languages(label_dir: str, task: str) -> list[str]:
-    """Languages with a test label file for ``task``, sorted."""
-    folder = os.path.join(label_dir, task)
-    ext = ".json" if family(task) in ("qa", "ranked") else ".tsv"
-    if not os.path.isdir(folder):
-        return []
-    return sorted(n[len("test-"):-len(ext)] for n in os.listdir(folder)
-                  if n.startswith("test-") and n.endswith(ext))
+class Skips:
+    """What the folders hold that is not scored: an error naming the path, or, when the user
+    allowed missing files, a list of (path, reason) that the results and the warnings carry."""
+
+    def __init__(self, allow: bool):
+        self.allow = allow
+        self.items: list[dict[str, str]] = []
+
+    def __call__(self, path: str, reason: str) -> None:
+        if not self.allow:
+            raise ScoreError(f"{path}: {reason} (--allow-missing scores the rest and lists what it skipped)")
+        self.items.append({"path": path, "reason": reason})
+
+
+def _pairs(pred_dir: str, label_dir: str, folder: str, wanted: Sequence[str] | None, skip: Skips,
+           languages: Sequence[str] | None) -> dict[str, list[str]]:
+    """Task -> languages to score from one folder on both sides; everything else reported."""
+    have = {side: read_folder(root, folder) for side, root in (("pred", pred_dir), ("label", label_dir))}
+    for side in have.values():
+        for path, why in side.stray:
+            skip(path, why)
+    out = {}
+    for task in wanted or have["label"].tasks:
+        label_langs, pred_langs = have["label"].tasks.get(task, []), have["pred"].tasks.get(task, [])
+        if languages:
+            label_langs = [lg for lg in label_langs if lg in languages]
+            pred_langs = [lg for lg in pred_langs if lg in languages]
+        for lang in label_langs:
+            if lang not in pred_langs:
+                skip(find_file(pred_dir, task, lang), f"missing prediction file ({task} {lang} has labels)")
+        for lang in pred_langs:
+            if lang not in label_langs:
+                skip(find_file(label_dir, task, lang), f"missing label file ({task} {lang} has predictions)")
+        both = [lg for lg in label_langs if lg in pred_langs]
+        if both:
+            out[task] = both
+    return out
+
+
+def _folder_tasks(label_dir: str, pred_dir: str, folder: str) -> list[str]:
+    """The tasks a folder is scored as: a shared folder (udpos) gives its XTREME-R task only
+    when it holds a language that only the XTREME-R list has."""
+    tasks = read_folder(label_dir, folder).tasks
+    base = [t for t in tasks if t == folder or len(tasks) == 1]
+    extra = [t for t, langs in tasks.items() if t != folder and
+             any(lg not in LANGUAGES.get(folder, ()) for lg in langs)]
+    return base + extra
 
 
 def score_predictions(pred_dir: str, label_dir: str, tasks: Sequence[str] | None = None,
-                      languages: Sequence[str] | None = None) -> dict:
-    """Score every task and language that has labels; returns the results dict.
-
-    Without ``tasks``, every known task folder in ``label_dir`` that also exists in
-    ``pred_dir`` is scored (others are skipped, as the official scorer skips them). A language
-    with a label file must have its prediction file; a named task must have label files (for
-    at least one of ``languages`` when given)."""
+                      languages: Sequence[str] | None = None, allow_missing: bool = False) -> dict:
+    """Score every task and language that has both a label and a prediction file; returns the
+    results dict. Anything else in either folder (see the module doc) is an error, or, with
+    ``allow_missing``, skipped and listed under ``skipped``. Named ``tasks`` must have label files
+    (for at least one of ``languages`` when given)."""
+    skip = Skips(allow_missing)
+    for root, what in ((pred_dir, "prediction"), (label_dir, "label")):
+        if not os.path.isdir(root):
+            raise ScoreError(f"{root}: no such {what} folder")
+    plan: dict[str, list[str]] = {}
     if tasks:
-        names = list(tasks)
+        for task in tasks:
+            if task not in TARGETS:
+                raise ScoreError(f"unknown task {task!r} (known: {', '.join(sorted(TARGETS))})")
+            folder = next((f for f in family_folder(task) if os.path.isdir(os.path.join(label_dir, f))), None)
+            got = _pairs(pred_dir, label_dir, folder, [task], skip, languages) if folder else {}
+            if not got:
+                wanted = f" for languages {', '.join(languages)}" if languages else ""
+                skip(os.path.join(label_dir, folder or task), f"no label files{wanted} for task {task}")
+            plan.update(got)
     else:
-        names = [t for t in sorted(os.listdir(label_dir)) if os.path.isdir(os.path.join(label_dir, t))
-                 and t in TARGETS and os.path.isdir(os.path.join(pred_dir, t))]
+        label_folders, stray = task_folders(label_dir)
+        pred_folders, stray_pred = task_folders(pred_dir)
+        for path, why in stray + stray_pred:
+            skip(path, why)
+        for folder in sorted(set(label_folders) ^ set(pred_folders)):
+            root, other = (pred_dir, "labels") if folder in label_folders else (label_dir, "predictions")
+            skip(os.path.join(root, folder), f"missing task folder (the {other} have one)")
+        for folder in sorted(set(label_folders) & set(pred_folders)):
+            got = _pairs(pred_dir, label_dir, folder, _folder_tasks(label_dir, pred_dir, folder), skip, languages)
+            if not got and not languages:
+                skip(os.path.join(label_dir, folder), "no test-<lang> file of a task and language on both sides")
+            plan.update(got)
     scores: dict[str, dict[str, dict[str, float]]] = {}
-    for task in names:
-        have = label_languages(label_dir, task)
-        langs = [lg for lg in have if lg in languages] if languages else have
-        if not langs and not tasks:
-            continue  # a task folder with none of the requested languages
-        if not langs:
-            wanted = f" for languages {', '.join(languages)}" if languages else ""
-            raise ScoreError(f"no label files{wanted} for task {task} in {os.path.join(label_dir, task)}")
+    for task, langs in plan.items():
         for lang in langs:
             scores.setdefault(task, {})[lang] = score_file(
-                task, lang, file_path(pred_dir, task, lang), file_path(label_dir, task, lang))
+                task, lang, find_file(pred_dir, task, lang), find_file(label_dir, task, lang))
     return build_results(scores, {"predictions": os.path.abspath(pred_dir),
-                                  "labels": os.path.abspath(label_dir)})
+                                  "labels": os.path.abspath(label_dir), "skipped": skip.items})
+
+
+def family_folder(task: str) -> list[str]:
+    """The folders that may hold ``task``: the official one, then its own name (earlier versions)."""
+    return list(dict.fromkeys([folder_of(task), task]))
 
 
 # ---------------------------------------------------------------- writing
@@ -222,8 +287,9 @@ def score_predictions(pred_dir: str, label_dir: str, tasks: Sequence[str] | None
 def write_predictions(task: str, lang: str, predictions: Any, out_dir: str) -> str:
     """Write ``predictions`` for ``task``/``lang`` as ``<out_dir>/<task>/test-<lang>.<ext>``.
 
-    A mapping is written as QA JSON; for bucc tasks (src, trg) id pairs as tab-separated lines;
-    lists of tag lists as tagging; anything else one item per line. Returns the path written."""
+    A mapping is written as QA JSON; multiple-choice answers as ``{"label": ...}`` JSON lines;
+    for bucc tasks (src, trg) id pairs as tab-separated lines; lists of tag lists as tagging;
+    anything else one item per line. Returns the path written."""
     path = file_path(out_dir, task, lang)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     items = predictions.tolist() if hasattr(predictions, "tolist") else predictions
@@ -231,6 +297,8 @@ def write_predictions(task: str, lang: str, predictions: Any, out_dir: str) -> s
         if isinstance(items, Mapping):  # QA answers, or ranked candidate lists
             json.dump({str(k): [str(c) for c in v] if isinstance(v, (list, tuple)) else str(v)
                        for k, v in items.items()}, f, ensure_ascii=False, indent=1)
+        elif family(task) == "choice":  # the official XCOPA layout: {"label": ...} per line
+            f.writelines(json.dumps({"label": p.item() if hasattr(p, "item") else p}) + "\n" for p in items)
         elif family(task) == "bucc":
             f.writelines(p.rstrip("\n") + "\n" if isinstance(p, str) else f"{p[0]}\t{p[1]}\n" for p in items)
         elif family(task) == "tag" or (items and all(isinstance(p, (list, tuple)) for p in items)):
@@ -264,9 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="results.json path (a folder: also results.csv, results.md, heatmap.png)")
     ap.add_argument("--tasks", nargs="+", default=None)
     ap.add_argument("--languages", nargs="+", default=None)
+    ap.add_argument("--allow-missing", action="store_true",
+                    help="score what both folders have; skip (and list) missing, unknown or stray files")
     args = ap.parse_args(argv)
     try:
-        results = score_predictions(args.predictions, args.labels, args.tasks, args.languages)
+        results = score_predictions(args.predictions, args.labels, args.tasks, args.languages,
+                                    args.allow_missing)
     except (ScoreError, OSError, ValueError, KeyError) as exc:
         print(f"xstilts score: {exc}", file=sys.stderr)
         return 2
@@ -274,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("xstilts score: nothing scored (no task folder in both predictions and labels)",
               file=sys.stderr)
         return 2
+    for item in results["skipped"]:
+        print(f"xstilts score: skipped {item['path']}: {item['reason']}", file=sys.stderr)
     print(format_table(results))
     if args.out.endswith(".json"):
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -38,6 +38,10 @@ LANGUAGES.update({
     "udpos_r": LANGUAGES["udpos"] + _langs("lt pl uk wo ro"),
     # XTREME-R NER: the XTREME 40 plus eight more WikiANN languages.
     "panx_r": LANGUAGES["panx"] + _langs("qu pl uk az lt pa gu ro"),
+    # XTREME-R Tatoeba: the XTREME 36 plus Azerbaijani, Lithuanian, Polish, Ukrainian, Romanian.
+    "tatoeba_r": LANGUAGES["tatoeba"] + _langs("az lt pl uk ro"),
+    # XTREME-R XQuAD: the XTREME 11 plus Romanian.
+    "xquad_r": LANGUAGES["xquad"] + _langs("ro"),
     # LAReQA runs on XQuAD-R, which covers the XQuAD languages.
     "lareqa": _langs("ar de el en es hi ru th tr vi zh"),
     # Mewsli-X: WikiNews mentions in 11 languages, linked against one multilingual entity pool.
@@ -54,12 +58,13 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 XTREME_TASKS: tuple[str, ...] = tuple(t for ts in CATEGORIES.values() for t in ts)
 
 # XTREME-R (Ruder et al. 2021): ten tasks. PAWS-X and BUCC are gone; XCOPA, Mewsli-X and LAReQA
-# are new; UD-POS and WikiANN use the longer XTREME-R language lists (udpos_r, panx_r).
+# are new; UD-POS, WikiANN, Tatoeba and XQuAD use the longer XTREME-R language lists (udpos_r,
+# panx_r, tatoeba_r, xquad_r; in the submission layout they share the XTREME task's folder).
 XTREME_R_CATEGORIES: dict[str, tuple[str, ...]] = {
     "classification": ("xnli", "xcopa"),
     "structured prediction": ("udpos_r", "panx_r"),
-    "QA": ("xquad", "mlqa", "tydiqa"),
-    "retrieval": ("tatoeba", "mewslix", "lareqa"),
+    "QA": ("xquad_r", "mlqa", "tydiqa"),
+    "retrieval": ("tatoeba_r", "mewslix", "lareqa"),
 }
 XTREME_R_TASKS: tuple[str, ...] = tuple(t for ts in XTREME_R_CATEGORIES.values() for t in ts)
 
@@ -107,6 +112,8 @@ TARGETS: dict[str, Target] = {
     "xcopa": Target("multiple_choice", "accuracy", _ACC, "accuracy", 50.0, benchmark="xtreme-r"),
     "udpos_r": Target("tagging", "f1", _PRF, "seqeval", 100 / _UPOS_TAGS, benchmark="xtreme-r"),
     "panx_r": Target("tagging", "f1", _PRF, "seqeval", 0.0, benchmark="xtreme-r"),
+    "tatoeba_r": Target("retrieval", "accuracy", _ACC, "tatoeba", 0.1, benchmark="xtreme-r"),
+    "xquad_r": Target("span", EM_F1, _QA, "squad", 0.0, benchmark="xtreme-r"),
     # A shared pool of thousands of candidates (LAReQA ~13k answer sentences, Mewsli-X ~1M
     # entities): random ranking scores ~0.
     "lareqa": Target("retrieval", MAP20, (MAP20,), MAP20, 0.0, benchmark="xtreme-r"),

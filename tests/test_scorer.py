@@ -71,7 +71,7 @@ def test_task_and_language_filters(layout):
 def test_missing_prediction_file_is_named(layout):
     preds, labels = layout
     _write(f"{labels}/xnli/test-fr.tsv", "neutral\n")
-    with pytest.raises(S.ScoreError, match=r"missing prediction file: .*preds/xnli/test-fr\.tsv"):
+    with pytest.raises(S.ScoreError, match=r"preds/xnli/test-fr\.tsv: missing prediction file \(xnli fr has labels\)"):
         S.score_predictions(preds, labels)
 
 

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results.json")
     p.add_argument("--tasks", nargs="*", default=None)
     p.add_argument("--languages", nargs="*", default=None)
+    p.add_argument("--allow-missing", action="store_true", help="score what both folders have; skip "
+                   "(warn about and list in results.json) missing, unknown or stray files instead of failing")
     p = sub.add_parser("report", help="mean +- std over runs (seeds)")
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default=None)

@@ -11,4 +11,6 @@ def run(args, _overrides) -> int:
         argv += ["--tasks", *args.tasks]
     if args.languages:
         argv += ["--languages", *args.languages]
+    if args.allow_missing:
+        argv.append("--allow-missing")
     return main(argv)

@@ -33,12 +33,14 @@ Multilingual MLM co-training: ``mlm`` (kind mlm, head mlm) reads a user-given te
 native ``LANG`` data from local files (Task.in_language: ``xnli@de`` reads ``xnli/train-de.tsv``,
 ``mnli@de`` XNLI-MT's German MNLI; data.train_files points a variant at other files).
 
-XTREME-R targets (eval.xtreme.XTREME_R_CATEGORIES; xnli, xquad, mlqa, tydiqa and tatoeba as above):
+XTREME-R targets (eval.xtreme.XTREME_R_CATEGORIES; xnli, mlqa and tydiqa as above):
 
   task       kind             head       train_size  English training data (train_group)
   xcopa      multiple_choice  copa              400  COPA (xcopa); siqa (33,410) shares its head
   udpos_r    tagging          udpos          21,253  as udpos (udpos), XTREME-R languages
   panx_r     tagging          panx           20,000  as panx (panx), XTREME-R languages
+  xquad_r    span             qa             87,599  as xquad (squad_v1), XTREME-R languages
+  tatoeba_r  retrieval        -                   -  as tatoeba, XTREME-R languages
   lareqa     retrieval        -                   -  none (mAP@20 over a multilingual pool)
   mewslix    retrieval        -                   -  none (mAP@20 over a multilingual pool)
 
@@ -67,12 +69,12 @@ from trainer.tasks.siqa import SIQA
 from trainer.tasks.squad import SQUAD_V1, SQUAD_V2
 from trainer.tasks.sst2 import SST2
 from trainer.tasks.synth import SYNTH_TASKS
-from trainer.tasks.tatoeba import TATOEBA
+from trainer.tasks.tatoeba import TATOEBA, TATOEBA_R
 from trainer.tasks.tydiqa import TYDIQA
 from trainer.tasks.udpos import UDPOS, UDPOS_R
 from trainer.tasks.xcopa import XCOPA
 from trainer.tasks.xnli import XNLI
-from trainer.tasks.xquad import XQUAD
+from trainer.tasks.xquad import XQUAD, XQUAD_R
 
 TASKS: dict[str, Task] = {
     # intermediate tasks
@@ -94,11 +96,13 @@ TASKS: dict[str, Task] = {
     "udpos": UDPOS,
     "panx": PANX,
     "xquad": XQUAD,
+    "xquad_r": XQUAD_R,
     "mlqa": MLQA,
     "mlqa_gxlt": MLQA_GXLT,
     "tydiqa": TYDIQA,
     "bucc2018": BUCC2018,
     "tatoeba": TATOEBA,
+    "tatoeba_r": TATOEBA_R,
     # XTREME-R targets beyond XTREME, and SIQA, the intermediate task of its XCOPA baseline
     "siqa": SIQA,
     "xcopa": XCOPA,

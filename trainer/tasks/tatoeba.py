@@ -11,6 +11,8 @@ line-aligned. One evaluation set: dev and test are the same. Hub: ``google/xtrem
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 from eval.xtreme import LANGUAGES
@@ -62,3 +64,6 @@ TATOEBA = TatoebaTask(
     chance=0.1,  # one right answer among 1,000 candidates
     description="Tatoeba: nearest-neighbour translation retrieval, up to 1,000 pairs per language.",
 )
+
+TATOEBA_R = dataclasses.replace(TATOEBA, name="tatoeba_r", languages=LANGUAGES["tatoeba_r"],
+                                description="Tatoeba on the XTREME-R language list (41 languages).")

@@ -9,6 +9,8 @@ Hub: ``rajpurkar/squad`` (train) and ``google/xtreme`` configs ``XQuAD.{lang}`` 
 """
 from __future__ import annotations
 
+import dataclasses
+
 from eval.xtreme import LANGUAGES
 from trainer.tasks.base import HubSource
 from trainer.tasks.squad import SquadTask
@@ -27,3 +29,6 @@ XQUAD = SquadTask(
     train_size=87_599,
     description="XQuAD: SQuAD v1.1 dev paragraphs and questions in 11 languages.",
 )
+
+XQUAD_R = dataclasses.replace(XQUAD, name="xquad_r", languages=LANGUAGES["xquad_r"],
+                              description="XQuAD on the XTREME-R language list (12 languages, with Romanian).")
