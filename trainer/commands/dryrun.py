@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from trainer.config import (Config, ConfigError, batch_arithmetic, micro_batch_for, phase_global_batch,
-                            phase_lr)
+from trainer.config import (Config, ConfigError, batch_arithmetic, max_length_for, micro_batch_for,
+                            phase_global_batch, phase_lr)
 from trainer.config.phases import plan_runs
 from trainer.engine.build import fill_ds_config, load_ds_json
 from trainer.tasks import get_task
@@ -26,22 +26,22 @@ def dry_run(cfg: Config, world_size: int) -> str:
     ds_json = load_ds_json(cfg.deepspeed.config)
     exports = {"pretrained": "pretrained"}
     filled = None
-
+    table = [("phase", "task", "epochs", "steps", "global batch", "max length", "lr", "selection")]
     for phase in cfg.phases:
         for name in phase.tasks:
             get_task(name)
         for name in phase.retrieval:
             if not isinstance(get_task(name), RetrievalTask):
                 raise ConfigError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
-        gb = phase_global_batch(cfg, phase)
-        micro = micro_batch_for(cfg.deepspeed.micro_batch, gb, world_size)
-        accum = batch_arithmetic(gb, micro, world_size)
         runs = plan_runs(cfg, phase, exports)
         for run in runs:
             if not run.tasks:
                 lines.append(f"phase {run.name}: no training, exports its starting point ({phase.init})"
                              f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
                 continue
+            gb = phase_global_batch(cfg, phase, [t.name for t in run.tasks])
+            micro = micro_batch_for(cfg.deepspeed.micro_batch, gb, world_size)
+            accum = batch_arithmetic(gb, micro, world_size)
             sizes = {t.name: _size(cfg, t) for t in run.tasks}
             # a fixed-rate task (an MLM corpus) does not set the length: its size may stay unknown
             known = all(v for t, v in sizes.items() if t not in cfg.sampler.fixed)
@@ -56,12 +56,42 @@ def dry_run(cfg: Config, world_size: int) -> str:
                          f"lr {phase_lr(cfg, phase):g}"
                          f"{', then zero-shot on all languages' if phase.evaluate else ''}"
                          f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
+            table += _rows(cfg, phase, run, steps if known or phase.max_steps else None, gb)
+        for name in phase.retrieval:
+            task = get_task(name)
+            table.append((phase.name, f"{name} (retrieval)", "-", "-", "-",
+                          str(max_length_for(cfg, name, task.kind)), "-", "-"))
         exports[phase.name] = "export"
+    lines += ["", "Every phase and task (compare with the paper's settings, docs/paper.md):", _format(table)]
     if filled is None:
         return "\n".join(lines)
     lines.append("DeepSpeed config after filling (last run):")
     lines.append(json.dumps(filled, indent=2))
     return "\n".join(lines)
+
+
+def _rows(cfg: Config, phase, run, steps: int | None, gb: int) -> list[tuple]:
+    """One row per task of a run (tasks scored with its export share its settings)."""
+    ev = cfg.eval
+    if ev.every > 0 and phase.selection:
+        subset = f"first {ev.dev_subset}" if ev.dev_subset else "all"
+        rule = (f"en dev ({subset}) every {ev.every}" + (f", stop after {ev.patience} without gain" if ev.patience else "")
+                + (", best" if ev.select_best else ", last"))
+    else:
+        rule = "last step"
+    epochs = (f"{phase.max_steps} steps" if phase.max_steps else
+              str(phase.task_epochs.get(run.tasks[0].name, phase.epochs)) if len(run.tasks) == 1 else str(phase.epochs))
+    rows = []
+    for t in run.tasks + run.eval_tasks:
+        rows.append((run.name, t.name if t in run.tasks else f"{t.name} (scored)", epochs,
+                     "?" if steps is None else str(steps), str(gb), str(max_length_for(cfg, t.name, t.kind)),
+                     f"{phase_lr(cfg, phase):g}", rule))
+    return rows
+
+
+def _format(rows: list[tuple]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 def _size(cfg: Config, task) -> int:

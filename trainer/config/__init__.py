@@ -4,7 +4,7 @@ and the runs each phase plans (phases.py).
 
 ``from trainer.config import Config, load`` is the public way in; the names below are the API.
 """
-from trainer.config.batch import batch_arithmetic, micro_batch_for, phase_global_batch, phase_lr
+from trainer.config.batch import batch_arithmetic, max_length_for, micro_batch_for, phase_global_batch, phase_lr
 from trainer.config.load import (apply_override, build_table, describe, dump, field_docs, from_dict, load,
                                  read_toml, to_dict)
 from trainer.config.schema import (CheckpointConfig, Config, DataConfig, DeepSpeedConfig, EvalConfig,
@@ -17,4 +17,4 @@ __all__ = ["CheckpointConfig", "Config", "ConfigError", "DataConfig", "DeepSpeed
            "ModelConfig", "OptimConfig", "POSITION_OFFSET", "PerturbConfig", "PhaseConfig", "RunConfig",
            "SamplerConfig", "TrackingConfig", "apply_override", "batch_arithmetic", "build_table",
            "check_perturb", "describe", "dump", "field_docs", "from_dict", "given_hub", "load",
-           "micro_batch_for", "phase_global_batch", "phase_lr", "read_toml", "to_dict", "validate"]
+           "max_length_for", "micro_batch_for", "phase_global_batch", "phase_lr", "read_toml", "to_dict", "validate"]

@@ -1,6 +1,9 @@
-"""Batch arithmetic of a phase: its learning rate and global batch, the micro-batch per rank
-and the gradient-accumulation steps (``global = micro x accum x world``)."""
+"""Batch arithmetic of a phase: its learning rate and global batch (per task where a per-task
+phase sets one), each task's sequence length, the micro-batch per rank and the
+gradient-accumulation steps (``global = micro x accum x world``)."""
 from __future__ import annotations
+
+from typing import Sequence
 
 from trainer.config.schema import Config, PhaseConfig
 from trainer.errors import EngineConfigError
@@ -10,8 +13,20 @@ def phase_lr(cfg: Config, phase: PhaseConfig) -> float:
     return phase.lr or cfg.optim.lr
 
 
-def phase_global_batch(cfg: Config, phase: PhaseConfig) -> int:
+def phase_global_batch(cfg: Config, phase: PhaseConfig, tasks: Sequence[str] = ()) -> int:
+    """The global batch of a run of ``phase`` training ``tasks``: the task's own in a per-task
+    phase (``task_batch``), else the phase's, else ``deepspeed.global_batch``."""
+    if len(tasks) == 1 and tasks[0] in phase.task_batch:
+        return int(phase.task_batch[tasks[0]])
     return phase.global_batch or cfg.deepspeed.global_batch
+
+
+def max_length_for(cfg: Config, task: str, kind: str) -> int:
+    """The longest input of ``task`` (tokens): ``data.task_max_length``, else the QA or the
+    general limit."""
+    if task in cfg.data.task_max_length:
+        return int(cfg.data.task_max_length[task])
+    return cfg.data.qa_max_length if kind == "span" else cfg.data.max_length
 
 
 def micro_batch_for(setting: int, global_batch: int, world_size: int) -> int:

@@ -63,6 +63,9 @@ class DataConfig:
     """Maximum tokens of sentence, pair, choice and tagging inputs."""
     qa_max_length: int = 384
     """Maximum tokens of an extractive-QA window."""
+    task_max_length: dict = field(default_factory=dict)
+    """Per-task maximum sequence length in training and evaluation, e.g. {bucc2018 = 512}; other
+    tasks use `max_length` (QA `qa_max_length`)."""
     doc_stride: int = 128
     """Overlap of QA windows, in tokens."""
     max_query_length: int = 64
@@ -187,6 +190,12 @@ class EvalConfig:
     """Optimizer steps between English dev evaluations for model selection (0 = none)."""
     select_best: bool = False
     """Export the checkpoint with the best English dev score instead of the last."""
+    patience: int = 0
+    """Stop a phase after this many English dev evaluations without a new best (0 = never);
+    needs `every` > 0 and `select_best`."""
+    dev_subset: int = 0
+    """English dev examples per task for model selection: the first N (0 = all); the same subset
+    at every evaluation and on every rank."""
     n_best: int = 20
     """QA: candidate starts and ends searched per window."""
     max_answer_length: int = 30
@@ -215,6 +224,11 @@ class PhaseConfig:
     """Peak learning rate of this phase (0 = optim.lr)."""
     global_batch: int = 0
     """Global batch of this phase (0 = deepspeed.global_batch)."""
+    selection: bool = True
+    """Model selection in this phase (eval.every, eval.patience, eval.select_best); false trains to
+    the end and exports the last step (the paper's intermediate phase)."""
+    task_batch: dict = field(default_factory=dict)
+    """Per-task global batch of a per-task phase, e.g. {xquad = 16}; others use `global_batch`."""
     heads: str = "carry"
     """Heads when starting from an export: `carry` loads those whose name, kind and size match
     (an NLI head starts XNLI), `fresh` starts every head anew so every setting starts alike."""

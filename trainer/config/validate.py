@@ -48,6 +48,8 @@ def validate(cfg: Config) -> None:
         seen.add(phase.name)
     _check_languages(cfg)
     _check_lengths(cfg)
+    _check_selection(cfg)
+    _check_task_batch(cfg)
     _check_compile(cfg)
     check_perturb(cfg)
     _check_task_tables(cfg)
@@ -59,14 +61,46 @@ POSITION_OFFSET = {"xlm-roberta": 2, "roberta": 2, "camembert": 2}
 
 def _check_lengths(cfg: Config) -> None:
     """An encoder built from a config knows its longest input: refuse longer ``data.max_length``
-    here rather than fail in the embedding lookup of the first long batch."""
+    (or a longer per-task length) here rather than fail in the embedding lookup of the first long
+    batch. Per-task lengths are keyed by known tasks and are positive integers."""
+    for task, n in cfg.data.task_max_length.items():
+        if task not in TASKS:
+            raise ConfigError(f"data.task_max_length.{task}: unknown task")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 8:
+            raise ConfigError(f"data.task_max_length.{task}: expected a number of tokens (at least 8), got {n!r}")
     positions = cfg.model.init_config.get("max_position_embeddings") if not cfg.model.name else None
     if not isinstance(positions, int):
         return
     limit = positions - POSITION_OFFSET.get(cfg.model.arch, 0)
-    if cfg.data.max_length > limit:
-        raise ConfigError(f"data.max_length = {cfg.data.max_length} exceeds what the model allows "
-                          f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+    longest = [("data.max_length", cfg.data.max_length)] + [
+        (f"data.task_max_length.{t}", n) for t, n in cfg.data.task_max_length.items()]
+    for key, n in longest:
+        if n > limit:
+            raise ConfigError(f"{key} = {n} exceeds what the model allows "
+                              f"({limit} tokens: model.init_config.max_position_embeddings = {positions})")
+
+
+def _check_selection(cfg: Config) -> None:
+    """Early stopping needs dev evaluations to count and a best checkpoint to export."""
+    ev = cfg.eval
+    for key in ("patience", "dev_subset"):
+        if getattr(ev, key) < 0:
+            raise ConfigError(f"eval.{key}: expected 0 or more, got {getattr(ev, key)}")
+    if ev.patience and (ev.every <= 0 or not ev.select_best):
+        raise ConfigError(f"eval.patience = {ev.patience} stops on the English dev score: it needs "
+                          f"eval.every > 0 (now {ev.every}) and eval.select_best = true (now {ev.select_best})")
+
+
+def _check_task_batch(cfg: Config) -> None:
+    for i, phase in enumerate(cfg.phases):
+        if phase.task_batch and not phase.per_task:
+            raise ConfigError(f"phases.{i}.task_batch: only a per-task phase has one run per task")
+        for task, n in phase.task_batch.items():
+            if task not in phase.tasks:
+                raise ConfigError(f"phases.{i}.task_batch.{task}: not a task of this phase "
+                                  f"(tasks: {', '.join(phase.tasks)})")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"phases.{i}.task_batch.{task}: expected a positive number of rows, got {n!r}")
 
 
 def _check_compile(cfg: Config) -> None:

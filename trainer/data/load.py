@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.config import given_hub
+from trainer.config import given_hub, max_length_for
 from trainer.data import features
 from trainer.data.features import featurize
 from trainer.tasks import get_task
@@ -121,7 +121,7 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
     Counters from featurization (QA answers that cannot be located, empty MLM texts) are kept
     beside the cache, so a cached run reports them as the first one did."""
     d = cfg.data
-    max_len = d.qa_max_length if task.kind == "span" else d.max_length
+    max_len = max_length_for(cfg, task.name, task.kind)
     kwargs = dict(kind=task.kind, tokenizer=tokenizer, max_length=max_len, doc_stride=d.doc_stride,
                   max_query_length=d.max_query_length, labels=tuple(task.labels), is_train=is_train)
     stats: dict = {}

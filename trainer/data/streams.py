@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 
-from trainer.config import micro_batch_for
+from trainer.config import max_length_for, micro_batch_for
 from trainer.data.collate import MlmMasker, collate
 from trainer.data.load import TaskStream, featurize_dataset, int_column, load_examples
 from trainer.runtime import dist
@@ -61,11 +61,12 @@ def report_truncation(task, lengths, cfg) -> int:
     (a long context becomes several windows, not a truncated one)."""
     if task.kind == "span" or not len(lengths):
         return 0
-    limit = cfg.data.max_length
+    limit = max_length_for(cfg, task.name, task.kind)
     cut = int((np.asarray(lengths) >= limit).sum())
     if cut:
-        log.warning("%s: %d of %d training features reached data.max_length = %d tokens and were "
-                    "truncated", task.name, cut, len(lengths), limit)
+        log.warning("%s: %d of %d training features reached the length limit of %d tokens "
+                    "(data.max_length or data.task_max_length) and were truncated",
+                    task.name, cut, len(lengths), limit)
     return cut
 
 

@@ -85,16 +85,17 @@ def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.Dist
 
 def evaluate_model(cfg: Config, model, tokenizer, tasks: list[Task], info: dist.DistInfo,
                    split: str, languages: list[str] | None = None, tracker=None, step: int = 0,
-                   out_dir: str | None = None, stats: dict | None = None, noise=None) -> dict:
+                   out_dir: str | None = None, stats: dict | None = None, noise=None, limit: int = 0) -> dict:
     """Distributed evaluation of ``tasks`` (all languages unless restricted); scores on every rank.
-    ``noise`` (trainer.evaluation.noise.Noise) perturbs every evaluation set first.
+    ``noise`` (trainer.evaluation.noise.Noise) perturbs every evaluation set first; ``limit``
+    keeps the first examples of each set (0: ``data.max_eval_examples``).
 
     Every rank prepares every set and builds the same work items (chunks of about
     ``eval.chunk_tokens`` tokens), runs its share (largest first to the least loaded rank), and
     sends its predictions to rank 0, which checks that every example came back exactly once,
     scores, writes the prediction files and broadcasts the scores."""
     t0 = time.perf_counter()
-    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split, noise)
+    predictor = Predictor(model, tokenizer, cfg, {t.name: t for t in tasks}, split, noise, limit)
     with dist.main_process_first(info):  # local rank 0 fills the dataset caches first
         expected, items = plan_items(predictor, tasks, languages or cfg.eval.languages,
                                      cfg.eval.chunk_tokens)

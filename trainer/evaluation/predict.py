@@ -25,6 +25,7 @@ import torch
 
 from eval import evaluator
 from eval.evaluator import WorkItem, chunk_by_cost
+from trainer.config import max_length_for
 from trainer.data.collate import collate, padded_length
 from trainer.data.load import featurize_dataset, int_column, load_examples
 from trainer.data.streams import pad_multiple
@@ -42,8 +43,9 @@ Key = tuple[str, str]
 class Predictor:
     """Holds the model and the prepared (cached) evaluation data of every (task, lang, split)."""
 
-    def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str, noise=None):
+    def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str, noise=None, limit: int = 0):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.limit = limit or cfg.data.max_eval_examples  # the first examples of each set (0: all)
         self.tasks, self.split = tasks, split
         self.noise = noise  # trainer.evaluation.noise.Noise: perturb every set as it is prepared
         self.device = next(model.parameters()).device
@@ -62,8 +64,7 @@ class Predictor:
         (the part "" for every task but retrieval, whose parts are its sentence lists)."""
         if isinstance(task, RetrievalTask):
             return self._prepare_pairs(task, lang)
-        examples = load_examples(task, self.split_of(task), lang, self.cfg,
-                                 limit=self.cfg.data.max_eval_examples)
+        examples = load_examples(task, self.split_of(task), lang, self.cfg, limit=self.limit)
         if self.noise is not None:
             examples = self.noise.apply(task, lang, examples)
         features = featurize_dataset(task, examples, self.tokenizer, self.cfg, is_train=False)
@@ -92,7 +93,7 @@ class Predictor:
             key = part_key(task, lang, part)
             if key not in self.ids:  # a shared part (a candidate pool) is tokenized once
                 ids = self.tokenizer([t for _, t in sents], truncation=True,
-                                     max_length=self.cfg.data.max_length)["input_ids"] if sents else []
+                                     max_length=max_length_for(self.cfg, task.name, task.kind))["input_ids"] if sents else []
                 self.ids[key] = ids
                 self.costs[key] = np.asarray([len(i) for i in ids], dtype=np.int64)
             sizes[part] = len(sents)

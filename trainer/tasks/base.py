@@ -94,6 +94,9 @@ class Task:
     # which official scoring routine applies (eval.metrics.score_task); default by kind
     scorer: str = ""
     description: str = ""
+    # task whose English dev set selects this task's checkpoints, where the task's own dev set is
+    # its reported evaluation set (XQuAD: SQuAD v1.1 dev); empty: its own dev set
+    selection: str = ""
     # Training data in another language (translate-train or native), read by ``in_language``:
     # a pattern with {lang} relative to data.root; empty means the train pattern itself where it
     # has {lang} (XTREME's ``xnli/train-{lang}.tsv``), else the train file with "-{lang}" before

@@ -27,6 +27,7 @@ XQUAD = SquadTask(
     test_split="validation",  # one evaluation set
     train_group="squad_v1",
     train_size=87_599,
+    selection="squad_v1",  # XQuAD's only set is the reported one: select on SQuAD v1.1 dev
     description="XQuAD: SQuAD v1.1 dev paragraphs and questions in 11 languages.",
 )
 

@@ -25,6 +25,8 @@ from trainer.model.build import build_model
 from trainer.model.multitask import compile_layers, head_specs
 from trainer.runtime import dist, faults
 from trainer.runtime.watchdog import Watchdog
+from trainer.tasks import get_task
+from trainer.tasks.base import Task
 from trainer.training.state import TrainState, export, export_init, head_start, resume, save
 
 log = logging.getLogger("xstilts.train")
@@ -56,8 +58,14 @@ def should_log(step: int, cfg: Config, last: bool) -> bool:
     return last or step % max(cfg.run.log_every, 1) == 0
 
 
-def should_eval(step: int, cfg: Config, last: bool) -> bool:
+def should_eval(step: int, cfg: Config, last: bool, phase: PhaseConfig | None = None) -> bool:
+    if phase is not None and not phase.selection:
+        return False
     return cfg.eval.every > 0 and (last or step % cfg.eval.every == 0)
+
+
+def should_stop(state: TrainState, cfg: Config) -> bool:
+    return cfg.eval.patience > 0 and state.bad_evals >= cfg.eval.patience
 
 
 def should_save(step: int, cfg: Config, last: bool) -> bool:
@@ -113,7 +121,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         n = compile_layers(model, cfg.model.compile)
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
                  run.name, cfg.model.compile, n)
-    global_batch = phase_global_batch(cfg, run.phase)
+    global_batch = phase_global_batch(cfg, run.phase, [t.name for t in run.tasks])
     streams = build_streams(cfg, run, tokenizer, info, global_batch)
     sizes = {t.name: len(streams[t.name].lengths) for t in run.tasks}
     sampler = build_sampler({t: (run_size(cfg, run, t) or n) for t, n in sizes.items()},
@@ -156,11 +164,16 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
             if should_log(state.step, cfg, last):
                 log_step(tracker, meter, engine, state, list(task_of), run.name, steps, cfg)
             is_best = False
-            if should_eval(state.step, cfg, last):
+            if should_eval(state.step, cfg, last, run.phase):
                 is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
             if should_save(state.step, cfg, last) or is_best:
                 save(cfg, run, engine, feeder.stream_states(), sampler, state, info, is_best)
                 faults.maybe_fail(state.step, info.rank, after_save=True)
+            if should_stop(state, cfg):  # every rank has the same dev scores: the same decision
+                log.info("[%s] early stop at step %d of %d: %d English dev evaluations without a new "
+                         "best (eval.patience); best %.2f at step %d", run.name, state.step, steps,
+                         state.bad_evals, state.best_score, state.best_step)
+                break
     except NonFiniteLoss:
         # DeepSpeed skipped the non-finite updates, so the weights are the last good ones:
         # leave a checkpoint to resume from (save refuses if they are not finite after all).
@@ -231,10 +244,28 @@ def check_finite(values: dict, state: TrainState, engine, max_steps: int) -> Non
         raise NonFiniteLoss(msg)
 
 
+def selection_tasks(run: PhaseRun, model) -> list[Task]:
+    """The tasks whose English dev sets select the run's checkpoints: each task's own, or the one
+    it names (``Task.selection``), scored with the same head."""
+    out = []
+    for task in run.tasks:
+        if task.selection:
+            chosen = get_task(task.selection)
+            model.task_to_head.setdefault(chosen.name, model.task_to_head[task.name])
+            out.append(chosen)
+        else:
+            out.append(task)
+    return out
+
+
 def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bool:
-    """English dev score of the run's tasks (model selection); True when it is a new best."""
+    """English dev score of the run's tasks (model selection, on the first ``eval.dev_subset``
+    examples of each); True when it is a new best. Evaluations without a new best are counted
+    for early stopping."""
+    tasks = selection_tasks(run, model)
     model.eval()
-    raw = evaluate_model(cfg, model, tokenizer, run.tasks, info, split="dev", languages=["en"])
+    raw = evaluate_model(cfg, model, tokenizer, tasks, info, split="dev", languages=["en"],
+                         limit=cfg.eval.dev_subset)
     model.train()
     scores = build_results(raw, task_info=task_info(raw))["tasks"]
     values = [s["languages"]["en"][s["metric"]] for s in scores.values() if "en" in s["languages"]]
@@ -244,6 +275,7 @@ def dev_eval(cfg, run, model, tokenizer, info, tracker, state: TrainState) -> bo
     tracker.scalars({f"dev/{t}/en/{s['metric']}": s["languages"]["en"][s["metric"]]
                      for t, s in scores.items() if "en" in s["languages"]}, state.step)
     if state.best_score is None or score > state.best_score:
-        state.best_score, state.best_step = score, state.step
+        state.best_score, state.best_step, state.bad_evals = score, state.step, 0
         return True
+    state.bad_evals += 1
     return False

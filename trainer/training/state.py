@@ -29,6 +29,7 @@ class TrainState:
     nonfinite: int = 0  # consecutive steps with a non-finite loss or a step DeepSpeed skipped
     skipped: int = 0  # engine.skipped_steps at the last log step
     logged_step: int = 0  # the last log step
+    bad_evals: int = 0  # English dev evaluations since the last new best (early stopping)
 
 
 def resume(cfg: Config, run: PhaseRun, engine, streams, sampler, info: dist.DistInfo) -> TrainState:
@@ -68,7 +69,7 @@ def save(cfg: Config, run: PhaseRun, engine, stream_states: dict, sampler, state
 def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, state: TrainState) -> None:
     """Full fp32 weights from the ZeRO checkpoint -> model-only export (rank 0 writes)."""
     tag = None
-    if cfg.eval.select_best:
+    if cfg.eval.select_best and run.phase.selection:
         tag = checkpoint.read_pointer(run.ckpt_dir, "best")
     tag = tag or checkpoint.read_pointer(run.ckpt_dir)
     if info.is_main:
