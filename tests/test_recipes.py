@@ -9,6 +9,7 @@ import pytest
 
 from trainer.commands.common import load_config
 from trainer.commands.dryrun import dry_run
+from trainer.config import phase_global_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "trainer", "recipes", "*.toml")))
@@ -20,9 +21,11 @@ TARGETS = {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"}
 @pytest.mark.parametrize("world", [1, 2, 8])
 def test_recipe_dry_run(recipe, world):
     cfg = load_config(recipe, [])
-    micro = cfg.deepspeed.micro_batch or cfg.deepspeed.global_batch // world  # 0: auto
-    if cfg.deepspeed.global_batch % (micro * world):
-        pytest.skip(f"global batch {cfg.deepspeed.global_batch} does not split over {world} ranks")
+    batches = {phase_global_batch(cfg, p, [t]) for p in cfg.phases for t in p.tasks or [""]}
+    for gb in sorted(batches):
+        micro = cfg.deepspeed.micro_batch or gb // world  # 0: auto
+        if not micro or gb % (micro * world):
+            pytest.skip(f"a global batch of {gb} does not split over {world} ranks")
     out = dry_run(cfg, world)
     assert out.startswith("recipe ok")
     assert "auto" not in out.split("DeepSpeed config after filling")[-1]
