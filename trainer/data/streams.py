@@ -64,9 +64,9 @@ def report_truncation(task, lengths, cfg) -> int:
     limit = max_length_for(cfg, task.name, task.kind)
     cut = int((np.asarray(lengths) >= limit).sum())
     if cut:
-        log.warning("%s: %d of %d training features reached the length limit of %d tokens "
-                    "(data.max_length or data.task_max_length) and were truncated",
-                    task.name, cut, len(lengths), limit)
+        key = f"data.task_max_length.{task.name}" if task.name in cfg.data.task_max_length else "data.max_length"
+        log.warning("%s: %d of %d training features reached %s = %d tokens and were truncated",
+                    task.name, cut, len(lengths), key, limit)
     return cut
 
 
