@@ -76,7 +76,13 @@ def test_a_rank_without_items_takes_part():
     assert results[1][0] == {} and results[1][1].items == 0 and results[1][1].busy_s == 0.0
     merged = E.merge(r for r, _ in results)
     assert E.assemble(merged, {("xnli", "fr", ""): 3}) == {("xnli", "fr", ""): [0, 1, 2]}
-    assert E.balance([rep for _, rep in results]) >= 1.0
+    # one busy rank of three: the slowest over the mean is exactly 3
+    assert E.balance([rep for _, rep in results]) == pytest.approx(3.0)
+    reports = [E.RankReport(r) for r in range(3)]
+    for rep, busy in zip(reports, (2.0, 1.0, 1.0)):
+        rep.busy_s = busy
+    assert E.balance(reports) == pytest.approx(2.0 / (4.0 / 3))
+    assert E.balance([E.RankReport(0), E.RankReport(1)]) == 1.0  # nobody busy: balanced
 
 
 def _results(items):

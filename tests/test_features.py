@@ -290,9 +290,18 @@ def test_collate_padding_and_meta(tok):
             dict(input_ids=[0, 2], start_positions=0, end_positions=0, example_idx=0, length=2)]
     sb = collate("span", span, pad_id=1)
     assert sb["start_positions"].tolist() == [1, 0] and sb["input_ids"].shape == (2, 3)
-    mlm = collate("mlm", [{"input_ids": list(range(5, 25)), "example_idx": 0, "length": 20}], 1,
-                  mlm=MlmMasker(4, 30, [0, 1, 2, 3, 4], seed=0))
-    assert set(mlm) >= {"input_ids", "labels", "mlm_positions", "attention_mask"}
+    row = list(range(5, 25))
+    mlm = collate("mlm", [{"input_ids": row, "example_idx": 0, "length": 20},
+                          {"input_ids": row[:12], "example_idx": 1, "length": 12}], 1,
+                  mlm=MlmMasker(4, 30, [0, 1, 2, 3, 4], seed=0, prob=0.5))
+    ids, labels = mlm["input_ids"], mlm["labels"]
+    original = torch.tensor([row, row[:12] + [1] * 8])
+    picked = labels != -100
+    assert picked.any() and mlm["attention_mask"].tolist() == [[1] * 20, [1] * 12 + [0] * 8]
+    assert torch.equal(labels[picked], original[picked])  # labels are the original tokens
+    assert torch.equal(ids[~picked], original[~picked])  # nothing else changes
+    assert not picked[1, 12:].any() and (ids[1, 12:] == 1).all()  # padding is never masked
+    assert mlm["mlm_positions"].tolist() == picked.flatten().nonzero().squeeze(-1).tolist()
 
 
 # ---------------------------------------------------------------- real samples

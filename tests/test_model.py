@@ -27,24 +27,37 @@ def batch(b=3, l=7, choices=None):
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def test_each_head_kind_gives_loss_and_logits():
+def _ce(logits, target):
+    """Cross-entropy written out: mean over rows of logsumexp minus the target's logit."""
+    logits = logits.double()
+    return (torch.logsumexp(logits, -1) - logits.gather(-1, target[:, None]).squeeze(-1)).mean()
+
+
+def test_each_head_kind_gives_the_right_loss():
     m = tiny_model()
     b = batch() | {"labels": torch.tensor([0, 2, 1])}
     loss, logits = m("xnli", b)
-    assert logits.shape == (3, 3) and loss.ndim == 0 and torch.isfinite(loss)
-    loss, logits = m("csqa", batch(choices=4) | {"labels": torch.tensor([0, 3, 1])})
-    assert logits.shape == (3, 4) and torch.isfinite(loss)
-    b = batch() | {"start_positions": torch.tensor([1, 2, 0]), "end_positions": torch.tensor([2, 4, 0])}
-    loss, logits = m("squad", b)
-    assert logits.shape == (3, 7, 2) and torch.isfinite(loss)
+    assert logits.shape == (3, 3) and loss.ndim == 0
+    assert float(loss) == pytest.approx(float(_ce(logits, b["labels"])), rel=1e-5)
+    labels = torch.tensor([0, 3, 1])
+    loss, logits = m("csqa", batch(choices=4) | {"labels": labels})
+    assert logits.shape == (3, 4) and float(loss) == pytest.approx(float(_ce(logits, labels)), rel=1e-5)
+    starts, ends = torch.tensor([1, 2, 0]), torch.tensor([2, 4, 0])
+    loss, logits = m("squad", batch() | {"start_positions": starts, "end_positions": ends})
+    assert logits.shape == (3, 7, 2)
+    want = (_ce(logits[..., 0], starts) + _ce(logits[..., 1], ends)) / 2  # start and end averaged
+    assert float(loss) == pytest.approx(float(want), rel=1e-5)
     labels = torch.full((3, 7), -100)
-    labels[:, 1] = 2
+    labels[:, 1], labels[0, 4] = 2, 3
     loss, logits = m("udpos", batch() | {"labels": labels})
-    assert logits.shape == (3, 7, 5) and torch.isfinite(loss)
+    keep = labels != -100  # -100 positions are left out of the mean
+    assert logits.shape == (3, 7, 5)
+    assert float(loss) == pytest.approx(float(_ce(logits[keep], labels[keep])), rel=1e-5)
     labels = torch.full((3, 7), -100)
     labels[0, 3], labels[2, 5] = 11, 12
     loss, logits = m("mlm", batch() | {"labels": labels})
     assert logits.shape == (2, 97), "MLM logits only at the 2 masked positions"
+    assert float(loss) == pytest.approx(float(_ce(logits, torch.tensor([11, 12]))), rel=1e-5)
 
 
 def test_shared_head_and_unknown_task():
