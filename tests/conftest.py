@@ -22,3 +22,8 @@ def real_data() -> str:
     if not os.path.isdir(REAL):
         pytest.skip(f"real data samples not found at {REAL} (../shared/data/real beside the checkout)")
     return REAL
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "slow: starts processes (launchers, ranks, the demo): "
+                                       "left out of the fast tier, `pytest -m \"not slow\"`")

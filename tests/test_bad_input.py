@@ -169,6 +169,7 @@ def real_start(ws: h.Workspace, tmp_path, *args: str) -> subprocess.CompletedPro
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=h.ROOT, env=h.launch_env())
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(ws, tmp_path):
     blocker = h.write_text(str(tmp_path / "file"), "not a folder")
     p = real_start(ws, tmp_path, "--out", os.path.join(blocker, "run"))
@@ -179,6 +180,7 @@ def test_unwritable_output_folder(ws, tmp_path):
 # ---------------------------------------------------------------- data, found by the workers
 
 
+@pytest.mark.slow
 def test_malformed_training_row_names_file_and_line(ws, tmp_path):
     data = h.write_xnli(str(tmp_path / "data"))
     train = os.path.join(data, "xnli", "train-en.tsv")
@@ -190,6 +192,7 @@ def test_malformed_training_row_names_file_and_line(ws, tmp_path):
     assert f"xstilts: error: rank 0: {train}:3: expected 3 tab-separated columns, found 1" in p.stderr
 
 
+@pytest.mark.slow
 def test_missing_training_file(ws, tmp_path):
     p = real_start(ws, tmp_path, "--out", str(tmp_path / "run"), f"--data.root={tmp_path / 'empty'}")
     assert p.returncode == 2, p.stderr[-2000:]

@@ -27,6 +27,7 @@ def demo(tmp_path_factory):
     return out, r
 
 
+@pytest.mark.slow
 def test_demo_scores_every_target_in_every_language(demo):
     out, _ = demo
     with open(os.path.join(out, "results.json")) as f:
@@ -47,6 +48,7 @@ def test_demo_scores_every_target_in_every_language(demo):
     assert tasks["synth_pos"]["languages"]["en"]["f1"] > tasks["synth_pos"]["chance"] + 20
 
 
+@pytest.mark.slow
 def test_demo_writes_table_predictions_and_tensorboard(demo):
     out, r = demo
     with open(os.path.join(out, "results.md")) as f:
@@ -66,6 +68,7 @@ def test_demo_writes_table_predictions_and_tensorboard(demo):
         assert json.load(f)["phases"][0]["max_steps"] == 30  # the overrides reached the job
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_phases(demo):
     out, _ = demo
     r = h.run([os.path.join(h.BIN, "xstilts"), "demo", "--out", out, *SHORT], out + ".rerun.log",

@@ -43,6 +43,7 @@ def test_auto_optimizer_is_torch_fused_adamw_on_every_device(repo_root):
     assert off["optimizer"]["params"]["torch_adam"] is False and "fused" not in off["optimizer"]["params"]
 
 
+@pytest.mark.slow
 def test_engine_optimizer_is_fused_adamw(repo_root):
     """The filled config reaches DeepSpeed: its optimizer is torch's AdamW with the fused kernel
     (in a child process: initializing torch.distributed here would leak into other tests)."""

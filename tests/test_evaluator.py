@@ -248,6 +248,7 @@ def single(workspace) -> dict:
     return {"out": out, "output": done.output}
 
 
+@pytest.mark.slow
 def test_single_process_writes_every_output(single):
     out = single["out"]
     results = H.read_json(os.path.join(out, "results.json"))
@@ -279,6 +280,7 @@ def _same_as_single(single: dict, out: str, output: str) -> dict:
     return stats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["deepspeed", "torchrun", "mpirun"])
 def test_two_ranks_score_exactly_as_one(workspace, single, launcher):
     out = os.path.join(workspace["root"], f"two-{launcher}")
@@ -291,6 +293,7 @@ def test_two_ranks_score_exactly_as_one(workspace, single, launcher):
     assert not done.leftovers
 
 
+@pytest.mark.slow
 def test_a_rank_with_nothing_to_do(workspace):
     """One item for two ranks: rank 1 runs none, and the scores match one process."""
     args = ["--tasks", "xnli", "--languages", "fr", "--chunk-tokens", "0"]
@@ -306,6 +309,7 @@ def test_a_rank_with_nothing_to_do(workspace):
     assert a == b and set(a) == {"xnli"} and set(a["xnli"]["languages"]) == {"fr"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["raise", "kill"])
 def test_a_failing_rank_ends_the_evaluation(workspace, kind):
     out = os.path.join(workspace["root"], f"fault-{kind}")
@@ -345,6 +349,7 @@ print(f"MINED {len(cands)} {found} {(after - before) / 1024:.1f}")
 """
 
 
+@pytest.mark.slow
 def test_bucc_sized_mining_keeps_memory_bounded():
     """30k x 30k sentences: the full similarity matrix would be 3.4 GiB; the chunked search
     must stay far below (the 50k x 50k figure is recorded by benchmarks/bench_eval.py)."""

@@ -37,6 +37,7 @@ def ended_after_fault(result: h.Result) -> float:
     return took
 
 
+@pytest.mark.slow
 def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
     r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
               fault="kill@3:1", timeout=150)
@@ -47,6 +48,7 @@ def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
     assert "peer rank 1 (pid" in r.output and "EXITED" in r.output
 
 
+@pytest.mark.slow
 def test_raising_rank_ends_the_job(ws, tmp_path):
     r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
               fault="raise@3:1", timeout=150)
@@ -54,6 +56,7 @@ def test_raising_rank_ends_the_job(ws, tmp_path):
     assert "xstilts: rank 1 [inter]: failed after finishing step 2: InjectedFault" in r.output, r.tail()
 
 
+@pytest.mark.slow
 def test_stuck_rank_ends_by_the_collective_timeout(ws, tmp_path):
     # The watchdog is off: only the collective timeout (ZeRO's gradient group included) can
     # end this job; with torch's default it would wait 30 minutes.
@@ -66,6 +69,7 @@ def test_stuck_rank_ends_by_the_collective_timeout(ws, tmp_path):
     assert "rank 1 is alive but outside any collective" in r.output, r.tail()
 
 
+@pytest.mark.slow
 def test_stuck_rank_under_mpirun_ends_by_the_watchdog(ws, tmp_path):
     extra = ["--deepspeed.timeout_s=600", "--deepspeed.watchdog_s=15"]
     r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run"), extra=extra),
@@ -76,6 +80,7 @@ def test_stuck_rank_under_mpirun_ends_by_the_watchdog(ws, tmp_path):
     assert "this rank itself is stuck" in r.output
 
 
+@pytest.mark.slow
 def test_python_exception_under_mpirun_does_not_hang(ws, tmp_path):
     r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
               fault="raise@3:1", timeout=150)
@@ -83,6 +88,7 @@ def test_python_exception_under_mpirun_does_not_hang(ws, tmp_path):
     assert "InjectedFault" in r.output
 
 
+@pytest.mark.slow
 def test_dead_node_ends_the_other_node(ws, tmp_path):
     # Two launchers (two "nodes" on loopback): node 0's launcher cannot see node 1's rank die,
     # so only our side (the failed collective and its report) ends rank 0.
@@ -100,6 +106,7 @@ def test_dead_node_ends_the_other_node(ws, tmp_path):
     assert "rank 1 died first" in node0.output, node0.tail()
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_usable_checkpoint(ws, tmp_path):
     out = str(tmp_path / "run")
     extra = ["--deepspeed.precision=bf16", "--deepspeed.max_nonfinite_steps=2", "--checkpoint.every=2"]
@@ -157,6 +164,7 @@ def test_check_finite_counts_consecutive_bad_steps():
         log_at(7, float("nan"))
 
 
+@pytest.mark.slow
 def test_watchdog_ends_a_stuck_process_and_says_where():
     code = ("import time; from trainer.runtime.watchdog import Watchdog\n"
             "w = Watchdog(1.0, 'rank 7 [drill]')\n"
@@ -170,6 +178,7 @@ def test_watchdog_ends_a_stuck_process_and_says_where():
     assert "not in a collective" in p.stderr
 
 
+@pytest.mark.slow
 def test_collective_timeout_reaches_groups_created_later():
     # ZeRO creates its gradient groups with new_group() and no timeout; they must get ours.
     code = ("import datetime, torch, torch.distributed as td\n"
@@ -196,6 +205,7 @@ class _Store:
         return self.data[key].encode()
 
 
+@pytest.mark.slow
 def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -227,6 +237,7 @@ def test_timeout_constant_is_not_torch_default():
     assert datetime.timedelta(seconds=DeepSpeedConfig().timeout_s) < datetime.timedelta(minutes=30)
 
 
+@pytest.mark.slow
 def test_slow_work_on_the_main_process_outlasts_the_collective_timeout(tmp_path):
     # Rank 0 fills a cache for longer than the collective timeout while rank 1 waits for it.
     script = h.write_text(str(tmp_path / "slow.py"), (

@@ -207,6 +207,7 @@ def meta(out: str, *phase: str) -> dict:
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_mlm_is_co_trained_at_its_rate(chain_run):
     out, r = chain_run
     assert r.rc == 0, r.tail()
@@ -221,6 +222,7 @@ def test_mlm_is_co_trained_at_its_rate(chain_run):
     assert "mlm: 40 training features" in r.output  # one per line of the corpus (short lines)
 
 
+@pytest.mark.slow
 def test_translated_data_trains_its_own_stream_with_the_shared_head(chain_run):
     out, r = chain_run
     assert r.rc == 0, r.tail()
@@ -228,6 +230,7 @@ def test_translated_data_trains_its_own_stream_with_the_shared_head(chain_run):
     assert meta(out, "mix")["task_to_head"] == {"xnli": "nli", "xnli@de": "nli", "mlm": "mlm"}
 
 
+@pytest.mark.slow
 def test_chain_of_two_intermediate_phases_feeds_the_target(chain_run):
     out, r = chain_run
     assert r.rc == 0, r.tail()
@@ -238,6 +241,7 @@ def test_chain_of_two_intermediate_phases_feeds_the_target(chain_run):
     assert set(scored) == {"en", "de"}
 
 
+@pytest.mark.slow
 def test_bert_encoder_exports_and_reloads(chain_run, bert_tok):
     from transformers import AutoModel
 

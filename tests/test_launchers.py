@@ -44,6 +44,7 @@ def single_run(ws):
     return train(ws, "single", "single1", ranks=1)
 
 
+@pytest.mark.slow
 def test_deepspeed_launcher_runs_two_zero2_ranks(deepspeed_run):
     out, r = deepspeed_run
     assert "world size 2" in r.output or "x 2 ranks" in r.output, r.tail()
@@ -51,6 +52,7 @@ def test_deepspeed_launcher_runs_two_zero2_ranks(deepspeed_run):
     assert os.path.isfile(os.path.join(out, "inter", "export", "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_rank(deepspeed_run, single_run):
     two, one = h.losses(deepspeed_run[0]), h.losses(single_run[0])
     assert sorted(two) == sorted(one) == list(range(1, STEPS + 1))
@@ -60,6 +62,7 @@ def test_two_ranks_match_one_rank(deepspeed_run, single_run):
     assert len({round(v, 4) for v in one.values()}) > 1
 
 
+@pytest.mark.slow
 def test_bf16_follows_fp32_within_rounding(ws, deepspeed_run):
     out, _ = train(ws, "deepspeed", "bf16", extra=["--deepspeed.precision=bf16"])
     got, ref = h.losses(out), h.losses(deepspeed_run[0])
@@ -69,6 +72,7 @@ def test_bf16_follows_fp32_within_rounding(ws, deepspeed_run):
     assert got != ref  # bf16 really ran: its rounding shows somewhere
 
 
+@pytest.mark.slow
 def test_compiled_layers_train_like_eager_under_zero2(ws, deepspeed_run):
     """``model.compile``: the layers compiled in place (aot_eager: autograd capture without code
     generation, which a CPU test can afford) under ZeRO-2's gradient hooks on 2 ranks give the
@@ -96,6 +100,7 @@ def _tags(logdir: str) -> set[str]:
             for event in EventFileLoader(path).Load() for value in event.summary.value}
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_training_curves_and_the_recipe(deepspeed_run):
     out, _ = deepspeed_run
     run_tags = _tags(os.path.join(out, "tb", "inter"))
@@ -107,6 +112,7 @@ def test_tensorboard_holds_training_curves_and_the_recipe(deepspeed_run):
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= top, top
 
 
+@pytest.mark.slow
 def test_model_selection_on_english_dev_exports_the_best_step(ws):
     """eval.every scores English dev during training; select_best exports the best step's weights."""
     import json
@@ -122,6 +128,7 @@ def test_model_selection_on_english_dev_exports_the_best_step(ws):
     assert os.path.isfile(os.path.join(h.ckpt_dir(out), "best"))
 
 
+@pytest.mark.slow
 def test_training_run_scores_its_noise_settings_beside_the_clean_pass(ws):
     """eval.perturb in a recipe: after the clean zero-shot pass the run scores every noise
     setting and writes clean / perturbed / drop per task and language."""

@@ -1,3 +1,5 @@
+import pytest
+
 """The training loop in one process: a phase that starts from an export trains in training
 mode (dropout on), as one that starts from a config does."""
 import json
@@ -43,6 +45,7 @@ dist.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_a_phase_from_an_export_trains_with_dropout(tmp_path, repo_root):
     ws = make_workspace(str(tmp_path), steps=2)
     env = dict(os.environ, DS_ACCELERATOR="cpu", PYTHONPATH=repo_root, OMP_NUM_THREADS="1")

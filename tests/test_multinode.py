@@ -65,14 +65,17 @@ def mpirun_two_hosts(ws, hosts) -> dict[int, float]:
     return h.losses(out)
 
 
+@pytest.mark.slow
 def test_two_node_deepspeed_run_finishes(deepspeed_two_nodes):
     assert sorted(deepspeed_two_nodes) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_two_host_mpirun_run_finishes(mpirun_two_hosts):
     assert sorted(mpirun_two_hosts) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_both_launchers_agree_on_losses(deepspeed_two_nodes, mpirun_two_hosts):
     for step, loss in deepspeed_two_nodes.items():
         assert mpirun_two_hosts[step] == pytest.approx(loss, abs=1e-6), step

@@ -73,6 +73,7 @@ def inverted_dev(ws: h.Workspace) -> None:
     h.write_text(os.path.join(ws.data, "xnli", "dev-en.tsv"), "\n".join(flipped) + "\n")
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_and_exports_the_best_step(tmp_path):
     ws = h.make_workspace(str(tmp_path), steps=30)
     inverted_dev(ws)

@@ -46,6 +46,7 @@ def test_multitask_recipe_is_the_papers():
     assert "global batch 32 = 32 x 1 x 1" in dry_run(cfg, 1) and "global batch 32 = 4 x 1 x 8" in dry_run(cfg, 8)
 
 
+@pytest.mark.slow
 def test_dry_run_cli_reports_bad_world_size():
     recipe = os.path.join(ROOT, "trainer", "recipes", "xlmr_large_multitask.toml")
     p = subprocess.run([sys.executable, "-m", "trainer.cli", "train", recipe, "--dry-run", "--world-size", "3"],

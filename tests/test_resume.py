@@ -71,6 +71,7 @@ def ref_b(ws_b) -> dict[int, float]:
     return reference(ws_b)
 
 
+@pytest.mark.slow
 def test_resume_repeats_the_uninterrupted_losses(ws_a, ref_a, tmp_path):
     out = str(tmp_path / "run")
     r = train(ws_a, out, str(tmp_path / "log1"), fault="exit@3")
@@ -88,6 +89,7 @@ def test_resume_repeats_the_uninterrupted_losses(ws_a, ref_a, tmp_path):
 
 
 
+@pytest.mark.slow
 def test_prefetched_batches_train_and_resume_as_the_plain_loop(ws_a, ref_a, tmp_path):
     """Batches prepared two steps ahead in the feeder's thread (``data.prefetch``, on by default
     on GPU only) give the plain loop's losses, and a checkpoint records the data positions of
@@ -113,6 +115,7 @@ def killed_in_save(ws_b, tmp_path_factory) -> tuple[str, h.Result]:
     return out, r
 
 
+@pytest.mark.slow
 def test_kill_during_save_keeps_the_previous_checkpoint(killed_in_save):
     out, r = killed_in_save
     assert r.rc not in (0, None), r.tail()
@@ -124,6 +127,7 @@ def test_kill_during_save_keeps_the_previous_checkpoint(killed_in_save):
     assert checkpoint.saved_world_size(ckpts, "step_0000002") == 2
 
 
+@pytest.mark.slow
 def test_two_rank_checkpoint_resumes_on_one_rank(ws_b, ref_b, killed_in_save):
     out, _ = killed_in_save
     r = train(ws_b, out, out + ".resume.log", ranks=1, extra=["--resume", "--checkpoint.every=2"])
@@ -137,6 +141,7 @@ def test_two_rank_checkpoint_resumes_on_one_rank(ws_b, ref_b, killed_in_save):
     assert not any(t.endswith(".tmp") for t in os.listdir(h.ckpt_dir(out)))  # pruned by a later save
 
 
+@pytest.mark.slow
 def test_one_rank_checkpoint_resumes_on_two_ranks(ws_b, ref_b, tmp_path):
     out = str(tmp_path / "run")
     r = train(ws_b, out, str(tmp_path / "log1"), ranks=1, fault="exit@3")
@@ -231,6 +236,7 @@ def test_pickle_scan_sees_a_project_class(tmp_path):
     assert "trainer.model.multitask" in pickled_modules(path)
 
 
+@pytest.mark.slow
 def test_checkpoints_pickle_no_project_class(ws_a, ref_a):
     """A checkpoint holds plain values only (no class of the project), so moving code between
     modules never breaks a resume of a checkpoint written before the move."""

@@ -37,6 +37,7 @@ def evaluated(tmp_path_factory) -> dict:
     return {"out": out, "output": done.output}
 
 
+@pytest.mark.slow
 def test_a_task_without_test_labels_is_scored_on_dev_and_says_so(evaluated):
     results = H.read_json(os.path.join(evaluated["out"], "results.json"))
     xnli = results["tasks"]["xnli"]
@@ -52,6 +53,7 @@ def test_a_task_without_test_labels_is_scored_on_dev_and_says_so(evaluated):
     assert "| xnli | accuracy | dev (no labels in the test split; scored on dev) |" in md
 
 
+@pytest.mark.slow
 def test_a_task_with_labels_in_neither_split_is_listed_not_dropped(evaluated):
     results = H.read_json(os.path.join(evaluated["out"], "results.json"))
     assert "panx" not in results["tasks"]

@@ -47,6 +47,7 @@ def test_paper_grid_expands_to_every_run():
     assert cfg.phases[0].tasks == [] and cfg.phases[0].retrieval == ["bucc2018", "tatoeba"]
 
 
+@pytest.mark.slow
 def test_sweep_dry_run_prints_one_launcher_line_per_run(capsys):
     rc, out = h.cli(["sweep", PAPER, "--dry-run"], capsys)
     assert rc == 0, out
@@ -169,6 +170,7 @@ def test_grid_table_mean_std_delta_and_best():
     assert "| best intermediate | mnli | qqp | |" in md
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_in_turn_skips_finished_and_tabulates(tmp_path, monkeypatch, capsys):
     """Each run's command is replaced by a stand-in that writes the results a run would write,
     so the orchestration is tested without training (the training pipeline has its own tests)."""

@@ -116,6 +116,7 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_watch_scores_exports_as_training_writes_them(run_folder):
     run, out, root = run_folder["run"], run_folder["out"], run_folder["root"]
     args = ["--watch", run, "--out", out, "--poll", "0.3", "--max-idle", "120"]
@@ -149,6 +150,7 @@ def test_watch_scores_exports_as_training_writes_them(run_folder):
     assert _ledger_lines(out) == lines
 
 
+@pytest.mark.slow
 def test_watch_gives_up_after_max_idle(run_folder):
     run, out = run_folder["run"], run_folder["out"]
     done = H.launch(H.evaluate_cmd("single", ["--watch", run, "--out", out, "--poll", "0.2",
