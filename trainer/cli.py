@@ -23,6 +23,7 @@ import importlib
 import sys
 
 from trainer.errors import UserError
+from trainer.runtime import preempt, slurm
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -149,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     if bad or (rest and args.command not in ("train", "demo")):
         parser.error(f"unrecognized arguments: {' '.join(bad or rest)} "
                      f"(recipe overrides look like --section.key=value and go after `train RECIPE` or `demo`)")
+    if args.command == "train":
+        # before the seconds of importing torch and DeepSpeed: a time-limit signal that arrived
+        # then would end the process (SIGUSR1's default), not checkpoint it
+        preempt.install(handle_term=slurm.in_allocation())
     command = importlib.import_module(COMMANDS[args.command])
     try:
         return int(command.run(args, rest) or 0)

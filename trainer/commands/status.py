@@ -95,7 +95,7 @@ def progress(run: str) -> str:
             p = json.load(f)
         return f"at step {p['step']} of {p['steps']} ({p['run']})"
     except (OSError, ValueError, KeyError):
-        return "starting"
+        return "(starting up)"
 
 
 def describe(kind: str, st: JobState, run: str, log: str) -> str:

@@ -3,7 +3,8 @@
 ``--launcher slurm`` submits the run as Slurm jobs instead (submit.py).
 
 Under Slurm the ranks handle SIGUSR1 (time limit near) and SIGTERM (scancel) by stopping after
-a checkpoint (runtime/preempt.py); a requeued job (``SLURM_RESTART_COUNT`` > 0) resumes."""
+a checkpoint (runtime/preempt.py; cli.py installs the handlers before this module's imports); a
+requeued job (``SLURM_RESTART_COUNT`` > 0) resumes."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,7 @@ from trainer.commands.submit import flag_overrides, submit_run
 from trainer.config import describe
 from trainer.data.tokenizer import load_tokenizer
 from trainer.errors import USER_ERRORS, UserError, user_error_in
-from trainer.runtime import dist, preempt, slurm
+from trainer.runtime import dist, slurm
 from trainer.runtime.logs import setup_logging
 from trainer.training.pipeline import run_pipeline
 
@@ -55,7 +56,6 @@ def run(args, overrides: list[str]) -> int:
         return 0
     info = dist.discover()
     setup_logging(info.rank)
-    preempt.install(handle_term=slurm.in_allocation())
     note = slurm.lone_process_note()
     if note:
         log.warning(note)
