@@ -2,6 +2,7 @@
 # A real one-node Slurm cluster in a temporary folder, for tests and trying things out.
 #
 #   tools/slurm_local.sh start [DIR]   # prints the `export SLURM_CONF=...` line clients need
+#                                        (eval "$(tools/slurm_local.sh start)" sets it)
 #   tools/slurm_local.sh stop  [DIR]   # cancels its jobs, then stops slurmd, slurmctld, munged
 #   tools/slurm_local.sh status [DIR]
 #
@@ -100,15 +101,17 @@ start() {
     install_packages
     if alive "$(pid_of "$T/run/slurmctld.pid")"; then
         echo "slurm_local: already running in $T" >&2
-    else
-        [ -f "$T/munge/munge.key" ] || mungekey -c -k "$T/munge/munge.key"
+    else  # stdout carries only the export line (callers eval it); a daemon holding it (or the
+        # caller's stderr) open would keep `$(...)` or a CI log waiting: theirs go to a file
+        local out=$T/log/daemons.out
+        [ -f "$T/munge/munge.key" ] || mungekey -c -k "$T/munge/munge.key" >>"$out" 2>&1
         chmod 600 "$T/munge/munge.key"
         alive "$(pid_of "$T/munge/munged.pid")" || munged --force -S "$T/munge/munge.socket" \
             --key-file="$T/munge/munge.key" --pid-file="$T/munge/munged.pid" \
-            --log-file="$T/munge/munged.log" --seed-file="$T/munge/munged.seed"
+            --log-file="$T/munge/munged.log" --seed-file="$T/munge/munged.seed" >>"$out" 2>&1
         [ -f "$CONF" ] || write_conf
-        slurmctld -f "$CONF"
-        slurmd -f "$CONF"
+        slurmctld -f "$CONF" >>"$out" 2>&1
+        slurmd -f "$CONF" >>"$out" 2>&1
     fi
     local state=""
     for _ in $(seq 300); do
