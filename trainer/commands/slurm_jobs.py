@@ -84,24 +84,28 @@ def _python(*args: str) -> str:
 
 def _ranks(sc: SlurmConfig, train_args: str) -> list[str]:
     """Start the ranks in the background (the shell only waits for them)."""
+    python = shlex.quote(sys.executable)
     cpus = f" --cpus-per-task={sc.cpus_per_task}" if sc.cpus_per_task else ""
+    # scancel and pre-emption send SIGTERM to this shell too; it must outlive its ranks, which
+    # get the same signal from Slurm and need the time to write their checkpoint
+    trap = "trap 'echo \"xstilts: SIGTERM: the ranks write a checkpoint and stop\"' TERM"
     if sc.launcher == "srun":
-        return [f"srun{cpus} {sys.executable} -m trainer.cli {train_args} &"]
+        return [trap, f"srun{cpus} {python} -m trainer.cli {train_args} &"]
     launcher = shlex.quote(sys.executable.rsplit("/", 1)[0] + "/deepspeed")
     # One deepspeed launcher per node, no ssh, each told its node's rank, with all the node's
     # CPUs. Slurm signals every process of a step, and the launcher would die of the SIGUSR1
     # meant for the ranks: it ignores it (the ranks, its children, install their own handler).
     node = (f"trap '' USR1; exec {launcher} --hostfile \"$OUT/{SCRIPTS}/hostfile\" --no_ssh "
             f"--node_rank=$SLURM_NODEID --master_addr=$ADDR --master_port=$PORT --module trainer.cli \"$@\"")
-    return [f"read -r ADDR PORT < <({sys.executable} -m trainer.cli allocation --hostfile \"$OUT/{SCRIPTS}/hostfile\")",
-            "export ADDR PORT OUT",
+    return [f"read -r ADDR PORT < <({python} -m trainer.cli allocation --hostfile \"$OUT/{SCRIPTS}/hostfile\")",
+            "export ADDR PORT OUT", trap,
             f"srun --ntasks-per-node=1 --ntasks=$SLURM_JOB_NUM_NODES --cpus-per-task=$SLURM_CPUS_ON_NODE "
             f"bash -c {shlex.quote(node)} deepspeed {train_args} &"]
 
 
 def _wait_and_requeue(sc: SlurmConfig, script: str) -> list[str]:
     lines = ["ranks=$!",
-             "# SIGTERM (scancel) interrupts `wait` but not the ranks: wait again until they are done",
+             "# SIGTERM interrupts `wait` (the trap above), not the ranks: wait again until they are done",
              "while :; do wait \"$ranks\"; rc=$?; kill -0 \"$ranks\" 2>/dev/null || break; done"]
     if sc.requeue:
         lines += [f"if [ \"$rc\" -eq {REQUEUE_EXIT} ]; then",
@@ -161,7 +165,7 @@ def evaluate_job(sc: SlurmConfig, name: str, folder: str, runs: list[str], train
              f"# Submit again with `sbatch --dependency={dep}:TRAIN_JOB_ID {script}` (or without it).",
              *_header(sc, job_name(name, "evaluate"), log, 1, per_node, sc.gpus_per_node, sc.eval_time or sc.time,
                       array), "#SBATCH --kill-on-invalid-dep=yes", *_prologue(sc, per_node), *pick,
-             f"exec srun {sys.executable} -m trainer.cli evaluate \"$OUT\" {args}"]
+             f"exec srun {shlex.quote(sys.executable)} -m trainer.cli evaluate \"$OUT\" {args}"]
     return Job("evaluate", script, "\n".join(lines) + "\n", log, after=[train_index], dependency=dep,
                runs=list(runs), array=array)
 
