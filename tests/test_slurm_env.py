@@ -155,7 +155,7 @@ def test_training_script_asks_for_the_signal_and_requeues(tmp_path):
                  'scontrol requeue "$SLURM_JOB_ID"', f'if [ "$rc" -eq {preempt.REQUEUE_EXIT} ]; then'):
         assert line in job.text.splitlines() or line in job.text, line
     assert "srun " in job.text and '--out "$OUT" --resume "${ARGS[@]}" &' in job.text
-    assert "--kill-on-bad-exit" not in job.text  # it would turn the ranks' exit 75 into 143
+    assert "--kill-on-bad-exit" not in job.text  # it would turn the ranks' exit 85 into 143
     inline = slurm_jobs.train_job(sc(evaluate="inline", requeue=False), "x", "/r", "/p.toml", [("/r", [])])
     assert "--eval.inline=false" not in inline.text and "scontrol requeue" not in inline.text
     assert "#SBATCH --no-requeue" in inline.text
@@ -259,7 +259,7 @@ def test_signals_set_the_stop_request():
         preempt.install(handle_term=False)
         assert signal.getsignal(signal.SIGTERM) == before[signal.SIGTERM]  # outside Slurm: untouched
         os.kill(os.getpid(), signal.SIGUSR1)
-        assert preempt.requested() == preempt.REQUEUE_EXIT == 75
+        assert preempt.requested() == preempt.REQUEUE_EXIT == 85
         preempt.install(handle_term=True)
         os.kill(os.getpid(), signal.SIGTERM)
         assert preempt.requested() == preempt.STOP_EXIT  # a cancel outranks a requeue

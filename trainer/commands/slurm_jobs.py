@@ -8,7 +8,7 @@ talks to Slurm; submit.py does.
 Inside a training job: ``srun`` starts one task per rank (ranks from the step's variables,
 runtime/slurm.py), or one deepspeed launcher per node with the allocation's hostfile. The
 ranks get SIGUSR1 ``signal_s`` before the time limit, checkpoint at the end of the step and
-exit 75; the script then requeues the job, and the requeued job resumes from that checkpoint.
+exit 85; the script then requeues the job, and the requeued job resumes from that checkpoint.
 """
 from __future__ import annotations
 

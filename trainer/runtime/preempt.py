@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-REQUEUE_EXIT = 75  # EX_TEMPFAIL: stopped early, checkpoint written, run me again
+REQUEUE_EXIT = 85  # stopped early, checkpoint written, run me again (75 is the watchdog's: a stuck rank)
 STOP_EXIT = 143  # 128 + SIGTERM: stopped on request, checkpoint written
 _EXIT = {signal.SIGUSR1: REQUEUE_EXIT, signal.SIGTERM: STOP_EXIT}
 _REASON = {REQUEUE_EXIT: "SIGUSR1 (time limit or pre-emption near)", STOP_EXIT: "SIGTERM (cancelled)"}
