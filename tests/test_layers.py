@@ -26,7 +26,9 @@ ALLOWED = {
     "training": {"errors", "runtime", "tasks", "config", "data", "model", "engine", "evaluation", "eval"},
     "commands": {"errors", "runtime", "synth", "tasks", "config", "data", "model", "engine", "evaluation",
                  "training", "eval"},
-    "cli": {"errors", "commands"},
+    # cli installs the stop-signal handlers (runtime.preempt) before a training command's heavy
+    # imports: a scheduler's signal in those seconds would otherwise end the process
+    "cli": {"errors", "runtime", "commands"},
     "__main__": {"cli"},
     "eval": set(),
 }

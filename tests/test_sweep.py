@@ -92,7 +92,7 @@ def test_follow_up_grid_mixes_overrides_and_own_recipes():
     ('recipe = "x.toml"\nseeds = "1"', '[[settings]]\nname = "a"', "sweep.seeds: expected a list"),
     ('recipe = "x.toml"', '[[settings]]\nname = "a"\n[[settings]]\nname = "a"', "appear twice"),
     ('recipe = "x.toml"\nbaseline = "none"', '[[settings]]\nname = "a"', "no setting named 'none'"),
-    ('recipe = "x.toml"\nlauncher = "slurm"', '[[settings]]\nname = "a"', "sweep.launcher"),
+    ('recipe = "x.toml"\nlauncher = "pbs"', '[[settings]]\nname = "a"', "sweep.launcher"),
     ('recipe = "x.toml"', '[[settings]]\nname = "a b"', "use letters, digits"),
     ('recipe = "x.toml"\nper_target = true\nbaseline = ""', '[[settings]]\nname = "a"', "needs sweep.targets"),
     ('recipe = "x.toml"\nlauncher = "single"\nranks = 2', '[[settings]]\nname = "a"', "starts one process"),

@@ -1,15 +1,18 @@
 """Command line: argv -> command -> run. No training logic here.
 
   xstilts train RECIPE [--out DIR] [--resume] [--dry-run [--world-size N] [--hostfile F]] [--help-config]
+                [--launcher slurm [--partition P] [--nodes N] [--gpus-per-node G] [--time T] ...]
                 [--key.sub=value ...]
   xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--chunk-tokens N] [--watch [--max-idle S]]
                    [--perturb KIND ... [--perturb-rates R ...] [--lexicon F]]
   xstilts align EXPORT --task {tatoeba,bucc2018,xnli} [--languages ...] [--out DIR]
   xstilts score --predictions P --labels L --out results.json
   xstilts report RUN_DIR ... [--out DIR]
-  xstilts sweep SPEC [--dry-run | --collect]
+  xstilts sweep SPEC [--dry-run | --collect] [--launcher slurm [--partition P] ...]
   xstilts tasks
-  xstilts demo [--out DIR] [--ranks N] [--hostfile F] [--key.sub=value ...]
+  xstilts demo [--out DIR] [--ranks N] [--hostfile F] [--launcher L] [--key.sub=value ...]
+  xstilts status RUN_OR_SWEEP
+  xstilts allocation [--hostfile F]
 
 Every command accepts the ``--local_rank`` argument that the deepspeed launcher adds.
 """
@@ -20,10 +23,23 @@ import importlib
 import sys
 
 from trainer.errors import UserError
+from trainer.runtime import preempt, slurm
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _slurm(p: argparse.ArgumentParser) -> None:
+    """The [slurm] keys most often set for one submission (each overrides the recipe's or the
+    sweep's table; `--slurm.key=value` reaches the others)."""
+    g = p.add_argument_group("Slurm (with --launcher slurm; override the [slurm] table)")
+    g.add_argument("--partition", default=None)
+    g.add_argument("--nodes", type=int, default=None, help="nodes per training job")
+    g.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node, one rank each")
+    g.add_argument("--tasks-per-node", type=int, default=None, help="ranks per node (default: one per GPU)")
+    g.add_argument("--time", default=None, help="time limit of a training job (Slurm format: 4:00:00, 1-12:00:00)")
+    g.add_argument("--account", default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="world size assumed by --dry-run (default: the hostfile's slots, else 1)")
     p.add_argument("--hostfile", default=None, help="validate this `host slots=N` file (and take "
                    "the --dry-run world size from it)")
+    p.add_argument("--launcher", choices=("slurm",), default=None, help="submit the run to Slurm (batch "
+                   "scripts in <run>/slurm/; with --dry-run: print them) instead of running it here")
+    _slurm(p)
     _common(p)
     p = sub.add_parser("evaluate", help="zero-shot evaluation of a run or an export, on all ranks")
     p.add_argument("target", help="a run folder (its final exports) or one export folder")
@@ -76,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="sweep spec (TOML; see trainer/recipes/sweeps/)")
     p.add_argument("--dry-run", action="store_true", help="validate every run and print its launcher command")
     p.add_argument("--collect", action="store_true", help="only build the table from finished runs")
+    p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single", "slurm"), default=None,
+                   help="overrides sweep.launcher; slurm submits each setting's seeds as a job array")
+    _slurm(p)
     p = sub.add_parser("align", help="cross-lingual alignment of an export's layers on parallel sentences")
     p.add_argument("export", help="an export folder")
     p.add_argument("--task", required=True, choices=("tatoeba", "bucc2018", "xnli"))
@@ -90,9 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the full pipeline on the built-in synthetic suite (2 CPU ranks)")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--ranks", type=int, default=2)
-    p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single"), default="deepspeed")
+    p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single", "slurm"), default="deepspeed",
+                   help="slurm: submit the training and evaluator jobs and wait for them")
     p.add_argument("--hostfile", default=None, help="`host slots=N` file for the deepspeed or mpirun "
                    "launcher (validated first; ranks = its slots)")
+    p.add_argument("--dry-run", action="store_true", help="with --launcher slurm: print the batch scripts")
+    _slurm(p)
+    p = sub.add_parser("status", help="the Slurm jobs of a run or sweep: pending, running at step N of M, "
+                       "done, failed (with the log)")
+    p.add_argument("target", help="a run or sweep folder submitted with --launcher slurm")
+    p = sub.add_parser("allocation", help="inside a Slurm job: print the rendezvous host and port; "
+                       "write the allocation's hostfile")
+    p.add_argument("--hostfile", default=None, help="write `host slots=N` lines for deepspeed --hostfile here")
     return parser
 
 
@@ -108,6 +139,8 @@ COMMANDS = {
     "align": "trainer.commands.align",
     "tasks": "trainer.commands.tasks",
     "demo": "trainer.commands.demo",
+    "status": "trainer.commands.status",
+    "allocation": "trainer.commands.allocation",
 }
 
 
@@ -119,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if bad or (rest and args.command not in ("train", "demo")):
         parser.error(f"unrecognized arguments: {' '.join(bad or rest)} "
                      f"(recipe overrides look like --section.key=value and go after `train RECIPE` or `demo`)")
+    if args.command == "train":
+        # before the seconds of importing torch and DeepSpeed: a time-limit signal that arrived
+        # then would end the process (SIGUSR1's default), not checkpoint it
+        preempt.install(handle_term=slurm.in_allocation())
     command = importlib.import_module(COMMANDS[args.command])
     try:
         return int(command.run(args, rest) or 0)

@@ -20,7 +20,9 @@ A run is (setting, seed), or (setting, target, seed) with ``per_target``: the ba
 tasks and the targets. Every run is validated like ``xstilts train --dry-run`` before anything
 starts. Locally the runs go one after another (finished ones, those with a results.json, are
 skipped, so a stopped sweep continues where it was); ``--dry-run`` prints one launcher command
-line per run instead. Results are aggregated over seeds with eval.results and tabulated by
+line per run instead. With ``launcher = "slurm"`` each setting is a job array over its seeds,
+the spec's ``[slurm]`` table (over each recipe's) says how (sweep_slurm.py), and ``--dry-run``
+prints the batch scripts. Results are aggregated over seeds with eval.results and tabulated by
 eval.grid: rows settings, columns targets, mean ± std, delta vs the baseline, best per target.
 """
 from __future__ import annotations
@@ -39,13 +41,16 @@ from trainer.commands.common import ROOT, dry_run_world_size
 from trainer.commands.common import load_config as load_run
 from trainer.commands.dryrun import dry_run
 from trainer.commands.launch import demo_command, launch_env
-from trainer.config import Config, ConfigError, build_table
+from trainer.commands.slurm_jobs import world_size as slurm_world_size
+from trainer.commands.submit import check_cluster, dry_run_text, flag_overrides, submit
+from trainer.commands.sweep_slurm import SettingRuns, sweep_jobs
+from trainer.config import Config, ConfigError, SlurmConfig, build_table, check_slurm
 from trainer.config import load as load_config
 from trainer.config import read_toml
 from trainer.errors import USER_ERRORS, UserError
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+-]+")
-LAUNCHERS = ("deepspeed", "torchrun", "mpirun", "single")
+LAUNCHERS = ("deepspeed", "torchrun", "mpirun", "single", "slurm")
 
 
 @dataclass
@@ -69,7 +74,7 @@ class SweepConfig:
     baseline: str = "baseline"
     """Setting the deltas compare with (empty: no deltas)."""
     launcher: str = "deepspeed"
-    """deepspeed, torchrun, mpirun or single (one process)."""
+    """deepspeed, torchrun, mpirun, single (one process) or slurm (a job array per setting)."""
     ranks: int = 1
     """Ranks of every run on one node (ignored with `hostfile`)."""
     hostfile: str = ""
@@ -130,10 +135,13 @@ def load_spec(path: str) -> Spec:
     """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
     raw = read_toml(path, "sweep spec", SweepError)
     try:
-        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts"})
+        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts", "slurm"})
         if unknown:
-            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts)")
+            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts, slurm)")
         sweep = build_table(SweepConfig, raw.get("sweep", {}), "sweep")
+        check_slurm(build_table(SlurmConfig, raw.get("slurm", {}), "slurm"), "slurm")
+        # the table reaches every run as overrides: the runs' configs record what they ran with
+        sweep.overrides = [f"slurm.{k}={_value(v)}" for k, v in raw.get("slurm", {}).items()] + sweep.overrides
         if not isinstance(raw.get("settings", []), list):
             raise ConfigError("settings: expected [[settings]] tables")
         given = [build_table(Setting, s, f"settings.{i}") for i, s in enumerate(raw.get("settings", []))]
@@ -144,6 +152,10 @@ def load_spec(path: str) -> Spec:
     spec = Spec(sweep, settings, os.path.abspath(path), contrasts)
     _check(spec)
     return spec
+
+
+def _value(v) -> str:
+    return json.dumps(v) if isinstance(v, (list, dict, bool)) else str(v)
 
 
 def _expand(s: Setting) -> list[Setting]:
@@ -166,6 +178,9 @@ def _check(spec: Spec) -> None:
         raise SweepError(f"{where}: sweep.launcher: expected one of {', '.join(LAUNCHERS)}, got {sw.launcher!r}")
     if sw.ranks < 1:
         raise SweepError(f"{where}: sweep.ranks: expected at least 1, got {sw.ranks}")
+    if sw.launcher == "slurm" and sw.hostfile:
+        raise SweepError(f"{where}: sweep.hostfile: Slurm gives each job its hosts; set nodes and "
+                         f"GPUs in the [slurm] table")
     if sw.launcher == "single" and (sw.ranks > 1 or sw.hostfile):
         raise SweepError(f"{where}: sweep.launcher = \"single\" starts one process; use deepspeed, "
                          f"torchrun or mpirun for {sw.ranks} ranks or a hostfile")
@@ -249,11 +264,12 @@ def _hostfile(spec: Spec) -> str | None:
     return _near(spec.sweep.hostfile, os.path.dirname(spec.path)) if spec.sweep.hostfile else None
 
 
-def validate(run: SweepRun, world: int) -> Config:
-    """The run's resolved config, checked end to end as ``xstilts train --dry-run`` does."""
+def validate(run: SweepRun, world: int | None) -> Config:
+    """The run's resolved config, checked end to end as ``xstilts train --dry-run`` does (on
+    ``world`` ranks; None: as many as its Slurm jobs have)."""
     try:
         cfg = load_run(run.recipe, run.overrides, run.out)
-        dry_run(cfg, world)
+        dry_run(cfg, slurm_world_size(cfg.slurm) if world is None else world)
     except USER_ERRORS as err:
         raise SweepError(f"run {run.out}: {err}") from None
     return cfg
@@ -320,13 +336,40 @@ def _merge(results: list[dict]) -> dict:
                                     for name, e in tasks.items()})
 
 
+def submit_slurm(spec: Spec, runs: list[SweepRun], configs: list[Config], dry: bool) -> int:
+    """Each setting's unfinished runs as one job array (+ evaluators), then the collector."""
+    if any(c.slurm.evaluate == "watch" for c in configs):
+        raise SweepError(f"{spec.path}: slurm.evaluate = \"watch\" is for single runs; a sweep scores "
+                         f"each run after its training (\"after\") or in it (\"inline\")")
+    groups = []
+    for s in spec.settings:
+        mine = [(r, c) for r, c in zip(runs, configs) if r.setting == s.name]
+        groups.append(SettingRuns(s.name, mine[0][0].recipe, mine[0][1].slurm, [(r.out, r.overrides) for r, _ in mine],
+                                  [i for i, (r, _) in enumerate(mine) if not is_done(r)]))
+    jobs = sweep_jobs(spec.path, spec.sweep.name, os.path.abspath(spec.sweep.out), groups)
+    if dry or not jobs:
+        print(dry_run_text(jobs) if jobs else "every run is done; nothing to submit")
+        return 0
+    check_cluster(configs[0].slurm)
+    for job, job_id in zip(jobs, submit(jobs)):
+        print(f"submitted {job.kind} job {job_id}{f' (array {job.array})' if job.array else ''}: {job.script}")
+    print(f"follow it with: xstilts status {spec.sweep.out}")
+    return 0
+
+
 def main(args) -> int:
-    """``xstilts sweep SPEC [--dry-run | --collect]``."""
+    """``xstilts sweep SPEC [--dry-run | --collect] [--launcher L] [Slurm flags]``."""
     spec = load_spec(args.spec)
+    if getattr(args, "launcher", None):
+        spec.sweep.launcher = args.launcher
+        _check(spec)
+    spec.sweep.overrides += [o.removeprefix("--") for o in flag_overrides(args)]
     runs = expand(spec)
-    world = world_size(spec)
-    for run in runs:
-        validate(run, world)
+    slurm = spec.sweep.launcher == "slurm"
+    world = None if slurm else world_size(spec)
+    configs = [validate(run, world) for run in runs]
+    if slurm and not args.collect:
+        return submit_slurm(spec, runs, configs, args.dry_run)
     if args.dry_run:
         for run in runs:
             print(shlex.join(command(spec, run)))

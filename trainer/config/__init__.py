@@ -9,12 +9,13 @@ from trainer.config.load import (apply_override, build_table, describe, dump, fi
                                  read_toml, to_dict)
 from trainer.config.schema import (CheckpointConfig, Config, DataConfig, DeepSpeedConfig, EvalConfig,
                                    ModelConfig, OptimConfig, PerturbConfig, PhaseConfig, RunConfig,
-                                   SamplerConfig, TrackingConfig)
-from trainer.config.validate import POSITION_OFFSET, check_perturb, given_hub, validate
+                                   SamplerConfig, SlurmConfig, TrackingConfig)
+from trainer.config.validate import POSITION_OFFSET, check_perturb, check_slurm, given_hub, time_seconds, validate
 from trainer.errors import ConfigError
 
 __all__ = ["CheckpointConfig", "Config", "ConfigError", "DataConfig", "DeepSpeedConfig", "EvalConfig",
            "ModelConfig", "OptimConfig", "POSITION_OFFSET", "PerturbConfig", "PhaseConfig", "RunConfig",
-           "SamplerConfig", "TrackingConfig", "apply_override", "batch_arithmetic", "build_table",
-           "check_perturb", "describe", "dump", "field_docs", "from_dict", "given_hub", "load",
-           "max_length_for", "micro_batch_for", "phase_global_batch", "phase_lr", "read_toml", "to_dict", "validate"]
+           "SamplerConfig", "SlurmConfig", "TrackingConfig", "apply_override", "batch_arithmetic", "build_table",
+           "check_perturb", "check_slurm", "describe", "dump", "field_docs", "from_dict", "given_hub", "load",
+           "max_length_for", "micro_batch_for", "phase_global_batch", "phase_lr", "read_toml", "time_seconds",
+           "to_dict", "validate"]

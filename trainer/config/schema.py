@@ -202,6 +202,9 @@ class EvalConfig:
     """QA: longest answer span in tokens."""
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     """Robustness: target sets scored again under noise (`xstilts evaluate`; see eval/perturb.py)."""
+    inline: bool = True
+    """Score the exports in the training job; false leaves it to a separate `xstilts evaluate RUN`
+    (the evaluator job of `--launcher slurm`)."""
 
 
 @dataclass
@@ -239,6 +242,46 @@ class PhaseConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """How `--launcher slurm` submits a run (train, demo) or every run of a sweep."""
+
+    partition: str = ""
+    """Partition (empty: the cluster's default)."""
+    account: str = ""
+    """Account the jobs are charged to (empty: your default)."""
+    nodes: int = 1
+    """Nodes of each training job."""
+    gpus_per_node: int = 0
+    """GPUs per node (--gpus-per-node); one rank per GPU. 0 on nodes without GPUs."""
+    tasks_per_node: int = 0
+    """Ranks per node (0: one per GPU, or 1 without GPUs)."""
+    cpus_per_task: int = 0
+    """CPUs per rank (0: the partition's default)."""
+    mem: str = ""
+    """Memory per node, e.g. "200G" (empty: the partition's default)."""
+    time: str = ""
+    """Time limit of a training job, e.g. "24:00:00" or "2-00:00:00" (empty: the partition's);
+    a run that needs longer checkpoints, requeues and resumes."""
+    signal_s: int = 300
+    """Seconds before the time limit at which the ranks get SIGUSR1, write a checkpoint and
+    requeue the job (Slurm may signal up to a minute earlier)."""
+    requeue: bool = True
+    """Requeue a job stopped by its time limit or pre-emption; it resumes from its checkpoint."""
+    evaluate: str = "after"
+    """Scoring: "after" (its own job once training succeeded), "watch" (its own job beside
+    training, scoring each export as it appears) or "inline" (in the training job)."""
+    eval_time: str = ""
+    """Time limit of the evaluator job (empty: `time`)."""
+    launcher: str = "srun"
+    """How a job starts its ranks: "srun" (one task per rank) or "deepspeed" (one deepspeed
+    launcher per node, given the allocation's hostfile)."""
+    setup: list = field(default_factory=list)
+    """Shell lines run before the ranks start, e.g. ["module load cuda/12.4"]."""
+    options: list = field(default_factory=list)
+    """Further sbatch options, e.g. ["--qos=low", "--constraint=a100"]."""
+
+
+@dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -251,6 +294,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     phases: list = field(default_factory=list)
     """The phase graph, in order (list of PhaseConfig)."""
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    """Submission to Slurm (`--launcher slurm`)."""
 
 
 LIST_ITEM_TYPES = {("Config", "phases"): PhaseConfig}

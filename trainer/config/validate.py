@@ -3,8 +3,10 @@ model allows, the task-keyed tables, noise settings and language codes. Each fai
 ``ConfigError`` naming the key, raised before any weights or data are loaded."""
 from __future__ import annotations
 
+import re
+
 from eval.perturb import settings
-from trainer.config.schema import Config
+from trainer.config.schema import Config, SlurmConfig
 from trainer.errors import ConfigError
 from trainer.tasks import TASKS
 
@@ -53,6 +55,7 @@ def validate(cfg: Config) -> None:
     _check_compile(cfg)
     check_perturb(cfg)
     _check_task_tables(cfg)
+    check_slurm(cfg.slurm, "slurm")
 
 
 # RoBERTa-family position ids start after the padding index: two positions are never usable.
@@ -173,3 +176,52 @@ def _check_languages(cfg: Config) -> None:
         plain = sorted(code for code in known if "-" not in code)
         raise ConfigError(f"eval.languages: unknown language code(s) {unknown}; tasks know "
                           f"{', '.join(plain)} (and MLQA pairs such as de-en)")
+
+
+# Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
+_TIME = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::(\d+))?)?)$")
+
+
+def time_seconds(text: str, key: str = "slurm.time") -> int | None:
+    """A Slurm time limit in seconds (None: empty, or UNLIMITED)."""
+    if not text or text.upper() in ("UNLIMITED", "INFINITE"):
+        return None
+    m = _TIME.match(text.strip())
+    if not m:
+        raise ConfigError(f"{key}: {text!r} is not a Slurm time (minutes, MM:SS, HH:MM:SS, D-HH, "
+                          f"D-HH:MM or D-HH:MM:SS)")
+    d, h, mi, sec, m1, m2, m3 = (int(g) if g else 0 for g in m.groups())
+    if m.group(1) is not None:
+        return ((d * 24 + h) * 60 + mi) * 60 + sec
+    if m.group(7) is not None:  # H:M:S
+        return (m1 * 60 + m2) * 60 + m3
+    return m1 * 60 + m2  # M or M:S
+
+
+def check_slurm(sc: SlurmConfig, prefix: str) -> None:
+    """The `[slurm]` table of a recipe or sweep: every value goes into a batch script, so
+    anything that would break one (or be signalled at its start) is refused here."""
+    for key in ("nodes",):
+        if getattr(sc, key) < 1:
+            raise ConfigError(f"{prefix}.{key}: expected at least 1, got {getattr(sc, key)}")
+    for key in ("gpus_per_node", "tasks_per_node", "cpus_per_task", "signal_s"):
+        if getattr(sc, key) < 0:
+            raise ConfigError(f"{prefix}.{key}: expected 0 or more, got {getattr(sc, key)}")
+    if sc.evaluate not in ("after", "watch", "inline"):
+        raise ConfigError(f"{prefix}.evaluate: expected after, watch or inline, got {sc.evaluate!r}")
+    if sc.launcher not in ("srun", "deepspeed"):
+        raise ConfigError(f"{prefix}.launcher: expected srun or deepspeed, got {sc.launcher!r}")
+    for key in ("partition", "account", "mem"):
+        value = getattr(sc, key)
+        if value and not re.fullmatch(r"[A-Za-z0-9_.,:+-]+", value):
+            raise ConfigError(f"{prefix}.{key}: {value!r} holds characters a Slurm name does not")
+    limit = time_seconds(sc.time, f"{prefix}.time")
+    time_seconds(sc.eval_time, f"{prefix}.eval_time")
+    if limit is not None and sc.signal_s >= limit:
+        raise ConfigError(f"{prefix}.signal_s = {sc.signal_s} is not below {prefix}.time = {sc.time} "
+                          f"({limit} s): the job would be told to stop as it starts")
+    for key, must_start in (("options", "-"), ("setup", "")):
+        for i, line in enumerate(getattr(sc, key)):
+            if not isinstance(line, str) or "\n" in line or not line.startswith(must_start):
+                what = "an sbatch option such as \"--qos=low\"" if must_start else "one shell line"
+                raise ConfigError(f"{prefix}.{key}.{i}: expected {what}, got {line!r}")

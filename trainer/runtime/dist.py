@@ -1,8 +1,9 @@
 """Rendezvous: map any launcher's environment to RANK / WORLD_SIZE / LOCAL_RANK / MASTER_*.
 
-Supported: the deepspeed launcher and torchrun (they set the variables), mpirun (ranks from
-mpi4py; MASTER_ADDR is rank 0's host name, chosen here rather than guessed from the first
-network interface), and a single plain process. Also owns the collective timeout: every process
+Supported: the deepspeed launcher and torchrun (they set the variables), srun (ranks from the
+step's Slurm variables, the rendezvous from its node list and job id: runtime/slurm.py), mpirun
+(ranks from mpi4py; MASTER_ADDR is rank 0's host name, chosen here rather than guessed from the
+first network interface), and a single plain process. Also owns the collective timeout: every process
 group, ZeRO's gradient groups included, gets ``deepspeed.timeout_s`` instead of torch's default;
 and the failure report: each rank announces (host, pid) in the rendezvous store and publishes a
 heartbeat there, so that a rank whose collective failed can name the peer that died or stopped.
@@ -19,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from trainer.runtime import slurm
+
 MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # Waiting for one-off work on the main process (tokenizing a large training set, converting a
@@ -26,6 +29,7 @@ KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # gloo group with this bound. A peer that dies still ends them at once (its sockets close).
 SLOW_WAIT_S = 2 * 3600
 _slow_group = None
+_flag_group = None  # gloo: a per-step host scalar all-reduce that never waits for the GPU
 
 
 @dataclass
@@ -61,12 +65,23 @@ def _from_mpi() -> DistInfo:
     return info
 
 
+def _from_slurm(env) -> DistInfo:
+    rank, world, local, local_world = slurm.step_ranks(env)
+    addr, port = slurm.rendezvous(env)
+    env.update(MASTER_ADDR=addr, MASTER_PORT=str(port))
+    return DistInfo(rank, world, local, local_world, "slurm")
+
+
 def discover() -> DistInfo:
-    """Read the launcher's variables, or ask MPI, then export the torch variables."""
+    """Read the launcher's variables, or Slurm's, or ask MPI, then export the torch variables.
+    A launcher started inside a Slurm step (the deepspeed launcher, torchrun) sets RANK for its
+    ranks, so its variables come first."""
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
         info = DistInfo(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)),
                         int(env.get("LOCAL_WORLD_SIZE", env.get("LOCAL_SIZE", 1))), "env")
+    elif slurm.is_rank_step(env):
+        info = _from_slurm(env)
     elif any(v in env for v in MPI_RANK_VARS):
         info = _from_mpi()
     else:
@@ -113,19 +128,20 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
         if not cpu_shm_comm:
             # Skip the JIT build of the shared-memory all-reduce op; gloo does the work.
             deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-    else:
-        torch.cuda.set_device(info.local_rank)
+    else:  # modulo: srun --gpus-per-task shows each task only its own GPU
+        torch.cuda.set_device(info.local_rank % torch.cuda.device_count())
     timeout = datetime.timedelta(seconds=timeout_s)
     _patch_default_timeout(timeout)
     backend = backend or ("nccl" if device_type() == "cuda" else "gloo")
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout,
                                rank=info.rank, world_size=info.world_size, verbose=False)
     announce(info)
-    global _slow_group
+    global _slow_group, _flag_group
     if info.world_size > 1:
         import torch.distributed as tdist
 
         _slow_group = tdist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SLOW_WAIT_S))
+        _flag_group = tdist.new_group(backend="gloo", timeout=timeout)
 
 
 def is_initialized() -> bool:
@@ -153,10 +169,10 @@ def slow_barrier() -> None:
 def shutdown() -> None:
     import torch.distributed as tdist
 
-    global _slow_group
+    global _slow_group, _flag_group
     if is_initialized():
         tdist.destroy_process_group()
-    _slow_group = None
+    _slow_group = _flag_group = None
 
 
 @contextlib.contextmanager
@@ -212,6 +228,19 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=dev)
     tdist.all_reduce(t)
     return t.tolist()
+
+
+def all_reduce_max(value: int) -> int:
+    """The largest of one small integer over ranks, through the host (gloo): cheap enough for
+    every step, and it does not wait for the GPU's queue."""
+    import torch
+    import torch.distributed as tdist
+
+    if _flag_group is None or not is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    tdist.all_reduce(t, op=tdist.ReduceOp.MAX, group=_flag_group)
+    return int(t.item())
 
 
 def gather_objects(obj, info: DistInfo) -> list:

@@ -3,6 +3,8 @@
 Kinds, each firing at optimizer step ``step`` (1-based) on ``rank`` (every rank if omitted):
 
   exit      clean stop right after the step's checkpoint, as a pre-emption would leave it
+  usr1      SIGUSR1 to this rank at the start of the step, as Slurm sends it before a time limit
+            (the loop then stops every rank after this step's checkpoint: runtime/preempt.py)
   kill      SIGKILL this rank at the start of the step
   raise     an exception at the start of the step
   hang      sleep forever at the start of the step (alive, but making no progress)
@@ -22,7 +24,7 @@ import time
 
 ENV = "XSTILTS_FAULT"
 _announced: list[int] = []  # the nan fault fires on every micro-batch; announce it once
-KINDS = ("exit", "kill", "raise", "hang", "nan", "killsave")
+KINDS = ("exit", "kill", "raise", "hang", "nan", "killsave", "usr1")
 
 
 class InjectedFault(RuntimeError):
@@ -76,9 +78,11 @@ def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
         if after_save:
             raise Preempted(3)
         return
-    if after_save or kind not in ("kill", "raise", "hang"):
+    if after_save or kind not in ("kill", "raise", "hang", "usr1"):
         return
     _announce(kind, step, rank)
+    if kind == "usr1":
+        os.kill(os.getpid(), signal.SIGUSR1)
     if kind == "kill":
         _kill_self()
     if kind == "raise":

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
+
+PROGRESS = "progress.json"
 
 
 class NullTracker:
@@ -105,3 +108,14 @@ def flatten(tree: dict, prefix: str = "") -> dict:
         else:
             out[key] = v
     return out
+
+
+def record_progress(run_dir: str, phase_run: str, step: int, steps: int, is_main: bool) -> None:
+    """``<run_dir>/progress.json``: the phase run and step training is at (rank 0, at log steps),
+    for `xstilts status`; replaced atomically."""
+    if not is_main:
+        return
+    path = os.path.join(run_dir, PROGRESS)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"run": phase_run, "step": step, "steps": steps, "time": time.time()}, f)
+    os.replace(path + ".tmp", path)

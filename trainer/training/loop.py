@@ -23,7 +23,8 @@ from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
 from trainer.evaluation.driver import evaluate_model, task_info
 from trainer.model.build import build_model
 from trainer.model.multitask import compile_layers, head_specs
-from trainer.runtime import dist, faults
+from trainer.runtime import dist, faults, preempt
+from trainer.runtime.tracking import record_progress
 from trainer.runtime.watchdog import Watchdog
 from trainer.tasks import get_task
 from trainer.tasks.base import Task
@@ -163,12 +164,18 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
             last = state.step == steps
             if should_log(state.step, cfg, last):
                 log_step(tracker, meter, engine, state, list(task_of), run.name, steps, cfg)
+                record_progress(cfg.run.out, run.name, state.step, steps, info.is_main)
             is_best = False
             if should_eval(state.step, cfg, last, run.phase):
                 is_best = dev_eval(cfg, run, engine.module, tokenizer, info, tracker, state)
-            if should_save(state.step, cfg, last) or is_best:
+            stop = dist.all_reduce_max(preempt.requested())  # every rank, every step: all agree
+            if should_save(state.step, cfg, last) or is_best or stop:
                 save(cfg, run, engine, feeder.stream_states(), sampler, state, info, is_best)
                 faults.maybe_fail(state.step, info.rank, after_save=True)
+            if stop:
+                log.warning("[%s] stopping at step %d/%d on %s: checkpoint written, exit %d",
+                            run.name, state.step, steps, preempt.reason(stop), stop)
+                raise preempt.Stopped(stop)
             if should_stop(state, cfg):  # every rank has the same dev scores: the same decision
                 log.info("[%s] early stop at step %d of %d: %d English dev evaluations without a new "
                          "best (eval.patience); best %.2f at step %d", run.name, state.step, steps,

@@ -2,6 +2,8 @@
 zero-shot evaluation on every language; retrieval scored from the phase that names it.
 
 Each phase run writes an export that the next phase loads; a finished run is skipped on re-run.
+With ``eval.inline = false`` nothing is scored here: a separate ``xstilts evaluate RUN`` (the
+evaluator job of ``--launcher slurm``) scores the same exports.
 """
 from __future__ import annotations
 
@@ -36,14 +38,14 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
                 export = train(cfg, run, info, run_tracker, tokenizer)
             finally:
                 run_tracker.close()
-            if phase.evaluate:
+            if phase.evaluate and cfg.eval.inline:
                 got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
                                       split=cfg.eval.split, splits=splits)
                 scores.update(got)
                 start = read_export_meta(export).get("head_start")
                 provenance.update({t: {"export": export, "heads": start} for t in got})
         exports[phase.name] = runs[0].export_dir
-        if phase.retrieval:
+        if phase.retrieval and cfg.eval.inline:
             got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
                                   info, tracker, split=cfg.eval.split, splits=splits)
             scores.update(got)
