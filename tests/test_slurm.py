@@ -30,8 +30,9 @@ def cluster_up() -> bool:
     return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "allocated"))
 
 
-pytestmark = pytest.mark.skipif(not cluster_up(), reason="no Slurm cluster answers (start one with "
-                                "`tools/slurm_local.sh start` and export the SLURM_CONF it prints)")
+pytestmark = [pytest.mark.slow,  # jobs on a real cluster start training processes
+              pytest.mark.skipif(not cluster_up(), reason="no Slurm cluster answers (start one with "
+                                 "`tools/slurm_local.sh start` and export the SLURM_CONF it prints)")]
 STEPS = 8
 XSTILTS = os.path.join(h.BIN, "xstilts")
 
