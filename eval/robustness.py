@@ -3,8 +3,9 @@
 Input: the clean scores and, per perturbation setting (``kind@rate``, eval.perturb), the
 scores of the same sets under that noise, all ``{task: {lang: {metric: value}}}`` in percent.
 Each task is reported on its main metric (QA: (EM + F1) / 2), as results.json does. The drop
-is clean minus perturbed (positive = the noise hurt). Written as ``robustness.json`` and
-``robustness.md`` beside results.json.
+is clean minus perturbed (positive = the noise hurt). Written as ``robustness.json``,
+``robustness.md``, ``robustness.csv`` and ``robustness.png`` (a heat map of the drops) beside
+results.json; model-aware attacks (eval/attack_report.py) add their keys to the same files.
 
 A setting that changed no example of a set (keyboard noise on a script without ASCII letters,
 code-switching where the lexicon knows no word, word shuffling on tagging) is not a
@@ -25,9 +26,12 @@ out.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 from typing import Mapping
 
+from eval import attack_report
 from eval.results import main_metric, save_json, with_em_f1
 
 Scores = Mapping[str, Mapping[str, Mapping[str, float]]]
@@ -74,6 +78,14 @@ def build_report(clean: Scores, perturbed: Mapping[str, Scores], seed: int = 0,
 
 
 def to_markdown(report: Mapping) -> str:
+    """The noise table (when the report has noise settings), then the attack tables."""
+    parts = [noise_markdown(report)] if report.get("settings") else []
+    if report.get("attacks"):
+        parts.append(attack_report.to_markdown(report))
+    return "\n".join(parts)
+
+
+def noise_markdown(report: Mapping) -> str:
     settings = report["settings"]
     head = "| task | language | metric | clean | " + " | ".join(f"{s} (drop)" for s in settings) + " |"
     out = ["# Robustness under noise", "", f"Seed {report.get('seed', 0)}; drop = clean - perturbed.",
@@ -97,10 +109,30 @@ def to_markdown(report: Mapping) -> str:
     return "\n".join(out) + "\n"
 
 
+def to_csv(report: Mapping) -> str:
+    """One row per setting, task and language: noise rows (kind ``noise``) and attack rows."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["kind", "setting", "task", "language", "clean", "scored", "drop", "success_rate",
+                "words_changed", "queries"])
+    for task, entry in (report.get("tasks") or {}).items():
+        for lang, r in entry["languages"].items():
+            for setting, value in r["perturbed"].items():
+                w.writerow(["noise", setting, task, lang, r["clean"], value, r["drop"][setting], "", "", ""])
+    for row in attack_report.csv_rows(report):
+        w.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
 def write_report(report: Mapping, out_dir: str) -> dict[str, str]:
+    """robustness.json, .md, .csv and (matplotlib permitting) .png under ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
-    paths = {"json": os.path.join(out_dir, "robustness.json"), "md": os.path.join(out_dir, "robustness.md")}
+    paths = {ext: os.path.join(out_dir, f"robustness.{ext}") for ext in ("json", "md", "csv")}
     save_json(report, paths["json"])
     with open(paths["md"], "w", encoding="utf-8") as f:
         f.write(to_markdown(report))
+    with open(paths["csv"], "w", encoding="utf-8") as f:
+        f.write(to_csv(report))
+    if attack_report.heatmap(report, os.path.join(out_dir, "robustness.png")):
+        paths["heatmap"] = os.path.join(out_dir, "robustness.png")
     return paths

@@ -4,7 +4,8 @@
                 [--launcher slurm [--partition P] [--nodes N] [--gpus-per-node G] [--time T] ...]
                 [--key.sub=value ...]
   xstilts evaluate RUN_DIR_OR_EXPORT [--out DIR] [--tasks ...] [--chunk-tokens N] [--watch [--max-idle S]]
-                   [--perturb KIND ... [--perturb-rates R ...] [--lexicon F]]
+                   [--perturb KIND ... [--perturb-rates R ...]] [--lexicon F ...]
+                   [--attack KIND ... [--attack-budget B ...] [--attack-queries N]]
   xstilts align EXPORT --task {tatoeba,bucc2018,xnli} [--languages ...] [--out DIR]
   xstilts score --predictions P --labels L --out results.json
   xstilts report RUN_DIR ... [--out DIR]
@@ -78,7 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--perturb-rates", nargs="+", type=float, default=None, metavar="R",
                    help="noise rates, each a setting of its own (eval.perturb.rates)")
     p.add_argument("--perturb-seed", type=int, default=None, help="noise seed (eval.perturb.seed)")
-    p.add_argument("--lexicon", default=None, help="concept<TAB>language<TAB>form file for code_switch")
+    p.add_argument("--attack", nargs="+", default=None, metavar="KIND",
+                   help="also score under model-aware attacks: char_greedy codemix_greedy and their "
+                        "blind baselines random_char random_codemix (random: both) (eval.attack.kinds); writes robustness.json/md/csv and adversarial/")
+    p.add_argument("--attack-budget", nargs="+", type=float, default=None, metavar="B",
+                   help="share of words an attack may change, each in (0, 1] and a setting of its own "
+                        "(eval.attack.budgets)")
+    p.add_argument("--attack-queries", type=int, default=None, metavar="N",
+                   help="model queries per attacked example (eval.attack.max_queries)")
+    p.add_argument("--attack-seed", type=int, default=None, help="attack seed (eval.attack.seed)")
+    p.add_argument("--attack-examples", type=int, default=None, metavar="N",
+                   help="examples attacked per task and language (eval.attack.max_examples; 0 = all)")
+    p.add_argument("--lexicon", nargs="+", default=None, metavar="F",
+                   help="dictionaries: a concept<TAB>language<TAB>form lexicon (code_switch noise and "
+                        "code-mix attacks) and/or MUSE SRC-TGT.txt files (code-mix attacks)")
     _common(p)
     p = sub.add_parser("score", help="score XTREME-layout predictions against labels")
     p.add_argument("--predictions", required=True)

@@ -60,9 +60,10 @@ def run_evaluate(args) -> int:
     if args.watch:
         if os.path.isfile(os.path.join(args.target, EXPORT_META)):
             raise UserError(f"--watch takes a run folder, not an export: {args.target}")
-        if getattr(args, "perturb", None):
-            raise UserError("--watch scores clean data only; run --perturb on the finished export "
-                            "(or set eval.perturb in the recipe for a pass at the end of training)")
+        if getattr(args, "perturb", None) or getattr(args, "attack", None):
+            raise UserError("--watch scores clean data only; run --perturb or --attack on the finished "
+                            "export (or set eval.perturb / eval.attack in the recipe for a pass at the end "
+                            "of training)")
         wait_for_config(args.target, args.max_idle, args.poll)
     try:
         cfg, plan = resolve_plan(args, out)

@@ -196,6 +196,7 @@ def field_docs() -> dict[str, str]:
     by_class = {typ if isinstance(typ, str) else typ.__name__: sec for sec, typ in sections.items()}
     by_class["PhaseConfig"] = "phases[]"
     by_class["PerturbConfig"] = "eval.perturb"
+    by_class["AttackConfig"] = "eval.attack"
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in by_class:
             body = node.body

@@ -174,6 +174,30 @@ class PerturbConfig:
 
 
 @dataclass
+class AttackConfig:
+    kinds: list = field(default_factory=list)
+    """Model-aware attacks scored after the clean pass: char_greedy, codemix_greedy, and their blind
+    baselines random_char, random_codemix (random: both edit kinds) (empty = off)."""
+    budgets: list = field(default_factory=lambda: [0.2])
+    """Share of an example's words an attack may change, each in (0, 1]; every kind at every budget is one setting."""
+    max_queries: int = 200
+    """Model queries (candidates scored) per example, the unattacked example included."""
+    seed: int = 0
+    """Seed of the candidate edits and of `random` (per example: the same adversarial set on any number of ranks)."""
+    lexicon: list = field(default_factory=list)
+    """Bilingual dictionaries for codemix_greedy and random_codemix (and random's code-mix edits): MUSE pair files
+    named SRC-TGT.txt and/or concept<TAB>language<TAB>form lexicons, relative to data.root."""
+    targets: list = field(default_factory=list)
+    """Languages a word may be code-mixed into (empty = every other language of the dictionary)."""
+    max_examples: int = 1000
+    """Examples attacked per task and language: the first N of the scored split (0 = all)."""
+    chunk_examples: int = 16
+    """Examples per attack work item, the unit spread over ranks."""
+    min_f1: float = 0.5
+    """QA: a prediction counts as right (and can be flipped) when its F1 reaches this."""
+
+
+@dataclass
 class EvalConfig:
     split: str = "test"
     """Split scored zero-shot after target fine-tuning."""
@@ -202,6 +226,8 @@ class EvalConfig:
     """QA: longest answer span in tokens."""
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     """Robustness: target sets scored again under noise (`xstilts evaluate`; see eval/perturb.py)."""
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    """Robustness: model-aware adversarial attacks on the target sets (`xstilts evaluate`; see eval/attack.py)."""
     inline: bool = True
     """Score the exports in the training job; false leaves it to a separate `xstilts evaluate RUN`
     (the evaluator job of `--launcher slurm`)."""

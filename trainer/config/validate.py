@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from eval.attack import NEEDS_DICTIONARY, check_setting
 from eval.perturb import settings
 from trainer.config.schema import Config, SlurmConfig
 from trainer.errors import ConfigError
@@ -54,6 +55,7 @@ def validate(cfg: Config) -> None:
     _check_task_batch(cfg)
     _check_compile(cfg)
     check_perturb(cfg)
+    check_attack(cfg)
     _check_task_tables(cfg)
     check_slurm(cfg.slurm, "slurm")
 
@@ -163,6 +165,35 @@ def check_perturb(cfg: Config) -> None:
         raise ConfigError("eval.perturb.rates: give at least one rate")
     if "code_switch" in pc.kinds and not pc.lexicon:
         raise ConfigError("eval.perturb.lexicon: code_switch needs a lexicon file")
+
+
+def check_attack(cfg: Config) -> None:
+    """Unknown attack kinds, budgets outside (0, 1], a query cap that is not a positive integer
+    and code-mixing without a dictionary fail here, before any rank loads a model."""
+    ac = cfg.eval.attack
+    if not ac.kinds:
+        return
+    if not ac.budgets:
+        raise ConfigError("eval.attack.budgets: give at least one budget (share of words, in (0, 1])")
+    for kind in ac.kinds:
+        for budget in ac.budgets:
+            try:
+                check_setting(kind, budget, ac.max_queries)
+            except ValueError as err:
+                raise ConfigError(f"eval.attack: {err}") from None
+    if len(set(ac.kinds)) != len(ac.kinds) or len(set(ac.budgets)) != len(ac.budgets):
+        raise ConfigError(f"eval.attack: a kind or budget given twice ({ac.kinds}, {ac.budgets})")
+    for key in ("max_examples", "chunk_examples"):
+        value = getattr(ac, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "chunk_examples" else 0):
+            raise ConfigError(f"eval.attack.{key}: expected an integer >= "
+                              f"{1 if key == 'chunk_examples' else 0}, got {value!r}")
+    if isinstance(ac.min_f1, bool) or not isinstance(ac.min_f1, (int, float)) or not 0 < ac.min_f1 <= 1:
+        raise ConfigError(f"eval.attack.min_f1: expected a number in (0, 1], got {ac.min_f1!r}")
+    needs = [k for k in ac.kinds if k in NEEDS_DICTIONARY]
+    if needs and not ac.lexicon:
+        raise ConfigError(f"eval.attack.lexicon: {', '.join(needs)} needs a bilingual dictionary (MUSE "
+                          f"SRC-TGT.txt files or a concept<TAB>language<TAB>form lexicon)")
 
 
 def _check_languages(cfg: Config) -> None:

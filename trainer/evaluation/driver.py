@@ -18,6 +18,7 @@ from eval.results import build_results, format_table, write_results
 from eval.robustness import build_report, to_markdown, write_report
 from trainer.config import Config
 from trainer.data.tokenizer import load_tokenizer_from
+from trainer.evaluation.attack import attack_plan
 from trainer.evaluation.collect import score_on_main
 from trainer.evaluation.noise import build_noises
 from trainer.evaluation.plan import Plan
@@ -146,17 +147,35 @@ def evaluate_plan(cfg: Config, plan: Plan, out: str, info: dist.DistInfo, tracke
         with open(os.path.join(out, "eval_stats.json"), "w") as f:
             json.dump(all_stats, f, indent=2)
         print(format_table(results), flush=True)
-    if cfg.eval.perturb.kinds:
-        report = robustness_plan(cfg, plan, scores, out, info, splits)
-        if info.is_main:
-            print(to_markdown(report), flush=True)
+    robustness(cfg, plan, scores, out, info, splits, tracker)
     return results
 
 
+def robustness(cfg, plan, clean: dict, out: str, info, splits: dict | None = None, tracker=None) -> dict | None:
+    """The robustness passes the config asks for (noise: ``eval.perturb``; model-aware attacks:
+    ``eval.attack``) on the exports of ``plan``; rank 0 writes robustness.json/md/csv/png under
+    ``out`` and prints the tables. Returns the report (None when neither is configured)."""
+    if not (cfg.eval.perturb.kinds or cfg.eval.attack.kinds) or not clean:
+        return None
+    report = robustness_plan(cfg, plan, clean, out, info, splits) if cfg.eval.perturb.kinds else None
+    report = report or {"settings": [], "seed": cfg.eval.perturb.seed, "tasks": {}}
+    attacks = attack_plan(cfg, plan, clean, out, info, splits, tracker)
+    if attacks:
+        report.update(attacks)
+    if info.is_main:
+        write_report(report, out)
+        if tracker is not None:
+            tracker.scalars({f"noise/{s}/{t}/{lang}/drop": d for t, e in report["tasks"].items()
+                             for lang, r in e["languages"].items() for s, d in r["drop"].items()}, 0)
+        print(to_markdown(report), flush=True)
+    dist.slow_barrier()
+    return report
+
+
 def robustness_plan(cfg, plan, clean: dict, out: str, info, splits: dict | None = None) -> dict | None:
-    """Score every (export, tasks) of ``plan`` under every setting, each task on the split its
-    clean score came from (``splits``); write the report (rank 0). Returns the report (None
-    when no perturbation is configured)."""
+    """Score every (export, tasks) of ``plan`` under every noise setting, each task on the split
+    its clean score came from (``splits``). Returns the noise report (None when no perturbation
+    is configured); :func:`robustness` writes it."""
     noises = build_noises(cfg)
     if not noises:
         return None
@@ -181,8 +200,5 @@ def robustness_plan(cfg, plan, clean: dict, out: str, info, splits: dict | None 
             if unchanged:
                 log.info("robustness: %s changed no example of %s: marked n/a", noise.setting.name,
                          ", ".join(f"{t}/{lang}" for t, lang in unchanged))
-    report = build_report(clean, perturbed, cfg.eval.perturb.seed,
-                          {name: get_task(name).metric for name in clean}, changed)
-    if info.is_main:
-        write_report(report, out)
-    return report
+    # each task on the main metric results.json reports (QA: (EM + F1) / 2)
+    return build_report(clean, perturbed, cfg.eval.perturb.seed, None, changed)

@@ -256,14 +256,15 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
         done[0] += 1
         watchdog.beat(done[0])
 
-    if isinstance(predict, Predictor):
+    fed = hasattr(predict, "on_batch")  # a Predictor (or an Attacker) beats the watchdog per batch
+    if fed:
         predict.on_batch = watchdog.beat
     try:
         results, report = evaluator.run(items, with_fault(predict, info.rank), info.rank,
                                         progress=info.is_main, heartbeat=beat)
     finally:
         watchdog.stop()
-        if isinstance(predict, Predictor):
+        if fed:
             predict.on_batch = None
     waiting = Watchdog(0, label, **hooks)
     waiting.beat(done[0])

@@ -13,7 +13,7 @@ import os
 from eval.results import build_results, format_table, write_results
 from trainer.config import Config
 from trainer.config.phases import plan_runs
-from trainer.evaluation.driver import evaluate_export, robustness_plan, skipped, task_info
+from trainer.evaluation.driver import evaluate_export, robustness, skipped, task_info
 from trainer.model.export import read_export_meta
 from trainer.runtime import dist
 from trainer.runtime.tracking import build_tracker
@@ -56,9 +56,9 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
     if info.is_main and scores:
         write_results(results, cfg.run.out)
         print(format_table(results), flush=True)
-    if cfg.eval.perturb.kinds and scores:  # the recipe asks for noise: score it on the same exports
+    if (cfg.eval.perturb.kinds or cfg.eval.attack.kinds) and scores:  # noise / attacks on the same exports
         by_export: dict[str, list[str]] = {}
         for task, where in provenance.items():
             by_export.setdefault(where["export"], []).append(task)
-        robustness_plan(cfg, list(by_export.items()), scores, cfg.run.out, info, splits)
+        robustness(cfg, list(by_export.items()), scores, cfg.run.out, info, splits, tracker)
     return results
