@@ -57,7 +57,8 @@ def test_dry_run_prints_every_phase_and_task_with_its_settings():
     (['data.task_max_length={"xnlii": 64}'], "data.task_max_length.xnlii: unknown task"),
     (['data.task_max_length={"xnli": true}'], "data.task_max_length.xnli: expected a number of tokens"),
     (['phases.0.task_batch={"mnli": 16}'], "phases.0.task_batch: only a per-task phase"),
-    (['phases.1.task_batch={"squad_v2": 16}'], "phases.1.task_batch.squad_v2: not a task of this phase"),
+    (['phases.1.task_batch={"squad_v3": 16}'], "phases.1.task_batch.squad_v3: unknown task"),
+    (['phases.1.task_epochs={"xnli": 0}'], "phases.1.task_epochs.xnli: expected a positive number of epochs"),
 ])
 def test_selection_and_per_task_settings_are_checked(override, message):
     with pytest.raises(ConfigError, match=message):

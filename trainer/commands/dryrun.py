@@ -34,29 +34,32 @@ def dry_run(cfg: Config, world_size: int) -> str:
             if not isinstance(get_task(name), RetrievalTask):
                 raise ConfigError(f"phases.{phase.name}.retrieval: {name} is not a retrieval task")
         runs = plan_runs(cfg, phase, exports)
+        stages = {r.export_dir: r.name for r in runs if r.stage_of}  # a target run starts from its stage
         for run in runs:
             if not run.tasks:
                 lines.append(f"phase {run.name}: no training, exports its starting point ({phase.init})"
                              f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
                 continue
-            gb = phase_global_batch(cfg, phase, [t.name for t in run.tasks])
+            gb = phase_global_batch(cfg, run.phase, [t.name for t in run.tasks])
             micro = micro_batch_for(cfg.deepspeed.micro_batch, gb, world_size)
             accum = batch_arithmetic(gb, micro, world_size)
-            sizes = {t.name: _size(cfg, t) for t in run.tasks}
+            sizes = {t.name: train_size(cfg, t) for t in run.tasks}
             # a fixed-rate task (an MLM corpus) does not set the length: its size may stay unknown
             known = all(v for t, v in sizes.items() if t not in cfg.sampler.fixed)
-            steps = total_steps(phase, sizes, gb, cfg.sampler.fixed) if known or phase.max_steps else 1000
+            steps = total_steps(run.phase, sizes, gb, cfg.sampler.fixed) if known or phase.max_steps else 1000
             filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, phase), global_batch=gb,
                                     world_size=world_size, total_steps=steps, device="cuda",
                                     path=cfg.deepspeed.config)
-            lines.append(f"phase {run.name}: init {phase.init}, tasks {[t.name for t in run.tasks]}"
+            start = stages.get(run.init, phase.init)
+            lines.append(f"phase {run.name}: init {start}, tasks {[t.name for t in run.tasks]}"
                          f"{' + scored ' + str([t.name for t in run.eval_tasks]) if run.eval_tasks else ''}, "
                          f"{steps}{'' if known or phase.max_steps else ' (assumed; sizes unknown)'} steps, "
                          f"global batch {gb} = {micro} x {accum} x {world_size}, "
                          f"lr {phase_lr(cfg, phase):g}"
-                         f"{', then zero-shot on all languages' if phase.evaluate else ''}"
+                         f"{', then zero-shot on all languages' if run.phase.evaluate else ''}"
+                         f"{f', trained before {run.stage_of}' if run.stage_of else ''}"
                          f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
-            table += _rows(cfg, phase, run, steps if known or phase.max_steps else None, gb)
+            table += _rows(cfg, run.phase, run, steps if known or phase.max_steps else None, gb)
         for name in phase.retrieval:
             task = get_task(name)
             table.append((phase.name, f"{name} (retrieval)", "-", "-", "-",
@@ -79,8 +82,7 @@ def _rows(cfg: Config, phase, run, steps: int | None, gb: int) -> list[tuple]:
                 + (", best" if ev.select_best else ", last"))
     else:
         rule = "last step"
-    epochs = (f"{phase.max_steps} steps" if phase.max_steps else
-              str(phase.task_epochs.get(run.tasks[0].name, phase.epochs)) if len(run.tasks) == 1 else str(phase.epochs))
+    epochs = f"{phase.max_steps} steps" if phase.max_steps else f"{phase.epochs:g}"
     rows = []
     for t in run.tasks + run.eval_tasks:
         rows.append((run.name, t.name if t in run.tasks else f"{t.name} (scored)", epochs,
@@ -94,7 +96,7 @@ def _format(rows: list[tuple]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def _size(cfg: Config, task) -> int:
+def train_size(cfg: Config, task) -> int:
     if cfg.data.max_train_examples:
         return min(cfg.data.max_train_examples, task.train_size or cfg.data.max_train_examples)
     return task.train_size or 0

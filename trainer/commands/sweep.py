@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
 
 from eval.grid import build_grid, to_markdown, write_grid
 from eval.results import aggregate_runs, build_results, load_results, write_results
+from trainer.commands import sweep_compute
 from trainer.commands.common import ROOT, dry_run_world_size
 from trainer.commands.common import load_config as load_run
 from trainer.commands.dryrun import dry_run
@@ -44,165 +43,10 @@ from trainer.commands.launch import demo_command, launch_env
 from trainer.commands.slurm_jobs import world_size as slurm_world_size
 from trainer.commands.submit import check_cluster, dry_run_text, flag_overrides, submit
 from trainer.commands.sweep_slurm import SettingRuns, sweep_jobs
-from trainer.config import Config, ConfigError, SlurmConfig, build_table, check_slurm
+from trainer.commands.sweep_spec import Spec, SweepError, SweepRun, check_spec, load_spec
+from trainer.config import Config, ConfigError
 from trainer.config import load as load_config
-from trainer.config import read_toml
 from trainer.errors import USER_ERRORS, UserError
-
-SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+-]+")
-LAUNCHERS = ("deepspeed", "torchrun", "mpirun", "single", "slurm")
-
-
-@dataclass
-class SweepConfig:
-    name: str = "sweep"
-    """Sweep name: run names are <name>/<setting>/seed<k>."""
-    recipe: str = ""
-    """Base recipe, relative to the spec file; it needs an intermediate and a target phase."""
-    out: str = "runs/sweep"
-    """Sweep folder: one run folder per setting and seed, the table at the top."""
-    seeds: list = field(default_factory=lambda: [42])
-    """Seeds (run.seed) of every setting; the table gives mean ± std over them."""
-    targets: list = field(default_factory=list)
-    """Target tasks of the target phase (empty: the recipe's own)."""
-    intermediate_phase: str = "intermediate"
-    """Phase whose tasks each setting replaces."""
-    target_phase: str = "target"
-    """Per-task phase that fine-tunes and scores the targets."""
-    per_target: bool = False
-    """One run per target (each trains its own intermediate model) instead of one per seed."""
-    baseline: str = "baseline"
-    """Setting the deltas compare with (empty: no deltas)."""
-    launcher: str = "deepspeed"
-    """deepspeed, torchrun, mpirun, single (one process) or slurm (a job array per setting)."""
-    ranks: int = 1
-    """Ranks of every run on one node (ignored with `hostfile`)."""
-    hostfile: str = ""
-    """`host slots=N` file of every run (deepspeed or mpirun), relative to the spec or project."""
-    overrides: list = field(default_factory=list)
-    """Recipe overrides of every run, as `key=value`."""
-    by_language: bool = False
-    """Also tabulate every language: mean ± std, delta, interval and p-value per language."""
-
-
-@dataclass
-class Contrast:
-    name: str = ""
-    """Row name of the contrast, e.g. "nli - qa"."""
-    plus: list = field(default_factory=list)
-    """Settings whose mean is the first term."""
-    minus: list = field(default_factory=list)
-    """Settings whose mean is subtracted."""
-
-
-@dataclass
-class Setting:
-    name: str = ""
-    """Row name (and run folder); with `each`, a prefix of the task names (empty: none)."""
-    tasks: list = field(default_factory=list)
-    """Intermediate tasks, trained together ([] = none: the baseline)."""
-    each: bool = False
-    """One setting per task of `tasks`, each trained alone."""
-    recipe: str = ""
-    """This setting's own recipe (a sequential chain, another encoder), used as it is."""
-    overrides: list = field(default_factory=list)
-    """Recipe overrides of this setting's runs, e.g. "sampler.fixed={\\"mlm\\": 0.2}"."""
-
-
-@dataclass
-class Spec:
-    sweep: SweepConfig
-    settings: list[Setting]
-    path: str
-    contrasts: list[Contrast] = field(default_factory=list)
-
-
-@dataclass
-class SweepRun:
-    setting: str
-    seed: int
-    target: str  # "" unless per_target
-    recipe: str
-    out: str
-    overrides: list[str]  # recipe overrides after `train RECIPE --out OUT`
-
-
-class SweepError(ValueError):
-    """A sweep spec that cannot be used; the message names the file and key."""
-
-
-def load_spec(path: str) -> Spec:
-    """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
-    raw = read_toml(path, "sweep spec", SweepError)
-    try:
-        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts", "slurm"})
-        if unknown:
-            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts, slurm)")
-        sweep = build_table(SweepConfig, raw.get("sweep", {}), "sweep")
-        check_slurm(build_table(SlurmConfig, raw.get("slurm", {}), "slurm"), "slurm")
-        # the table reaches every run as overrides: the runs' configs record what they ran with
-        sweep.overrides = [f"slurm.{k}={_value(v)}" for k, v in raw.get("slurm", {}).items()] + sweep.overrides
-        if not isinstance(raw.get("settings", []), list):
-            raise ConfigError("settings: expected [[settings]] tables")
-        given = [build_table(Setting, s, f"settings.{i}") for i, s in enumerate(raw.get("settings", []))]
-        contrasts = [build_table(Contrast, c, f"contrasts.{i}") for i, c in enumerate(raw.get("contrasts", []))]
-    except ConfigError as err:
-        raise SweepError(f"{path}: {err}") from None
-    settings = [s for g in given for s in _expand(g)]
-    spec = Spec(sweep, settings, os.path.abspath(path), contrasts)
-    _check(spec)
-    return spec
-
-
-def _value(v) -> str:
-    return json.dumps(v) if isinstance(v, (list, dict, bool)) else str(v)
-
-
-def _expand(s: Setting) -> list[Setting]:
-    if not s.each:
-        return [s]
-    return [Setting(f"{s.name}{t}", [t], False, s.recipe, list(s.overrides)) for t in s.tasks]
-
-
-def _check(spec: Spec) -> None:
-    sw, where = spec.sweep, spec.path
-    if not sw.recipe and any(not s.recipe for s in spec.settings):
-        raise SweepError(f"{where}: sweep.recipe: a base recipe is needed (or a recipe per setting)")
-    if not spec.settings:
-        raise SweepError(f"{where}: no [[settings]]")
-    if not sw.seeds or any(isinstance(k, bool) or not isinstance(k, int) for k in sw.seeds):
-        raise SweepError(f"{where}: sweep.seeds: expected a list of integers, got {sw.seeds!r}")
-    if len(set(sw.seeds)) != len(sw.seeds):
-        raise SweepError(f"{where}: sweep.seeds: repeated seed in {sw.seeds}")
-    if sw.launcher not in LAUNCHERS:
-        raise SweepError(f"{where}: sweep.launcher: expected one of {', '.join(LAUNCHERS)}, got {sw.launcher!r}")
-    if sw.ranks < 1:
-        raise SweepError(f"{where}: sweep.ranks: expected at least 1, got {sw.ranks}")
-    if sw.launcher == "slurm" and sw.hostfile:
-        raise SweepError(f"{where}: sweep.hostfile: Slurm gives each job its hosts; set nodes and "
-                         f"GPUs in the [slurm] table")
-    if sw.launcher == "single" and (sw.ranks > 1 or sw.hostfile):
-        raise SweepError(f"{where}: sweep.launcher = \"single\" starts one process; use deepspeed, "
-                         f"torchrun or mpirun for {sw.ranks} ranks or a hostfile")
-    names = [s.name for s in spec.settings]
-    for s in spec.settings:
-        if not SAFE_NAME.fullmatch(s.name):
-            raise SweepError(f"{where}: setting name {s.name!r}: use letters, digits and _ . @ + -")
-        if s.recipe and s.tasks:
-            raise SweepError(f"{where}: setting {s.name}: `recipe` runs as it is; `tasks` would be ignored")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise SweepError(f"{where}: setting name(s) {dup} appear twice")
-    if sw.baseline and sw.baseline not in names:
-        raise SweepError(f"{where}: sweep.baseline: no setting named {sw.baseline!r} (settings: {', '.join(names)})")
-    if sw.per_target and not sw.targets:
-        raise SweepError(f"{where}: sweep.per_target needs sweep.targets")
-    for i, c in enumerate(spec.contrasts):
-        unknown = [n for n in c.plus + c.minus if n not in names]
-        if not c.name or not c.plus or not c.minus or unknown:
-            raise SweepError(f"{where}: contrasts.{i}: needs a name and settings in `plus` and `minus`"
-                             f"{f'; unknown setting(s) {unknown}' if unknown else ''} (settings: {', '.join(names)})")
-
 
 def _near(path: str, spec_dir: str) -> str:
     """A path from the spec: as given if absolute or present, else beside the spec, else in
@@ -249,7 +93,26 @@ def expand(spec: Spec) -> list[SweepRun]:
                 if targets:
                     overrides.append(f"--phases.{target}.tasks={_json(targets)}")
                 runs.append(SweepRun(s.name, seed, t, recipe, os.path.abspath(folder), overrides))
+    if sw.equal_compute:
+        _equal_compute(spec, runs)
     return runs
+
+
+def _equal_compute(spec: Spec, runs: list[SweepRun]) -> None:
+    """Give the intermediate phase of every setting with intermediate tasks the same budget."""
+    sw = spec.sweep
+    own = {s.name for s in spec.settings if s.recipe or not s.tasks}
+    ref = next((r for r in runs if r.setting == sw.compute_reference), None)
+    try:
+        index = _phase_index(load_config(runs[0].recipe), sw.intermediate_phase, runs[0].recipe)
+        amount = sweep_compute.budget(sw.equal_compute, sw.compute_budget,
+                                      ref and (ref.recipe, ref.overrides, ref.out), index)
+        for run in runs:
+            if run.setting not in own:
+                cfg = load_run(run.recipe, run.overrides, run.out)
+                run.overrides.append(sweep_compute.override(sw.equal_compute, amount, cfg, index))
+    except (ValueError, *USER_ERRORS) as err:
+        raise SweepError(f"{spec.path}: sweep.equal_compute: {err}") from None
 
 
 def _json(tasks: list) -> str:
@@ -362,7 +225,7 @@ def main(args) -> int:
     spec = load_spec(args.spec)
     if getattr(args, "launcher", None):
         spec.sweep.launcher = args.launcher
-        _check(spec)
+        check_spec(spec)
     spec.sweep.overrides += [o.removeprefix("--") for o in flag_overrides(args)]
     runs = expand(spec)
     slurm = spec.sweep.launcher == "slurm"

@@ -88,12 +88,18 @@ def _parse_cli_value(text: str, current: Any) -> Any:
 
 
 def apply_override(tree: dict, dotted: str, text: str) -> None:
-    """Set ``a.b.c=value`` (list items by index: ``phases.1.epochs=3``) in a raw dict tree."""
+    """Set ``a.b.c=value`` (list items by index, ``phases.1.epochs=3``, or phases by name,
+    ``phases.target.heads=fresh``) in a raw dict tree."""
     defaults = to_dict(Config())
     parts = dotted.split(".")
     node, ref = tree, defaults
     for i, part in enumerate(parts[:-1]):
         key = int(part) if part.isdigit() else part
+        if isinstance(node, list) and not isinstance(key, int):  # a phase by its name
+            names = [item.get("name") for item in node if isinstance(item, dict)]
+            if key not in names:
+                raise ConfigError(f"--{dotted}: no phase named {key!r} (phases: {', '.join(map(str, names))})")
+            key = names.index(key)
         if isinstance(node, list):
             if key >= len(node):
                 raise ConfigError(f"--{dotted}: index {key} out of range")

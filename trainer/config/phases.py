@@ -3,6 +3,7 @@ per-task phase; each run knows its tasks, its starting weights and its folders. 
 them (training/), the evaluator finds their exports by the same plan (evaluation/)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ class PhaseRun:
     init: str  # "pretrained" or an export folder
     out: str
     eval_tasks: list[Task] = field(default_factory=list)  # scored with this run's export
+    stage_of: str = ""  # a step trained before this target's run (XCOPA's SIQA), never scored
 
     @property
     def export_dir(self) -> str:
@@ -42,6 +44,33 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
     groups: dict[str, list[Task]] = {}
     for t in trainable:
         groups.setdefault(t.train_group, []).append(t)
-    # The group's first task supplies the English training data; the others share its head.
-    return [PhaseRun(f"{phase.name}/{g}", phase, ts[:1], init, os.path.join(base, g), eval_tasks=ts[1:])
-            for g, ts in groups.items()]
+    # The group's first task supplies the English training data and the settings; the others
+    # share its head and are scored with its export.
+    runs = []
+    for g, ts in groups.items():
+        start, target = init, target_phase(phase, ts[0])
+        for name, epochs in ts[0].target_before:
+            stage = dataclasses.replace(phase, epochs=float(epochs), max_steps=0, task_epochs={}, task_batch={},
+                                        evaluate=False, selection=False, retrieval=[])
+            run = PhaseRun(f"{phase.name}/{g}/{name}", stage, [get_task(name)], start,
+                           os.path.join(base, g, name), stage_of=ts[0].name)
+            runs.append(run)
+            start = run.export_dir
+            target = dataclasses.replace(target, heads="carry")  # the stage's head goes on (SIQA's into COPA)
+        runs.append(PhaseRun(f"{phase.name}/{g}", target, ts[:1], start, os.path.join(base, g), eval_tasks=ts[1:]))
+    return runs
+
+
+def target_phase(phase: PhaseConfig, task: Task) -> PhaseConfig:
+    """``phase`` as it trains ``task`` in a per-task run: the phase's ``task_epochs`` /
+    ``task_batch`` for the task, else the task's own target settings (Task.target_epochs,
+    target_batch: the benchmark scripts'), else the phase's ``epochs`` / batch."""
+    epochs = phase.task_epochs.get(task.name, task.target_epochs)
+    batch = phase.task_batch.get(task.name, task.target_batch)
+    return dataclasses.replace(phase, epochs=float(phase.epochs if epochs is None else epochs),
+                               task_epochs={}, task_batch={} if batch is None else {task.name: int(batch)})
+
+
+def main_runs(runs: list[PhaseRun]) -> list[PhaseRun]:
+    """The runs that train the phase's own tasks (stages trained before a target left out)."""
+    return [r for r in runs if not r.stage_of]

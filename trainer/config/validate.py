@@ -8,8 +8,8 @@ import re
 from eval.attack import NEEDS_DICTIONARY, check_setting
 from eval.perturb import settings
 from trainer.config.schema import Config, SlurmConfig
-from trainer.errors import ConfigError
-from trainer.tasks import TASKS
+from trainer.errors import ConfigError, UnknownTask
+from trainer.tasks import TASKS, get_task
 
 
 def validate(cfg: Config) -> None:
@@ -100,12 +100,26 @@ def _check_task_batch(cfg: Config) -> None:
     for i, phase in enumerate(cfg.phases):
         if phase.task_batch and not phase.per_task:
             raise ConfigError(f"phases.{i}.task_batch: only a per-task phase has one run per task")
-        for task, n in phase.task_batch.items():
-            if task not in phase.tasks:
-                raise ConfigError(f"phases.{i}.task_batch.{task}: not a task of this phase "
-                                  f"(tasks: {', '.join(phase.tasks)})")
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ConfigError(f"phases.{i}.task_batch.{task}: expected a positive number of rows, got {n!r}")
+        # a table may name tasks the phase does not train (one recipe, several target lists:
+        # a sweep's targets), but only tasks that exist: a misspelt key would do nothing
+        for key, value in [*(("task_batch", kv) for kv in phase.task_batch.items()),
+                           *(("task_epochs", kv) for kv in phase.task_epochs.items())]:
+            task, n = value
+            if not _known_task(task):
+                raise ConfigError(f"phases.{i}.{key}.{task}: unknown task (tasks of this phase: "
+                                  f"{', '.join(phase.tasks)})")
+            integer = key == "task_batch"
+            if isinstance(n, bool) or not isinstance(n, (int if integer else (int, float))) or n <= 0:
+                raise ConfigError(f"phases.{i}.{key}.{task}: expected a positive "
+                                  f"{'number of rows' if integer else 'number of epochs'}, got {n!r}")
+
+
+def _known_task(name: str) -> bool:
+    try:
+        get_task(name)
+    except UnknownTask:
+        return False
+    return True
 
 
 def _check_compile(cfg: Config) -> None:

@@ -12,7 +12,7 @@ from eval.lexicon import MUSE_NAME
 from trainer.config import Config, check_attack, check_perturb, from_dict
 from trainer.errors import ConfigError
 from trainer.evaluation.attack import read_dictionary
-from trainer.config.phases import plan_runs
+from trainer.config.phases import main_runs, plan_runs
 from trainer.model.export import EXPORT_META, read_export_meta
 from trainer.tasks import get_task
 
@@ -31,10 +31,10 @@ def plan_from_run(run_dir: str) -> tuple[Config, Plan]:
     for phase in cfg.phases:
         runs = plan_runs(cfg, phase, exports)
         if phase.evaluate:
-            plan += [(r.export_dir, [t.name for t in r.tasks + r.eval_tasks]) for r in runs]
+            plan += [(r.export_dir, [t.name for t in r.tasks + r.eval_tasks]) for r in main_runs(runs)]
         if phase.retrieval:
-            plan.append((runs[0].export_dir, list(phase.retrieval)))
-        exports[phase.name] = runs[0].export_dir
+            plan.append((main_runs(runs)[0].export_dir, list(phase.retrieval)))
+        exports[phase.name] = main_runs(runs)[0].export_dir
     return cfg, plan
 
 

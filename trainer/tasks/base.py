@@ -105,6 +105,14 @@ class Task:
     # Canonical fields that hold the same text in every language (XCOPA's English prompt):
     # robustness noise leaves them alone.
     fixed_fields: tuple[str, ...] = ()
+    # Fine-tuning as a target, as the benchmark's own scripts do it (``target_source`` names
+    # them): epochs and global batch of its per-task run (None: the phase's), and the tasks
+    # trained first in that run, each ``(task, epochs)`` (XCOPA: SIQA, then COPA). A per-task
+    # phase's ``task_epochs`` / ``task_batch`` override them; overriding the targets keeps them.
+    target_epochs: float | None = None
+    target_batch: int | None = None
+    target_before: tuple[tuple[str, float], ...] = ()
+    target_source: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in HEAD_KINDS:

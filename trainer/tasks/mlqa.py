@@ -66,6 +66,8 @@ def _mlqa(name: str, languages: tuple[str, ...], description: str) -> MLQATask:
         train_size=87_599,
         scorer="mlqa",
         description=description,
+        target_epochs=2.0, target_batch=16,
+        target_source="jiant X-STILTs d_write_configs.sh (4 x 4 accumulation for QA)",
     )
 
 

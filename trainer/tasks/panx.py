@@ -39,6 +39,7 @@ class PANXTask(Task):
 
 PANX = PANXTask(
     name="panx",
+    target_epochs=10.0, target_source="jiant X-STILTs d_write_configs.sh; XTREME(-R) train_panx.sh: 10",
     kind="tagging",
     head="panx",
     metric="f1",

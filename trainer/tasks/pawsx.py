@@ -43,6 +43,7 @@ class PAWSXTask(Task):
 
 PAWSX = PAWSXTask(
     name="pawsx",
+    target_epochs=5.0, target_source="jiant X-STILTs d_write_configs.sh",
     kind="classification",
     head="pawsx",
     metric="accuracy",

@@ -45,6 +45,7 @@ class TyDiQATask(SquadTask):
 
 TYDIQA = TyDiQATask(
     name="tydiqa",
+    target_epochs=2.0, target_batch=16, target_source="jiant X-STILTs d_write_configs.sh (4 x 4 accumulation for QA)",
     kind="span",
     head="qa",
     metric="f1",

@@ -58,6 +58,7 @@ class UDPOSTask(Task):
 
 UDPOS = UDPOSTask(
     name="udpos",
+    target_epochs=10.0, target_source="jiant X-STILTs d_write_configs.sh; XTREME(-R) train_udpos.sh: 10",
     kind="tagging",
     head="udpos",
     metric="f1",

@@ -61,6 +61,7 @@ class XCOPATask(Task):
 
 XCOPA = XCOPATask(
     name="xcopa",
+    target_epochs=5.0, target_before=(("siqa", 5.0),), target_source="XTREME-R train_xcopa.sh: SIQA 5 epochs, then COPA 5 epochs",
     kind="multiple_choice",
     head="copa",
     metric="accuracy",

@@ -34,6 +34,7 @@ class XNLITask(NLITask):
 
 XNLI = XNLITask(
     name="xnli",
+    target_epochs=2.0, target_source="jiant X-STILTs d_write_configs.sh",
     kind="classification",
     head="nli",
     metric="accuracy",

@@ -12,7 +12,7 @@ import os
 
 from eval.results import build_results, format_table, write_results
 from trainer.config import Config
-from trainer.config.phases import plan_runs
+from trainer.config.phases import main_runs, plan_runs
 from trainer.evaluation.driver import evaluate_export, robustness, skipped, task_info
 from trainer.model.export import read_export_meta
 from trainer.runtime import dist
@@ -38,18 +38,18 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
                 export = train(cfg, run, info, run_tracker, tokenizer)
             finally:
                 run_tracker.close()
-            if phase.evaluate and cfg.eval.inline:
+            if run.phase.evaluate and cfg.eval.inline:
                 got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
                                       split=cfg.eval.split, splits=splits)
                 scores.update(got)
                 start = read_export_meta(export).get("head_start")
                 provenance.update({t: {"export": export, "heads": start} for t in got})
-        exports[phase.name] = runs[0].export_dir
+        exports[phase.name] = main_runs(runs)[0].export_dir
         if phase.retrieval and cfg.eval.inline:
-            got = evaluate_export(cfg, runs[0].export_dir, [get_task(n) for n in phase.retrieval],
+            got = evaluate_export(cfg, exports[phase.name], [get_task(n) for n in phase.retrieval],
                                   info, tracker, split=cfg.eval.split, splits=splits)
             scores.update(got)
-            provenance.update({t: {"export": runs[0].export_dir,
+            provenance.update({t: {"export": exports[phase.name],
                                    "retrieval_layer": cfg.model.retrieval_layer} for t in got})
     results = build_results(scores, {"run": cfg.run.name, "provenance": provenance, "skipped": skipped(splits)},
                             task_info(scores, splits))
