@@ -61,6 +61,7 @@ def main() -> None:
     with open(os.path.join(args.run, "config.json")) as f:
         lexicon = os.path.join(json.load(f)["data"]["root"], "synth", "lexicon.tsv")
     work = args.work or tempfile.mkdtemp(prefix="bench_attack_")
+    os.makedirs(work, exist_ok=True)
     common = [export, "--tasks", "synth_pawsx", "--attack", *KINDS, "--attack-budget", str(args.budget),
               "--attack-queries", str(args.queries), "--lexicon", lexicon]
     outs, wall = {}, {}

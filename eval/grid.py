@@ -15,7 +15,9 @@ Output, written as grid.json, grid.csv and grid.md::
      "languages": {NAME: {TASK: {LANG: {same fields}}}},   # only when asked for
      "contrasts": {NAME: {TASK: {"plus", "minus", "delta", "ci_low", "ci_high", "p_value"}}},
      "average": {NAME: {"mean", "delta"}},                     # over the columns, where complete
-     "best": {TASK: {"setting", "mean", "delta"} | {"setting": null, "why"}}}
+     "best": {TASK: {"setting", "mean", "delta"} | {"setting": null, "why"}},
+     "higher_is_better": true,
+     "extra": {KIND: grid of the same form}}   # robustness drops and alignment (eval/grid_extra.py)
 """
 from __future__ import annotations
 
@@ -35,12 +37,13 @@ TESTS = ("ci_low", "ci_high", "p_value")
 def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
                order: Sequence[str] | None = None, expected_runs: int = 0,
                per_seed: Mapping[str, Mapping[int, Mapping]] | None = None, by_language: bool = False,
-               contrasts: Sequence[Mapping] = ()) -> dict:
+               contrasts: Sequence[Mapping] = (), higher_is_better: bool = True) -> dict:
     """The table from ``{setting: aggregate}``; ``order`` fixes the rows (settings without
     results are kept as empty rows). ``per_seed`` (``{setting: {seed: results}}``) adds the
     seeds behind each cell and the paired test against the baseline; ``by_language`` the same
     per language; ``contrasts`` (``{"name", "plus": [settings], "minus": [settings]}``) the
-    difference between the means of two groups of settings, tested the same way."""
+    difference between the means of two groups of settings, tested the same way.
+    ``higher_is_better`` false (drops): the best is the lowest mean whose interval is below 0."""
     settings = list(order or aggregates)
     per_seed = per_seed or {}
     columns: list[str] = []
@@ -63,7 +66,8 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
                                  cells.get(baseline, {}).get(task), name == baseline))
     grid = {"settings": settings, "columns": columns, "metrics": metrics, "splits": splits, "baseline": baseline,
             "expected_runs": expected_runs, "cells": cells, "average": _averages(cells, columns, baseline),
-            "best": _best(cells, settings, columns, baseline, bool(per_seed))}
+            "best": _best(cells, settings, columns, baseline, bool(per_seed), higher_is_better),
+            "higher_is_better": higher_is_better}
     if by_language:
         grid["languages"] = {name: {task: _languages(per_seed, name, baseline, task) for task in row}
                              for name, row in cells.items()}
@@ -150,19 +154,24 @@ def _averages(cells: Mapping, columns: Sequence[str], baseline: str | None) -> d
 
 
 def _best(cells: Mapping, settings: Sequence[str], columns: Sequence[str], baseline: str | None,
-          tested: bool) -> dict:
+          tested: bool, higher_is_better: bool = True) -> dict:
     """Per target, the highest mean among the settings that beat the baseline by more than their
-    interval (with a baseline and seeds to test); without a baseline, the highest mean."""
+    interval (with a baseline and seeds to test); without a baseline, the highest mean. For a
+    lower-is-better figure, the lowest mean among those whose interval is wholly below 0."""
+    sign = 1.0 if higher_is_better else -1.0
     best = {}
     for task in columns:
-        have = [(cells[n][task]["mean"], n) for n in settings if n != baseline and task in cells[n]]
+        have = [(sign * cells[n][task]["mean"], n) for n in settings if n != baseline and task in cells[n]]
         if baseline and tested:
-            have = [(m, n) for m, n in have if beats(cells[n][task])]
+            have = [(m, n) for m, n in have if (beats(cells[n][task]) if higher_is_better else
+                                                cells[n][task].get("ci_high") is not None and
+                                                cells[n][task]["ci_high"] < 0)]
             if not have:
                 best[task] = {"setting": None, "why": NO_BEST}
                 continue
         if have:
-            mean, name = max(have, key=lambda x: x[0])  # the first of equal scores wins
+            _, name = max(have, key=lambda x: x[0])  # the first of equal scores wins
+            mean = cells[name][task]["mean"]
             best[task] = {"setting": name, "mean": mean, "delta": cells[name][task]["delta"]}
     return best
 
@@ -200,7 +209,8 @@ def to_markdown(grid: Mapping) -> str:
         label = f"**{name}** (baseline)" if name == grid.get("baseline") else name
         out.append(f"| {label} | " + " | ".join(row) + " |")
     best = [_best_text(grid["best"].get(t)) for t in cols]
-    out.append("| best intermediate | " + " | ".join(best) + " | |")
+    out.append(f"| {'best' if grid.get('higher_is_better', True) else 'most robust'} intermediate | "
+               + " | ".join(best) + " | |")
     note = "mean ± std over seeds of each task's average over its languages"
     if grid.get("baseline"):
         note += (f"; (±x [low, high] p=): difference to {grid['baseline']}, its 95% interval and "
@@ -215,6 +225,9 @@ def to_markdown(grid: Mapping) -> str:
         for task, langs in by_task.items():
             cells = " | ".join(f"{lang} {_cell(c, runs)}" for lang, c in langs.items())
             out.append(f"- {name} / {task}: {cells}")
+    for kind, sub in grid.get("extra", {}).items():  # robustness drops, alignment (eval/grid_extra.py)
+        what = "higher is better" if sub.get("higher_is_better", True) else "drop = clean - scored; lower is more robust"
+        out += ["", f"## {kind} ({what})", "", to_markdown(sub).rstrip("\n")]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -3,7 +3,8 @@ recipe, per task and language, written as results.json, results.csv, results.md 
 in the aggregated format of :mod:`eval.results`.
 
 A RUN is a ``results.json`` file or a folder holding one (directly, or in ``eval/`` as
-``xstilts evaluate`` writes it by default). Scores that some runs lack are averaged over the
+``xstilts evaluate`` writes it by default). Robustness drops (robustness.json) and alignment
+(align/*/align.json) beside it are aggregated the same way, under ``extra``. Scores that some runs lack are averaged over the
 runs that have them (``n`` says how many) and listed on the console.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from typing import Sequence
 
+from eval.grid_extra import report_extra
 from eval.results import aggregate_runs, format_table, load_results, write_results
 
 CANDIDATES = ("results.json", os.path.join("eval", "results.json"))
@@ -65,11 +67,17 @@ def main(runs: list[str], out: str | None) -> int:
         print(f"xstilts report: {exc}", file=sys.stderr)
         return 2
     agg["sources"] = paths
+    extra = report_extra([os.path.dirname(p) for p in paths])
+    if extra:  # robustness drops and alignment, aggregated the same way (eval/grid_extra.py)
+        agg["extra"] = extra
     missing = incomplete(agg)
     if missing:
         print(f"xstilts report: not in every run, averaged over the runs that have them: "
               f"{', '.join(missing)}", file=sys.stderr)
     print(format_table(agg))
+    for kind, table in agg.get("extra", {}).items():
+        print(f"{kind}: " + "; ".join(f"{task} {e['avg_metric']['mean']:.2f} ± {e['avg_metric']['std']:.2f}"
+                                      f" (n={e['avg_metric']['n']})" for task, e in table["tasks"].items()))
     out = out or default_out(paths)
     written = write_results(agg, out)
     print(f"mean ± std over {len(paths)} runs: {', '.join(sorted(written.values()))}")

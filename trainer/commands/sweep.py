@@ -34,6 +34,7 @@ import subprocess
 import sys
 
 from eval.grid import build_grid, to_markdown, write_grid
+from eval.grid_extra import build_extra, read_tables
 from eval.results import aggregate_runs, build_results, load_results, write_results
 from trainer.commands import sweep_compute
 from trainer.commands.common import ROOT, dry_run_world_size
@@ -169,13 +170,19 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
     """Aggregate each setting over its seeds (eval.results) and build the table (eval.grid);
     written to the sweep folder as grid.json, grid.csv and grid.md, each setting's aggregate
     to ``<setting>/report/``."""
-    aggregates, per_seed = {}, {}
+    aggregates, per_seed, extra = {}, {}, {}
     for s in spec.settings:
         mine = {}
         for seed in spec.sweep.seeds:
             done = [r for r in runs if r.setting == s.name and r.seed == seed and is_done(r)]
             if done:
                 mine[seed] = _merge([load_results(os.path.join(r.out, "results.json")) for r in done])
+                tables: dict = {}
+                for r in done:  # robustness drops and alignment of the seed's runs
+                    for kind, table in read_tables(r.out).items():
+                        tables.setdefault(kind, {"tasks": {}})["tasks"].update(table["tasks"])
+                if tables:
+                    extra.setdefault(s.name, {})[seed] = tables
         if mine:
             per_seed[s.name] = mine
             aggregates[s.name] = aggregate_runs(list(mine.values()))
@@ -184,6 +191,9 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
                       expected_runs=len(spec.sweep.seeds), per_seed=per_seed,
                       by_language=spec.sweep.by_language,
                       contrasts=[{"name": c.name, "plus": c.plus, "minus": c.minus} for c in spec.contrasts])
+    if extra:
+        grid["extra"] = build_extra(extra, spec.sweep.baseline or None, [s.name for s in spec.settings],
+                                    len(spec.sweep.seeds), spec.sweep.by_language)
     write_grid(grid, spec.sweep.out)
     return grid
 

@@ -265,6 +265,9 @@ class PhaseConfig:
     """Score each task zero-shot on every language after this phase."""
     retrieval: list = field(default_factory=list)
     """Retrieval tasks (bucc2018, tatoeba) scored from this phase's export."""
+    align: list = field(default_factory=list)
+    """Parallel data (tatoeba, bucc2018, xnli, synth_tatoeba) on which the cross-lingual alignment of
+    this phase's export is measured per layer (as `xstilts align`): <run>/align/<phase>-<task>/align.json."""
 
 
 @dataclass

@@ -45,6 +45,13 @@ def validate(cfg: Config) -> None:
                               f"to score its starting point)")
         if phase.heads not in ("carry", "fresh"):
             raise ConfigError(f"phases.{i}.heads: expected carry or fresh, got {phase.heads!r}")
+        for name in phase.align:
+            if not _known_task(name) or get_task(name).kind not in ("retrieval", "classification"):
+                raise ConfigError(f"phases.{i}.align: {name!r} is not a task with parallel sentences "
+                                  f"(tatoeba, bucc2018, xnli, their XTREME-R and synthetic versions)")
+        if phase.per_task and phase.align:
+            raise ConfigError(f"phases.{i}.align: a per-task phase has one export per target; measure "
+                              f"alignment on a joint phase (or a phase with no tasks)")
         if phase.per_task and phase.retrieval:
             raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
                               f"score retrieval from a joint phase (or a phase with no tasks)")

@@ -11,11 +11,14 @@ apply unchanged. Layout under ``<root>/synth/`` (targets: English train, dev/tes
 language; intermediate tasks: English train and dev):
   mlm/train.txt, mlm/dev-{lang}.txt          one paragraph per line (MLM warm-up); train.txt
                                              interleaves the four languages line by line
-  nli/{train,dev}-en.tsv                     premise\\thypothesis\\tlabel (3-way NLI)
+  nli/{train,dev}-en.tsv                     premise\\thypothesis\\tlabel (3-way NLI); train-{de,fr,sw}.tsv
+                                             translate it (the translated intermediate data of
+                                             synth_nli@de and the like)
   mc/{train,dev}-en.jsonl                    CosmosQA fields (id, context, question,
                                              answer0..answer3, label): pick the well-formed
                                              next sentence, SWAG-style (question "")
-  qa/{train,dev}-en.json                     SQuAD v1.1 JSON (also the QA target's training set)
+  qa/{train,dev}-en.json                     SQuAD v1.1 JSON (also the QA target's training set);
+                                             train-{de,fr,sw}.json translate it (synth_qa@de)
   ccg/{train,dev}-en.tsv                     token\\tsupertag, a blank line between sentences
   pawsx/train-en.tsv, {dev,test}-{lang}.tsv  sentence1\\tsentence2\\tlabel (0/1 paraphrase)
   pos/..., ner/...                           token\\ttag (UPOS-like; BIO over PER/ORG/LOC)
@@ -36,7 +39,7 @@ import time
 from trainer.synth.lang import Lexicon
 from trainer.synth.writers import WRITERS, write_lines
 
-VERSION = 1  # bump whenever the generated files change, so that old stamps stop matching
+VERSION = 2  # bump whenever the generated files change, so that old stamps stop matching
 DEFAULT_SIZES = {"train": 4000, "dev": 200, "test": 400, "mlm": 3000, "retrieval": 500}
 STAMP = "STAMP.json"
 

@@ -105,6 +105,8 @@ def write_pairs(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
     paths = []
     for task, labels, langs in (("nli", sw.NLI_LABELS, ("en",)), ("pawsx", ("0", "1"), LANGUAGES)):
         for split, n, split_langs in splits(sizes, langs):
+            if task == "nli" and split == "train":  # English, and its exact translations (synth_nli@de)
+                split_langs = LANGUAGES
             world = sw.World(lex, rng_for(seed, task, split))
             rows = []
             for i in range(n):
@@ -186,7 +188,7 @@ def write_qa(lex: Lexicon, base: str, seed: int, sizes: dict) -> list[str]:
     """English QA (intermediate; also the QA target's training set) and its dev set; the
     target's dev/test sets in every language under xquad/."""
     paths = []
-    for task, split, n, langs in (("qa", "train", sizes["train"], ("en",)),
+    for task, split, n, langs in (("qa", "train", sizes["train"], LANGUAGES),  # + translations (synth_qa@de)
                                   ("qa", "dev", sizes["dev"], ("en",)),
                                   ("xquad", "dev", sizes["dev"], LANGUAGES),
                                   ("xquad", "test", sizes["test"], LANGUAGES)):

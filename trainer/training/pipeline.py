@@ -13,6 +13,7 @@ import os
 from eval.results import build_results, format_table, write_results
 from trainer.config import Config
 from trainer.config.phases import main_runs, plan_runs
+from trainer.evaluation.align_export import align
 from trainer.evaluation.driver import evaluate_export, robustness, skipped, task_info
 from trainer.model.export import read_export_meta
 from trainer.runtime import dist
@@ -45,6 +46,12 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
                 start = read_export_meta(export).get("head_start")
                 provenance.update({t: {"export": export, "heads": start} for t in got})
         exports[phase.name] = main_runs(runs)[0].export_dir
+        for name in phase.align:  # layer alignment of the phase's export (rank 0; the others wait)
+            if info.is_main:
+                align(exports[phase.name], name, [lg for lg in cfg.eval.languages if lg != "en"] or None,
+                      "validation" if name.startswith("bucc") else "test", cfg.data.root,
+                      os.path.join(cfg.run.out, "align", f"{phase.name}-{name}"))
+            dist.slow_barrier()
         if phase.retrieval and cfg.eval.inline:
             got = evaluate_export(cfg, exports[phase.name], [get_task(n) for n in phase.retrieval],
                                   info, tracker, split=cfg.eval.split, splits=splits)
