@@ -9,7 +9,7 @@
   xstilts align EXPORT --task {tatoeba,bucc2018,xnli} [--languages ...] [--out DIR]
   xstilts score --predictions P --labels L --out results.json
   xstilts report RUN_DIR ... [--out DIR]
-  xstilts sweep SPEC [--dry-run | --collect] [--launcher slurm [--partition P] ...]
+  xstilts sweep SPEC [--dry-run | --collect] [--demo [--ranks N]] [--out DIR] [--launcher slurm [--partition P] ...]
   xstilts tasks
   xstilts demo [--out DIR] [--ranks N] [--hostfile F] [--launcher L] [--key.sub=value ...]
   xstilts status RUN_OR_SWEEP
@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="sweep spec (TOML; see trainer/recipes/sweeps/)")
     p.add_argument("--dry-run", action="store_true", help="validate every run and print its launcher command")
     p.add_argument("--collect", action="store_true", help="only build the table from finished runs")
+    p.add_argument("--demo", action="store_true", help="the same study on the synthetic suite (the spec's "
+                   "[demo] table): minutes on a CPU")
+    p.add_argument("--out", default=None, help="sweep folder (overrides sweep.out; --demo: runs/<name>-demo)")
+    p.add_argument("--ranks", type=int, default=None, help="--demo: ranks of every run (default 1)")
     p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single", "slurm"), default=None,
                    help="overrides sweep.launcher; slurm submits each setting's seeds as a job array")
     _slurm(p)

@@ -43,9 +43,10 @@ from trainer.commands.dryrun import dry_run
 from trainer.commands.launch import demo_command, launch_env
 from trainer.commands.slurm_jobs import world_size as slurm_world_size
 from trainer.commands.submit import check_cluster, dry_run_text, flag_overrides, submit
+from trainer.commands.sweep_demo import DemoConfig, prepare
 from trainer.commands.sweep_slurm import SettingRuns, sweep_jobs
 from trainer.commands.sweep_spec import Spec, SweepError, SweepRun, check_spec, load_spec
-from trainer.config import Config, ConfigError
+from trainer.config import Config, ConfigError, build_table
 from trainer.config import load as load_config
 from trainer.errors import USER_ERRORS, UserError
 
@@ -233,6 +234,17 @@ def submit_slurm(spec: Spec, runs: list[SweepRun], configs: list[Config], dry: b
 def main(args) -> int:
     """``xstilts sweep SPEC [--dry-run | --collect] [--launcher L] [Slurm flags]``."""
     spec = load_spec(args.spec)
+    if getattr(args, "demo", False):
+        if spec.demo is None:
+            raise SweepError(f"{args.spec}: no [demo] table: this sweep has no demo version")
+        try:
+            demo = build_table(DemoConfig, spec.demo, "demo")
+        except ConfigError as err:
+            raise SweepError(f"{args.spec}: {err}") from None
+        out = args.out or os.path.join("runs", f"{spec.sweep.name}-demo")
+        spec = prepare(spec, demo, out, args.ranks or 1, args.dry_run)
+    elif getattr(args, "out", None):
+        spec.sweep.out = args.out
     if getattr(args, "launcher", None):
         spec.sweep.launcher = args.launcher
         check_spec(spec)

@@ -83,6 +83,7 @@ class Spec:
     settings: list[Setting]
     path: str
     contrasts: list[Contrast] = field(default_factory=list)
+    demo: dict | None = None  # the raw [demo] table (trainer/commands/sweep_demo.py)
 
 
 @dataclass
@@ -103,9 +104,9 @@ def load_spec(path: str) -> Spec:
     """Read and check a sweep spec; ``each`` settings are expanded, in file order."""
     raw = read_toml(path, "sweep spec", SweepError)
     try:
-        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts", "slurm"})
+        unknown = sorted(set(raw) - {"sweep", "settings", "contrasts", "slurm", "demo"})
         if unknown:
-            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts, slurm)")
+            raise ConfigError(f"unknown table {unknown[0]} (known: sweep, settings, contrasts, slurm, demo)")
         sweep = build_table(SweepConfig, raw.get("sweep", {}), "sweep")
         check_slurm(build_table(SlurmConfig, raw.get("slurm", {}), "slurm"), "slurm")
         # the table reaches every run as overrides: the runs' configs record what they ran with
@@ -117,7 +118,7 @@ def load_spec(path: str) -> Spec:
     except ConfigError as err:
         raise SweepError(f"{path}: {err}") from None
     settings = [s for g in given for s in _expand(g)]
-    spec = Spec(sweep, settings, os.path.abspath(path), contrasts)
+    spec = Spec(sweep, settings, os.path.abspath(path), contrasts, raw.get("demo"))
     check_spec(spec)
     return spec
 
@@ -129,7 +130,8 @@ def _value(v) -> str:
 def _expand(s: Setting) -> list[Setting]:
     if not s.each:
         return [s]
-    return [Setting(f"{s.name}{t}", [t], False, s.recipe, list(s.overrides)) for t in s.tasks]
+    # expanded settings keep each = true: they came from a list (the demo renames them)
+    return [Setting(f"{s.name}{t}", [t], True, s.recipe, list(s.overrides)) for t in s.tasks]
 
 
 def check_spec(spec: Spec) -> None:

@@ -19,6 +19,9 @@ class RunConfig:
     """Seed for weights of new heads, data order and task sampling (same on every rank)."""
     log_every: int = 10
     """Optimizer steps between logged scalars (losses are read from the device only then)."""
+    until: str = ""
+    """Stop after this phase (its name; empty = run every phase): e.g. pretrain once, then start
+    other runs from its export with `model.name = <run>/<phase>/export`."""
 
 
 @dataclass

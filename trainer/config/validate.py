@@ -56,6 +56,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
                               f"score retrieval from a joint phase (or a phase with no tasks)")
         seen.add(phase.name)
+    if cfg.run.until and cfg.run.until not in seen:
+        raise ConfigError(f"run.until: no phase named {cfg.run.until!r} (phases: {', '.join(p.name for p in cfg.phases)})")
     _check_languages(cfg)
     _check_lengths(cfg)
     _check_selection(cfg)

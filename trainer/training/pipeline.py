@@ -58,6 +58,9 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
             scores.update(got)
             provenance.update({t: {"export": exports[phase.name],
                                    "retrieval_layer": cfg.model.retrieval_layer} for t in got})
+        if phase.name == cfg.run.until:
+            log.info("run.until = %s: the later phases are not run", phase.name)
+            break
     results = build_results(scores, {"run": cfg.run.name, "provenance": provenance, "skipped": skipped(splits)},
                             task_info(scores, splits))
     if info.is_main and scores:
