@@ -37,7 +37,8 @@ def dry_run(cfg: Config, world_size: int) -> str:
         stages = {r.export_dir: r.name for r in runs if r.stage_of}  # a target run starts from its stage
         for run in runs:
             if not run.tasks:
-                lines.append(f"phase {run.name}: no training, exports its starting point ({phase.init})"
+                what = "passes its starting point on" if run.export_dir == run.init else "exports its starting point"
+                lines.append(f"phase {run.name}: no training, {what} ({phase.init})"
                              f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
                 continue
             gb = phase_global_batch(cfg, run.phase, [t.name for t in run.tasks])

@@ -46,6 +46,8 @@ class DemoConfig:
     """Study language -> synthetic language (de, fr, sw) for translated tasks; others are dropped."""
     recipes: dict = field(default_factory=dict)
     """Setting -> its demo recipe (relative to the spec), for settings that run their own recipe."""
+    setting_overrides: dict = field(default_factory=dict)
+    """Setting -> overrides of its demo runs (a chain's task lists, in synthetic tasks)."""
     compute_budget: int = 0
     """Equal-compute budget of the demo (0: the reference setting's, as in the study)."""
 
@@ -74,13 +76,15 @@ def demo_spec(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> tuple[Spec,
             if s.name not in demo.recipes:
                 raise SweepError(f"{where}: setting {s.name} runs its own recipe; name its demo recipe "
                                  f"in [demo.recipes]")
-            new = Setting(s.name, [], False, os.path.join(spec_dir, demo.recipes[s.name]), [])
+            new = Setting(s.name, [], False, os.path.join(spec_dir, demo.recipes[s.name]),
+                          list(demo.setting_overrides.get(s.name, [])))
         else:
             tasks = _map_tasks(s.tasks, demo, where)
             if s.tasks and not tasks:
-                raise SweepError(f"{where}: setting {s.name}: none of its tasks is in the demo")
+                notes.append(f"{s.name} is left out of the demo (the suite has no counterpart of {', '.join(s.tasks)})")
+                continue
             name = "+".join(tasks) if s.each else s.name
-            new = Setting(name, tasks, False, "", list(s.overrides))
+            new = Setting(name, tasks, False, "", list(demo.setting_overrides.get(s.name, s.overrides)))
         key = (tuple(new.tasks), new.recipe, tuple(new.overrides))
         if key in seen:
             notes.append(f"{s.name} runs as {seen[key]} in the demo (same synthetic training)")
@@ -95,9 +99,10 @@ def demo_spec(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> tuple[Spec,
         targets=list(demo.targets), launcher="deepspeed" if ranks > 1 else "single", ranks=ranks, hostfile="",
         overrides=list(demo.overrides), per_target=False, compute_budget=demo.compute_budget,
         baseline=rename.get(sw.baseline, sw.baseline), compute_reference=rename.get(sw.compute_reference, ""))
-    contrasts = [dataclasses.replace(c, plus=list(dict.fromkeys(rename.get(n, n) for n in c.plus)),
-                                     minus=list(dict.fromkeys(rename.get(n, n) for n in c.minus)))
+    contrasts = [dataclasses.replace(c, plus=list(dict.fromkeys(rename[n] for n in c.plus if n in rename)),
+                                     minus=list(dict.fromkeys(rename[n] for n in c.minus if n in rename)))
                  for c in spec.contrasts]
+    contrasts = [c for c in contrasts if c.plus and c.minus and set(c.plus) != set(c.minus)]
     out_spec = Spec(sweep, settings, spec.path, contrasts)
     check_spec(out_spec)
     return out_spec, notes

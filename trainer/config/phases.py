@@ -40,6 +40,9 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
     trainable = [t for t in tasks if not isinstance(t, RetrievalTask)]
     base = os.path.join(cfg.run.out, phase.name)
     if not phase.per_task:
+        if not trainable and not phase.retrieval and not phase.align and init != "pretrained":
+            # nothing to do: the phase passes its starting point on (a step a chain leaves out)
+            return [PhaseRun(phase.name, phase, [], init, os.path.dirname(init))]
         return [PhaseRun(phase.name, phase, trainable, init, base)]
     groups: dict[str, list[Task]] = {}
     for t in trainable:

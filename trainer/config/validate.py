@@ -40,13 +40,16 @@ def validate(cfg: Config) -> None:
         if phase.init not in seen:
             raise ConfigError(f"phases.{i}.init: {phase.init!r} is not `pretrained` or an earlier phase "
                               f"(earlier: {', '.join(sorted(seen))})")
-        if not phase.tasks and not phase.retrieval:
+        used = any(later.init == phase.name for later in cfg.phases[i + 1:])
+        if not phase.tasks and not phase.retrieval and not phase.align and not used:
             raise ConfigError(f"phases.{i}.tasks: a phase needs tasks to train (or only `retrieval`, "
-                              f"to score its starting point)")
+                              f"to score its starting point; a phase with no tasks that a later phase "
+                              f"starts from hands its starting point on)")
         if phase.heads not in ("carry", "fresh"):
             raise ConfigError(f"phases.{i}.heads: expected carry or fresh, got {phase.heads!r}")
         for name in phase.align:
-            if not _known_task(name) or get_task(name).kind not in ("retrieval", "classification"):
+            if not _known_task(name) or (get_task(name).kind, get_task(name).scorer) not in (
+                    ("retrieval", "tatoeba"), ("retrieval", "bucc2018"), ("classification", "accuracy")):
                 raise ConfigError(f"phases.{i}.align: {name!r} is not a task with parallel sentences "
                                   f"(tatoeba, bucc2018, xnli, their XTREME-R and synthetic versions)")
         if phase.per_task and phase.align:

@@ -37,7 +37,7 @@ TASKS = ("tatoeba", "bucc2018", "xnli")
 def parallel_sentences(task, root: str, split: str, lang: str, skip_bad: bool = False
                        ) -> tuple[list[str], list[str]]:
     """(sentences in ``lang``, their English translations), aligned by position."""
-    if task.name in ("tatoeba", "bucc2018"):
+    if task.kind == "retrieval" and task.scorer in ("tatoeba", "bucc2018"):  # translation pairs
         src, trg, gold = task.read_pairs(root, split, lang)
         if not gold:
             raise UserError(f"{task.name} {split} has no gold pairs for {lang}; use a split that has them")
