@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "[demo] table): minutes on a CPU")
     p.add_argument("--out", default=None, help="sweep folder (overrides sweep.out; --demo: runs/<name>-demo)")
     p.add_argument("--ranks", type=int, default=None, help="--demo: ranks of every run (default 1)")
+    p.add_argument("--pretrained", default=None, metavar="EXPORT", help="--demo: start from this pretrained "
+                   "demo encoder (e.g. another study demo's <out>/pretrained/mlm/export) instead of pretraining")
     p.add_argument("--launcher", choices=("deepspeed", "torchrun", "mpirun", "single", "slurm"), default=None,
                    help="overrides sweep.launcher; slurm submits each setting's seeds as a job array")
     _slurm(p)

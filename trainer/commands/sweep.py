@@ -242,7 +242,7 @@ def main(args) -> int:
         except ConfigError as err:
             raise SweepError(f"{args.spec}: {err}") from None
         out = args.out or os.path.join("runs", f"{spec.sweep.name}-demo")
-        spec = prepare(spec, demo, out, args.ranks or 1, args.dry_run)
+        spec = prepare(spec, demo, out, args.ranks or 1, args.dry_run, args.pretrained)
     elif getattr(args, "out", None):
         spec.sweep.out = args.out
     if getattr(args, "launcher", None):

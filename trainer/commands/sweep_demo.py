@@ -130,13 +130,21 @@ def start_from(export: str) -> list[str]:
     return [f"model.name={export}", f"model.tokenizer={export}", f"data.root={data}"]
 
 
-def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool) -> Spec:
-    """The demo spec, with the pretrained encoder in place (unless ``dry``)."""
+def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool, given: str | None = None) -> Spec:
+    """The demo spec, with the pretrained encoder in place (unless ``dry``); ``given``: an export
+    of an earlier demo's pretraining to start from instead (the demos of every study share it)."""
     out = os.path.abspath(out)
     spec, notes = demo_spec(spec, demo, out, ranks)
     for note in notes:
         print(f"demo: {note}", file=sys.stderr)
-    export = os.path.join(out, "pretrained", demo.pretrain_phase, "export") if dry else pretrained(spec, demo, out, ranks)
+    if given:
+        if not os.path.isfile(os.path.join(given, "xstilts.json")):
+            raise SweepError(f"--pretrained {given}: not an export folder (no xstilts.json)")
+        export = os.path.abspath(given)
+    elif dry:
+        export = os.path.join(out, "pretrained", demo.pretrain_phase, "export")
+    else:
+        export = pretrained(spec, demo, out, ranks)
     spec.sweep.overrides = start_from(export) + spec.sweep.overrides
     return spec
 
