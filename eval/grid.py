@@ -27,6 +27,7 @@ import json
 import os
 from typing import Mapping, Sequence
 
+from eval.items import item_test
 from eval.stats import beats, paired_seed_test
 
 AVERAGE = "avg"
@@ -37,13 +38,17 @@ TESTS = ("ci_low", "ci_high", "p_value")
 def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
                order: Sequence[str] | None = None, expected_runs: int = 0,
                per_seed: Mapping[str, Mapping[int, Mapping]] | None = None, by_language: bool = False,
-               contrasts: Sequence[Mapping] = (), higher_is_better: bool = True) -> dict:
+               contrasts: Sequence[Mapping] = (), higher_is_better: bool = True,
+               items: Mapping[str, Mapping[str, tuple]] | None = None) -> dict:
     """The table from ``{setting: aggregate}``; ``order`` fixes the rows (settings without
     results are kept as empty rows). ``per_seed`` (``{setting: {seed: results}}``) adds the
     seeds behind each cell and the paired test against the baseline; ``by_language`` the same
     per language; ``contrasts`` (``{"name", "plus": [settings], "minus": [settings]}``) the
     difference between the means of two groups of settings, tested the same way.
-    ``higher_is_better`` false (drops): the best is the lowest mean whose interval is below 0."""
+    ``higher_is_better`` false (drops): the best is the lowest mean whose interval is below 0.
+    ``items`` (``{setting: {task: (form, {lang: per-item scores})}}``, seeds pooled: eval/items.py)
+    replaces the test over seeds by the paired bootstrap over test items where both sides have
+    them (``"test": "items"`` in the cell; otherwise ``"seeds"``)."""
     settings = list(order or aggregates)
     per_seed = per_seed or {}
     columns: list[str] = []
@@ -59,11 +64,13 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
     cells = {name: {task: dict(entry["avg_metric"])
                     for task, entry in aggregates.get(name, {}).get("tasks", {}).items()}
              for name in settings}
+    items = items or {}
     for name, row in cells.items():
         for task, cell in row.items():
             cell.update(_against(seed_scores(per_seed.get(name, {}), task),
                                  seed_scores(per_seed.get(baseline, {}), task), cell["mean"],
                                  cells.get(baseline, {}).get(task), name == baseline))
+            _item_test(cell, items.get(baseline, {}).get(task), items.get(name, {}).get(task), None)
     grid = {"settings": settings, "columns": columns, "metrics": metrics, "splits": splits, "baseline": baseline,
             "expected_runs": expected_runs, "cells": cells, "average": _averages(cells, columns, baseline),
             "best": _best(cells, settings, columns, baseline, bool(per_seed), higher_is_better),
@@ -71,10 +78,31 @@ def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
     if by_language:
         grid["languages"] = {name: {task: _languages(per_seed, name, baseline, task) for task in row}
                              for name, row in cells.items()}
+        for name, by_task in grid["languages"].items():
+            for task, langs in by_task.items():
+                for lang, cell in langs.items():
+                    _item_test(cell, items.get(baseline, {}).get(task), items.get(name, {}).get(task), lang)
     if contrasts:
         grid["contrasts"] = {c["name"]: {task: _contrast(per_seed, c, task) for task in columns}
                              for c in contrasts}
     return grid
+
+
+def _item_test(cell: dict, base: tuple | None, mine: tuple | None, lang: str | None) -> None:
+    """The paired bootstrap over test items in place of the one over seeds, where both sides
+    have the items (of ``lang`` only, when given)."""
+    if cell.get("delta") is None or not base or not mine or base[0] != mine[0]:
+        if cell.get("delta") is not None:
+            cell["test"] = "seeds"
+        return
+    a, b = base[1], mine[1]
+    if lang is not None:
+        a, b = ({lang: a[lang]} if lang in a else {}), ({lang: b[lang]} if lang in b else {})
+    test = item_test(a, b, base[0])
+    if test is None:
+        cell["test"] = "seeds"
+        return
+    cell.update({k: test[k] for k in TESTS}, test="items", items=test["items"])
 
 
 def seed_scores(runs: Mapping[int, Mapping], task: str, lang: str | None = None) -> dict[int, float]:
@@ -214,7 +242,8 @@ def to_markdown(grid: Mapping) -> str:
     note = "mean ± std over seeds of each task's average over its languages"
     if grid.get("baseline"):
         note += (f"; (±x [low, high] p=): difference to {grid['baseline']}, its 95% interval and "
-                 f"p-value (paired bootstrap over seeds); best: the highest mean among the settings "
+                 f"p-value (paired bootstrap over test items with the seeds pooled, where the runs saved "
+                 f"their items, else over seeds); best: the highest mean among the settings "
                  f"whose whole interval is above 0, \"none\" when no setting's is")
     out += ["", f"_{note}_", ""]
     for name, by_task in grid.get("contrasts", {}).items():

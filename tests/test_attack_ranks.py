@@ -76,6 +76,22 @@ def test_the_clean_score_of_the_attack_is_the_results_score(runs):
 
 
 @pytest.mark.slow
+def test_saved_items_recompute_every_score(runs):
+    """items/<task>/<split>-<lang>.json (for the paired test over items) gives back each score."""
+    import numpy as np
+
+    from eval.items import metric_of, read_items
+
+    res = H.read_json(os.path.join(runs["single"], "results.json"))
+    for task, entry in res["tasks"].items():
+        for lang, metrics in entry["languages"].items():
+            got = read_items(os.path.join(runs["single"], "items", task, f"{entry['split']}-{lang}.json"))
+            assert got is not None, (task, lang)
+            assert metric_of(got["form"], np.asarray(got["items"], dtype=float)) == pytest.approx(
+                metrics[entry["metric"]]), (task, lang)
+
+
+@pytest.mark.slow
 def test_adversarial_examples_keep_their_gold_and_budget(runs):
     flipped = 0
     for path in _adversarial(runs["single"]):

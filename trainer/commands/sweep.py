@@ -35,6 +35,7 @@ import sys
 
 from eval.grid import build_grid, to_markdown, write_grid
 from eval.grid_extra import build_extra, read_tables
+from eval.items import pool, read_items
 from eval.results import aggregate_runs, build_results, load_results, write_results
 from trainer.commands import sweep_compute
 from trainer.commands.common import ROOT, dry_run_world_size
@@ -171,7 +172,7 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
     """Aggregate each setting over its seeds (eval.results) and build the table (eval.grid);
     written to the sweep folder as grid.json, grid.csv and grid.md, each setting's aggregate
     to ``<setting>/report/``."""
-    aggregates, per_seed, extra = {}, {}, {}
+    aggregates, per_seed, extra, sets = {}, {}, {}, {}
     for s in spec.settings:
         mine = {}
         for seed in spec.sweep.seeds:
@@ -184,12 +185,16 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
                         tables.setdefault(kind, {"tasks": {}})["tasks"].update(table["tasks"])
                 if tables:
                     extra.setdefault(s.name, {})[seed] = tables
+                for r in done:
+                    _read_items(r.out, mine[seed], sets.setdefault(s.name, {}))
         if mine:
             per_seed[s.name] = mine
             aggregates[s.name] = aggregate_runs(list(mine.values()))
             write_results(aggregates[s.name], os.path.join(spec.sweep.out, s.name, "report"))
+    items = {name: {task: pooled for task, langs in by_task.items() if (pooled := _pool(langs))}
+             for name, by_task in sets.items()}
     grid = build_grid(aggregates, spec.sweep.baseline or None, [s.name for s in spec.settings],
-                      expected_runs=len(spec.sweep.seeds), per_seed=per_seed,
+                      expected_runs=len(spec.sweep.seeds), per_seed=per_seed, items=items,
                       by_language=spec.sweep.by_language,
                       contrasts=[{"name": c.name, "plus": c.plus, "minus": c.minus} for c in spec.contrasts])
     if extra:
@@ -197,6 +202,25 @@ def collect(spec: Spec, runs: list[SweepRun]) -> dict:
                                     len(spec.sweep.seeds), spec.sweep.by_language)
     write_grid(grid, spec.sweep.out)
     return grid
+
+
+def _read_items(run_dir: str, results: dict, into: dict) -> None:
+    """Add the run's per-item scores (items/<task>/<split>-<lang>.json) to ``into``:
+    {task: {lang: [one set per seed]}}."""
+    for task, entry in results.get("tasks", {}).items():
+        for lang in entry.get("languages", {}):
+            got = read_items(os.path.join(run_dir, "items", task, f"{entry.get('split') or 'test'}-{lang}.json"))
+            if got is not None:
+                into.setdefault(task, {}).setdefault(lang, []).append(got)
+
+
+def _pool(langs: dict) -> tuple | None:
+    """(form, {lang: items pooled over seeds}) when every language pools; else None."""
+    pooled = {lang: pool(sets) for lang, sets in langs.items()}
+    forms = {p[0] for p in pooled.values() if p}
+    if not pooled or None in pooled.values() or len(forms) != 1:
+        return None
+    return forms.pop(), {lang: p[1] for lang, p in pooled.items()}
 
 
 def _merge(results: list[dict]) -> dict:

@@ -9,11 +9,14 @@ exactly once), score, write, log the balance and the TensorBoard scalars at the 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
 
 from eval import evaluator, retrieval
+from eval.items import COUNTS, MEAN, chunk_counts, write_items
+from eval.results import with_em_f1
 from eval.scorer import write_predictions
 from trainer.evaluation.predict import part_key
 from trainer.tasks.base import RetrievalTask, Task
@@ -55,6 +58,10 @@ def score_all(predictor, tasks: list[Task], assembled: dict, out_dir: str | None
                 write_predictions(task.name, lang, preds, out_dir)
             if metrics:
                 scores.setdefault(task.name, {})[lang] = metrics
+                if out_dir and not isinstance(task, RetrievalTask):  # for the paired test over items
+                    form, values = item_values(predictor, task, lang, preds)
+                    write_items(os.path.join(os.path.dirname(out_dir.rstrip(os.sep)), "items", task.name,
+                                             f"{predictor.split}-{lang}.json"), task.metric, form, values)
     return scores
 
 
@@ -80,6 +87,24 @@ def score_examples(predictor, task: Task, lang: str, preds: list) -> tuple[dict,
             return {}, answers
         return task.score(answers, refs, lang), answers
     raise ValueError(f"task {task.name}: cannot score head kind {task.kind}")
+
+
+def item_values(predictor, task: Task, lang: str, preds) -> tuple[str, list]:
+    """Each example's share of the set's main metric (eval/items.py): 1/0 per classified
+    example, (EM + F1) / 2 per question, chunk or token counts per tagged sentence."""
+    examples = predictor.examples(task.name, lang)
+    if task.kind in ("classification", "multiple_choice"):
+        gold = [task.labels[g] if task.labels else g for g in examples["label"]]  # preds are label names
+        return MEAN, [int(p == g) for p, g in zip(preds, gold)]
+    if task.kind == "tagging":
+        if task.metric == "f1":
+            return COUNTS, [chunk_counts(p, g) for p, g in zip(preds, examples["tags"])]
+        return COUNTS, [[sum(a == b for a, b in zip(p, g)), len(g)] for p, g in zip(preds, examples["tags"])]
+    out = []
+    for i, answers in zip(examples["id"], examples["answers"]):
+        metrics = task.score({i: preds[i]}, [{"id": i, "answers": answers}], lang)
+        out.append(with_em_f1(metrics)["em_f1"] / 100.0)
+    return MEAN, out
 
 
 def score_retrieval(predictor, task: RetrievalTask, lang: str, assembled: dict) -> tuple[dict, object]:
