@@ -135,3 +135,23 @@ def test_alignment_tables_have_one_column_per_layer():
     assert list(acc) == ["tatoeba L0", "tatoeba L1"]
     assert acc["tatoeba L1"]["avg_metric"] == 40.0 and acc["tatoeba L1"]["languages"]["fr"] == {"accuracy": 50.0}
     assert set(tables) == {"alignment accuracy", "alignment cos_gap", "alignment cka"}
+
+
+def test_report_aggregates_robustness_beside_the_scores(tmp_path, capsys):
+    import json
+
+    from eval.report import main
+    from eval.results import build_results, write_results
+
+    for seed, drop in ((1, 3.0), (2, 5.0)):
+        run = tmp_path / f"seed{seed}"
+        write_results(build_results({"xnli": {"de": {"accuracy": 70.0 + seed}}}), str(run))
+        with open(run / "robustness.json", "w") as f:
+            json.dump(_report(drop, 20.0 + seed), f)
+    assert main([str(tmp_path / "seed1"), str(tmp_path / "seed2")], str(tmp_path / "report")) == 0
+    out = capsys.readouterr().out
+    assert "noise char_swap@0.1: xnli 5.00 ± 1.41 (n=2)" in out
+    assert "attack char_greedy@0.2: xnli 21.50 ± 0.71 (n=2)" in out
+    with open(tmp_path / "report" / "results.json") as f:
+        extra = json.load(f)["extra"]
+    assert extra["noise char_swap@0.1"]["tasks"]["xnli"]["languages"]["de"]["drop"]["mean"] == 4.0
