@@ -125,9 +125,11 @@ def pretrained(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> str:
 
 
 def start_from(export: str) -> list[str]:
-    """Overrides that start a demo run from the pretrained export (encoder, tokenizer, data)."""
-    data = os.path.join(os.path.dirname(os.path.dirname(export)), "data")
-    return [f"model.name={export}", f"model.tokenizer={export}", f"data.root={data}"]
+    """Overrides that start a demo run from the pretrained export (encoder, tokenizer, data, and
+    the tokenized-data cache, which the runs share: they run one after another)."""
+    folder = os.path.dirname(os.path.dirname(export))
+    return [f"model.name={export}", f"model.tokenizer={export}", f"data.root={os.path.join(folder, 'data')}",
+            f"data.cache_dir={os.path.join(folder, 'cache')}"]
 
 
 def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool, given: str | None = None) -> Spec:
