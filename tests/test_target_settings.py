@@ -122,3 +122,21 @@ def test_equal_compute_needs_a_reference_or_budget(tmp_path):
     with pytest.raises(sweep.SweepError, match="equal_compute"):
         sweep.load_spec(h.write_text(str(tmp_path / "bad2.toml"), '[sweep]\nrecipe = "x.toml"\n'
                                      'equal_compute = "flops"\n[[settings]]\nname = "baseline"\ntasks = []\n'))
+
+
+def test_tatoeba_r_as_a_target_is_scored_with_the_squad_run(tmp_path):
+    cfg, runs = _runs(BASELINE, 'phases.target.tasks=["xnli", "xquad_r", "tatoeba_r"]')
+    by = {r.name: r for r in runs["target"]}
+    assert [t.name for t in by["target/squad_v1"].retrieval] == ["tatoeba_r"] and not by["target/xnli"].retrieval
+    cfg = load(BASELINE, ['phases.target.tasks=["xquad_r", "tatoeba_r"]', f"run.out={tmp_path}"])
+    with open(tmp_path / "config.json", "w") as f:
+        import json
+
+        from trainer.config import to_dict
+        json.dump(to_dict(cfg), f)
+    _, plan = plan_from_run(str(tmp_path))
+    assert any(tasks == ["xquad_r", "tatoeba_r"] and export.endswith("squad_v1/export") for export, tasks in plan)
+    with pytest.raises(ConfigError, match="tatoeba_r is scored with the squad_v1 run"):
+        _runs(BASELINE, 'phases.target.tasks=["xnli", "tatoeba_r"]')
+    with pytest.raises(ConfigError, match="tatoeba train nothing: score them from the phase's export"):
+        load(BASELINE, ['phases.intermediate.tasks=["mnli", "tatoeba"]'])

@@ -58,6 +58,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
                          f"global batch {gb} = {micro} x {accum} x {world_size}, "
                          f"lr {phase_lr(cfg, phase):g}"
                          f"{', then zero-shot on all languages' if run.phase.evaluate else ''}"
+                         f"{', retrieval ' + str([t.name for t in run.retrieval]) + ' from its export' if run.retrieval else ''}"
                          f"{f', trained before {run.stage_of}' if run.stage_of else ''}"
                          f"{', retrieval ' + str(phase.retrieval) if phase.retrieval else ''}")
             table += _rows(cfg, run.phase, run, steps if known or phase.max_steps else None, gb)

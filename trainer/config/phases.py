@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from trainer.config.schema import Config, PhaseConfig
+from trainer.errors import ConfigError
 from trainer.tasks import get_task
 from trainer.tasks.base import RetrievalTask, Task
 
@@ -23,6 +24,7 @@ class PhaseRun:
     out: str
     eval_tasks: list[Task] = field(default_factory=list)  # scored with this run's export
     stage_of: str = ""  # a step trained before this target's run (XCOPA's SIQA), never scored
+    retrieval: list[Task] = field(default_factory=list)  # retrieval targets scored with this export
 
     @property
     def export_dir(self) -> str:
@@ -61,6 +63,15 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
             start = run.export_dir
             target = dataclasses.replace(target, heads="carry")  # the stage's head goes on (SIQA's into COPA)
         runs.append(PhaseRun(f"{phase.name}/{g}", target, ts[:1], start, os.path.join(base, g), eval_tasks=ts[1:]))
+    for t in tasks:  # retrieval targets go with the run the benchmark scores them with
+        if isinstance(t, RetrievalTask):
+            host = next((r for r in runs if not r.stage_of and r.tasks[0].train_group == t.target_scored_with), None)
+            if host is None:
+                raise ConfigError(f"phases.{phase.name}.tasks: {t.name} is scored with the "
+                                  f"{t.target_scored_with or 'its own'} run's export; add a target of that "
+                                  f"training group (e.g. xquad_r for squad_v1) or score it from a phase's "
+                                  f"`retrieval`")
+            host.retrieval.append(t)
     return runs
 
 

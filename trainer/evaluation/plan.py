@@ -31,7 +31,7 @@ def plan_from_run(run_dir: str) -> tuple[Config, Plan]:
     for phase in cfg.phases:
         runs = plan_runs(cfg, phase, exports)
         if phase.evaluate:
-            plan += [(r.export_dir, [t.name for t in r.tasks + r.eval_tasks]) for r in main_runs(runs)]
+            plan += [(r.export_dir, [t.name for t in r.tasks + r.eval_tasks + r.retrieval]) for r in main_runs(runs)]
         if phase.retrieval:
             plan.append((main_runs(runs)[0].export_dir, list(phase.retrieval)))
         exports[phase.name] = main_runs(runs)[0].export_dir

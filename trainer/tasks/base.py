@@ -112,6 +112,9 @@ class Task:
     target_epochs: float | None = None
     target_batch: int | None = None
     target_before: tuple[tuple[str, float], ...] = ()
+    # a retrieval task listed among a per-task phase's targets is scored with the export of this
+    # training group's run (XTREME-R scores Tatoeba with the SQuAD v1.1 model: squad_v1)
+    target_scored_with: str = ""
     target_source: str = ""
 
     def __post_init__(self) -> None:

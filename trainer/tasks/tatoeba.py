@@ -66,4 +66,6 @@ TATOEBA = TatoebaTask(
 )
 
 TATOEBA_R = dataclasses.replace(TATOEBA, name="tatoeba_r", languages=LANGUAGES["tatoeba_r"],
+                                target_scored_with="squad_v1",
+                                target_source="XTREME-R run_tatoeba.sh: the SQuAD v1.1 fine-tuned model",
                                 description="Tatoeba on the XTREME-R language list (41 languages).")

@@ -40,7 +40,7 @@ def run_pipeline(cfg: Config, info: dist.DistInfo, tracker, tokenizer) -> dict:
             finally:
                 run_tracker.close()
             if run.phase.evaluate and cfg.eval.inline:
-                got = evaluate_export(cfg, export, run.tasks + run.eval_tasks, info, tracker,
+                got = evaluate_export(cfg, export, run.tasks + run.eval_tasks + run.retrieval, info, tracker,
                                       split=cfg.eval.split, splits=splits)
                 scores.update(got)
                 start = read_export_meta(export).get("head_start")
