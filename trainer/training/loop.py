@@ -21,8 +21,8 @@ from trainer.data.samplers import build_sampler, phase_fixed
 from trainer.data.streams import build_streams, to_device
 from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
 from trainer.evaluation.driver import evaluate_model, task_info
-from trainer.model.build import build_model
-from trainer.model.multitask import compile_layers, head_specs
+from trainer.model.build import build_model, prepare_model
+from trainer.model.multitask import head_specs
 from trainer.runtime import dist, faults, preempt
 from trainer.runtime.tracking import record_progress
 from trainer.runtime.watchdog import Watchdog
@@ -118,8 +118,8 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     if run.init != "pretrained":
         log.info("[%s] heads %s: %s", run.name, run.phase.heads,
                  f"carried {start['carried']} from {run.init}" if start["carried"] else "every head starts anew")
+    n = prepare_model(model, cfg.model)
     if cfg.model.compile:
-        n = compile_layers(model, cfg.model.compile)
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
                  run.name, cfg.model.compile, n)
     global_batch = phase_global_batch(cfg, run.phase, [t.name for t in run.tasks])
@@ -153,12 +153,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         while state.step < steps:
             faults.maybe_fail(state.step + 1, info.rank)
             name, micros = feeder.next(state.step)
-            for micro in micros:
-                loss, _ = engine(name, to_device(micro.batch, engine.device))
-                loss = faults.poison_loss(loss, state.step + 1, info.rank)
-                engine.backward(loss)
-                engine.step()
-                meter.add(name, loss, micro.tokens, micro.rows)
+            train_step(engine, name, micros, meter, state.step + 1, info.rank)
             state.step += 1
             watchdog.beat(state.step)
             last = state.step == steps
@@ -194,6 +189,18 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         watchdog.stop()
     export(cfg, run, engine, tokenizer, info, state)
     return run.export_dir
+
+
+def train_step(engine, name: str, micros: list, meter: Meter, step: int, rank: int) -> None:
+    """One optimizer step of task ``name``: forward, backward and ``engine.step()`` per micro-batch
+    (DeepSpeed updates at the last one). No host synchronisation: the loss stays on the device
+    until a log step reads it."""
+    for micro in micros:
+        loss, _ = engine(name, to_device(micro.batch, engine.device))
+        loss = faults.poison_loss(loss, step, rank)
+        engine.backward(loss)
+        engine.step()
+        meter.add(name, loss, micro.tokens, micro.rows)
 
 
 def run_size(cfg: Config, run: PhaseRun, task: str) -> int | None:
