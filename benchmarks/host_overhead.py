@@ -167,7 +167,7 @@ class XstiltsSide:
         import torch
 
         from trainer.data.feeder import Micro, pin
-        from trainer.engine.build import build_engine
+        from trainer.engine.build import build_engine, decays
         from trainer.model.build import build_model, prepare_model
         from trainer.model.multitask import HeadSpec
         from trainer.training.loop import Meter
@@ -175,7 +175,7 @@ class XstiltsSide:
         cfg = xstilts_config(a, ref=side == "ref")
         model = build_model(cfg.model, {"cls": HeadSpec("classification", 3)}, {"cls": "cls"}, "pretrained",
                             seed=common.SEED)
-        prepare_model(model, cfg.model)
+        prepare_model(model, cfg.model, decays)
         self.engine = build_engine(model, filled_ds(cfg, a.total))
         self.engine.train()
         clock.engine_side[id(self.engine)] = side

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from trainer.model.export import load_heads, read_export_meta
+from trainer.model.flat import Decays
 from trainer.model.multitask import HeadSpec, MultiTaskModel, compile_layers
 
 
@@ -74,7 +75,12 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
     return model
 
 
-def prepare_model(model: MultiTaskModel, model_cfg) -> int:
+def prepare_model(model: MultiTaskModel, model_cfg, decays: Decays) -> int:
     """What training does to a built model before the engine takes it: ``torch.compile`` of the
-    encoder layers (``model.compile``). Returns the number of modules compiled."""
-    return compile_layers(model, model_cfg.compile) if model_cfg.compile else 0
+    encoder layers (``model.compile``), then flat parameter groups (``model.flat_params``;
+    ``decays`` names the weight-decay class of a parameter). Returns the number of modules
+    compiled."""
+    compiled = compile_layers(model, model_cfg.compile) if model_cfg.compile else 0
+    if model_cfg.flat_params:
+        model.flatten_params(decays)
+    return compiled

@@ -19,7 +19,7 @@ from trainer.config.phases import PhaseRun
 from trainer.data.feeder import Feeder, prefetch_depth
 from trainer.data.samplers import build_sampler, phase_fixed
 from trainer.data.streams import build_streams, to_device
-from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from trainer.engine.build import build_engine, decays, fill_ds_config, load_ds_json
 from trainer.evaluation.driver import evaluate_model, task_info
 from trainer.model.build import build_model, prepare_model
 from trainer.model.multitask import head_specs
@@ -118,7 +118,9 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     if run.init != "pretrained":
         log.info("[%s] heads %s: %s", run.name, run.phase.heads,
                  f"carried {start['carried']} from {run.init}" if start["carried"] else "every head starts anew")
-    n = prepare_model(model, cfg.model)
+    n = prepare_model(model, cfg.model, decays)
+    log.info("[%s] %d parameter tensors (model.flat_params = %s)", run.name,
+             sum(1 for p in model.parameters() if p.requires_grad), cfg.model.flat_params)
     if cfg.model.compile:
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
                  run.name, cfg.model.compile, n)
