@@ -317,7 +317,7 @@ def summarize(clock: Clock, a, tensors: dict, reads: dict, load0: float) -> dict
     ratios = [x / h for x, h in zip(sides["xstilts"]["rounds_ms"], sides["hf"]["rounds_ms"])]
     out = {"machine": common.machine(), "precision": a.precision, "micro": a.micro, "rows": ROWS, "seq": SEQ,
            "shape": PROXY, "rounds": a.rounds, "steps": a.steps, "set": a.set, "ds_json": a.ds_json or common.DS_JSON,
-           "ref": a.ref, "ref_ds_json": a.ref_ds_json,
+           "ref_set": a.ref, "ref_ds_json": a.ref_ds_json,
            "load1_before": load0, "load1_after": os.getloadavg()[0],
            "ratio_rounds": ratios, "ratio_vs_hf": common.median(ratios), **sides}
     if "ref" in sides:
