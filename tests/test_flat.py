@@ -173,3 +173,4 @@ def test_zero2_engine_trains_both_layouts_alike(repo_root):
         if not k.endswith(ZERO_GRADIENT):
             torch.testing.assert_close(torch.tensor(flat["state"][k]), torch.tensor(v), rtol=1e-5, atol=1e-6,
                                        msg=k)
+

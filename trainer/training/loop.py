@@ -198,11 +198,23 @@ def train_step(engine, name: str, micros: list, meter: Meter, step: int, rank: i
     (DeepSpeed updates at the last one). No host synchronisation: the loss stays on the device
     until a log step reads it."""
     for micro in micros:
-        loss, _ = engine(name, to_device(micro.batch, engine.device))
+        loss, _ = engine(name, to_device(unmasked(micro), engine.device))
         loss = faults.poison_loss(loss, step, rank)
         engine.backward(loss)
         engine.step()
         meter.add(name, loss, micro.tokens, micro.rows)
+
+
+def unmasked(micro) -> dict:
+    """The micro-batch without its attention mask when no row is padded (known on the host: its
+    real tokens fill the batch), so the encoder skips building the mask and transformers' test
+    of it, a read of a device value at every forward. Multiple-choice rows keep it (their length
+    counts choices x the longest choice, not real tokens)."""
+    batch = micro.batch
+    ids = batch.get("input_ids")
+    if "attention_mask" not in batch or ids is None or ids.dim() != 2 or micro.tokens != ids.numel():
+        return batch
+    return {k: v for k, v in batch.items() if k != "attention_mask"}
 
 
 def run_size(cfg: Config, run: PhaseRun, task: str) -> int | None:
