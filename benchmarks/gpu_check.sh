@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 PY=""
 for cand in ./.venv/bin/python "${PYTHON:-}" python3; do
     [ -n "$cand" ] || continue
-    if "$cand" -c "import torch, deepspeed, transformers, accelerate, datasets, tokenizers" 2>/dev/null; then
+    if "$cand" -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in
+        ('torch', 'deepspeed', 'transformers', 'accelerate', 'datasets', 'tokenizers')))" 2>/dev/null; then
         PY=$cand; break
     fi
 done
@@ -28,7 +29,8 @@ if [ -z "$PY" ]; then
          "where there is a package index) or point PYTHON at an interpreter that has them." >&2
     exit 2
 fi
-if [ "${1:-}" != "--cpu" ] && [ "${1:-}" != "--prepare" ]; then
+case "${1:-}" in --cpu|--prepare|-h|--help) gpu=0 ;; *) gpu=1 ;; esac
+if [ "$gpu" = 1 ]; then
     if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
         echo "gpu_check: $PY sees no CUDA GPU (torch $("$PY" -c 'import torch; print(torch.__version__)'));" \
              "run it on the GPU machine, or with --cpu for the small CPU run" >&2
