@@ -2,12 +2,15 @@
 
 XLM-R Large (built from its config: 24 layers, hidden 1024, 16 heads, FFN 4096, 250,002-row
 vocabulary; random weights, no download) with a classification head, trained through xstilts'
-own pieces: ``trainer.model.build.build_model`` (SDPA attention, dropout on) and
-``trainer.engine.build.build_engine`` on ``ds_configs/zero2_bf16.json`` filled by
-``trainer.engine.build.fill_ds_config`` (ZeRO-2, bf16, torch's fused AdamW), one rank. Every row
-is exactly ``seq`` tokens (no padding), so real tokens = computed tokens; one DeepSpeed engine
+own pieces: ``trainer.model.build.build_model`` (SDPA attention, dropout on), prepared as
+training prepares it (``prepare_model``: the flat parameter layout, and ``torch.compile`` of the
+layers with ``--compile``), ``trainer.engine.build.build_engine`` on ``ds_configs/zero2_bf16.json``
+filled by ``trainer.engine.build.fill_ds_config`` (ZeRO-2, bf16, torch's fused AdamW), one rank,
+and the training loop's own step (``trainer.training.loop.train_step``) per micro-batch. Every
+row is exactly ``seq`` tokens (no padding), so real tokens = computed tokens; one DeepSpeed engine
 serves every length (the micro batch holds about ``--tokens`` tokens: 128 x 128, 64 x 256,
-42 x 384), with ``--accum`` micro-batches per optimizer step.
+42 x 384, or ``--rows`` rows at every length: ``--rows 32 --accum 1`` is the paper's global
+batch of 32 rows on one GPU), with ``--accum`` micro-batches per optimizer step.
 
   model FLOPs per token = 6 x N + 12 x layers x hidden x seq
 
@@ -17,11 +20,13 @@ sum), forward and backward. ``--mlm`` adds a row with the MLM head (15% of token
 logits at masked positions only), counting its vocabulary projection for the masked share:
 0.15 x 6 x (hidden^2 + hidden x vocab) per token. MFU = model FLOPs x tokens/s / peak, against
 the datasheet's dense bf16 peak (989 TFLOP/s for H100 / H200 SXM) and against a bf16 8192^3
-matrix product measured in the same process. Per micro-batch times come from CUDA events (no
+matrix product measured in the same process (on a CPU, which has no datasheet entry: against an
+fp32 1024^3 matrix product measured there, so that a smoke run's figures are numbers too). Per micro-batch times come from CUDA events (no
 host synchronisation inside the timed steps); the optimizer's share is the extra time of the
 micro-batch that ends an optimizer step.
 
   python benchmarks/mfu.py [--seqs 128 256 384] [--steps 10] [--accum 4] [--mlm] [--json F]
+  python benchmarks/mfu.py --seqs 128 256 --rows 32 --accum 1 [--compile]   # the paper's batch
   python benchmarks/mfu.py --shape small --seqs 32 --tokens 512 --steps 2   # CPU smoke run
 """
 from __future__ import annotations
@@ -45,11 +50,17 @@ def datasheet_peak(name: str) -> float | None:
 
 
 def matmul_tflops(size: int = 8192, reps: int = 10) -> float | None:
-    """A bf16 ``size``^3 matrix product on random data: the reachable ceiling of this GPU."""
+    """A bf16 ``size``^3 matrix product on random data: the reachable ceiling of this GPU (on a
+    CPU: fp32 at 1024^3)."""
     import torch
 
     if not torch.cuda.is_available():
-        return None
+        a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+        a @ b
+        t = time.perf_counter()
+        for _ in range(3):
+            a @ b
+        return 2 * 1024 ** 3 * 3 / (time.perf_counter() - t) / 1e12
     a = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
     for _ in range(3):
@@ -63,12 +74,14 @@ def matmul_tflops(size: int = 8192, reps: int = 10) -> float | None:
     return 2 * size ** 3 * reps / (start.elapsed_time(end) / 1000) / 1e12
 
 
-def _config(shape: dict, micro: int, accum: int):
+def _config(shape: dict, micro: int, accum: int, compile_backend: str = ""):
     from trainer.config import from_dict
 
     raw = {"run": {"name": "mfu", "out": os.path.join(common.default_work(), "mfu"), "seed": common.SEED},
-           "model": {"name": "", "init_config": dict(shape), "attn_implementation": "sdpa"},
-           "deepspeed": {"config": common.DS_JSON, "precision": "bf16", "micro_batch": micro,
+           "model": {"name": "", "init_config": dict(shape), "attn_implementation": "sdpa",
+                     "compile": compile_backend},
+           "deepspeed": {"config": common.DS_JSON, "micro_batch": micro,
+                         "precision": "bf16" if common.gpu_available() else "fp32",  # CPUs: no fast bf16
                          "global_batch": micro * accum},
            "optim": {"lr": common.LR}, "tracking": {"tensorboard": False},
            "phases": [{"name": "mfu", "tasks": ["cls"], "max_steps": 1000}]}
@@ -116,6 +129,8 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
     import torch
 
     from trainer.data.collate import MlmMasker
+    from trainer.data.feeder import Micro
+    from trainer.training.loop import Meter, train_step
 
     device = engine.device
     gen = torch.Generator().manual_seed(common.SEED + seq)
@@ -130,8 +145,8 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
             batch["labels"] = torch.randint(0, 3, (micro,), generator=gen)
         else:
             batch["input_ids"], batch["labels"], batch["mlm_positions"] = masker(ids, mask)
-        batches.append({k: v.to(device) for k, v in batch.items()})
-    timer = MicroTimer(cuda)
+        batches.append(Micro({k: v.to(device) for k, v in batch.items()}, micro * seq, micro))
+    timer, meter = MicroTimer(cuda), Meter()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     for step in range(warmup + steps):
@@ -140,10 +155,8 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
             timer.mark()
-        for batch in batches:
-            loss, _ = engine(task, batch)
-            engine.backward(loss)
-            engine.step()
+        for batch in batches:  # the loop's step, one micro-batch at a time so each is timed
+            train_step(engine, task, [batch], meter, step + 1, 0)
             if step >= warmup:
                 timer.mark()
     if cuda:
@@ -161,15 +174,15 @@ def measure(engine, model, task: str, seq: int, micro: int, accum: int, steps: i
             "update_ms": (common.median(last) - micro_ms) if plain else None,
             "tokens_per_s": tokens / (sum(ms) / 1000), "wall_tokens_per_s": tokens / wall,
             "peak_mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else None,
-            "final_loss": float(loss.detach())}
+            "final_loss": float(meter.loss[task]) / meter.count[task]}  # mean over the run's micro-batches
 
 
 def run(a) -> dict:
     import torch
 
-    from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
-    from trainer.model.build import build_model
-    from trainer.model.multitask import HeadSpec, compile_layers
+    from trainer.engine.build import build_engine, decays, fill_ds_config, load_ds_json
+    from trainer.model.build import build_model, prepare_model
+    from trainer.model.multitask import HeadSpec
     from trainer.runtime import dist
 
     cuda = torch.cuda.is_available()
@@ -181,24 +194,24 @@ def run(a) -> dict:
     name = torch.cuda.get_device_name(0) if cuda else "cpu"
     print(f"# mfu: {common.machine()}; shape {a.shape}, accum {a.accum}, {a.steps} steps "
           f"({a.warmup} warm-up){', torch.compile' if a.compile else ''}", flush=True)
-    ceiling = matmul_tflops() if cuda else None
-    peak = a.peak_tflops or datasheet_peak(name)
-    micro_of = {seq: max(1, a.tokens // seq) for seq in a.seqs}
-    cfg = _config(shape, micro_of[a.seqs[0]], a.accum)
+    ceiling = matmul_tflops()
+    peak = a.peak_tflops or datasheet_peak(name) or (None if cuda else ceiling)
+    micro_of = {seq: a.rows or max(1, a.tokens // seq) for seq in a.seqs}
+    cfg = _config(shape, micro_of[a.seqs[0]], a.accum, a.compile_backend if a.compile else "")
     heads = {"cls": HeadSpec("classification", 3)}
     if a.mlm:
         heads["mlm"] = HeadSpec("mlm", vocab)
     t = time.perf_counter()
     model = build_model(cfg.model, heads, {h: h for h in heads}, "pretrained", seed=common.SEED)
-    if a.compile:  # what training does with model.compile = "inductor"
-        compile_layers(model, "inductor")
+    prepare_model(model, cfg.model, decays)  # as training does: flat layout, model.compile
     ds = fill_ds_config(load_ds_json(cfg.deepspeed.config), cfg, lr=cfg.optim.lr,
                         global_batch=cfg.deepspeed.global_batch, world_size=info.world_size,
                         total_steps=1000, device=dist.device_type(), path=cfg.deepspeed.config)
     engine = build_engine(model, ds)
     params = sum(p.numel() for p in model.parameters())
     print(f"# {params / 1e6:.1f}M parameters; model + engine built in {time.perf_counter() - t:.1f} s; "
-          f"bf16 {ceiling and round(ceiling)} TFLOP/s measured (8192^3 matmul), datasheet {peak}",
+          f"matmul {ceiling and round(ceiling, 3)} TFLOP/s measured ({'bf16 8192' if cuda else 'fp32 1024'}^3), "
+          f"datasheet {datasheet_peak(name)}",
           flush=True)
     rows = []
     jobs = [("cls", seq) for seq in a.seqs] + ([("mlm", a.seqs[0])] if a.mlm else [])
@@ -212,6 +225,7 @@ def run(a) -> dict:
         print(_line(row), flush=True)
     dist.shutdown()
     out = {"device": name, "machine": common.machine(), "params": params, "shape": a.shape,
+           "param_tensors": sum(1 for _ in model.parameters()), "rows_per_micro": micro_of,
            "matmul_tflops": ceiling, "peak_tflops": peak, "compile": a.compile, "rows": rows,
            "mfu": {f"{r['task']}@{r['seq']}": r["mfu"] for r in rows}}
     if a.json:
@@ -235,6 +249,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shape", default="large", choices=list(common.SHAPES))
     p.add_argument("--seqs", type=int, nargs="+", default=[128, 256, 384])
     p.add_argument("--tokens", type=int, default=16384, help="tokens per micro-batch")
+    p.add_argument("--rows", type=int, default=0, help="rows per micro-batch at every length "
+                   "(instead of --tokens)")
     p.add_argument("--accum", type=int, default=4, help="micro-batches per optimizer step")
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps per length")
     p.add_argument("--warmup", type=int, default=3)
@@ -242,6 +258,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile the encoder layers with "
                    "inductor, in place, as model.compile = \"inductor\" does in training (compiled "
                    "in the warm-up)")
+    p.add_argument("--compile-backend", default="inductor", help="with --compile (aot_eager: the "
+                   "same tracing without code generation, for a quick CPU run)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="bf16 peak (default: datasheet)")
     p.add_argument("--json", default="")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)

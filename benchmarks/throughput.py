@@ -225,6 +225,7 @@ def worker_xstilts(a) -> None:
 
     ws = workspace(a.work, write=False, mix=a.mix)
     out = os.path.join(a.work, "runs", a.tag)
+    os.makedirs(out, exist_ok=True)  # the loop writes its progress file there (a command makes it)
     cfg = _config(ws, a, out)
     info = dist.discover()
     dist.init(info, "", 300, False)
@@ -241,7 +242,7 @@ def worker_xstilts(a) -> None:
             clock.tick()
             super().beat(*args, **kwargs)
 
-    batches.to_device = counting_to_device
+    loop.to_device = counting_to_device  # the name the loop's step calls
     loop.Watchdog = ClockedWatchdog
     clock.wrap_engine()
     if a.count_comm:

@@ -92,16 +92,21 @@ def _find_auto(node: Any, prefix: str = "") -> str | None:
     return prefix if node == "auto" else None
 
 
+def decays(name: str, p) -> bool:
+    """Weight decay on weights only: never on biases or LayerNorm parameters. A flat tensor of the
+    model's layout (``model.flat_params``) holds one class and says which (``p.decays``)."""
+    marked = getattr(p, "decays", None)
+    if marked is not None:
+        return bool(marked)
+    return not (p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias"))
+
+
 def param_groups(model, weight_decay: float) -> list[dict]:
-    """Weight decay on weights only: never on biases or LayerNorm parameters."""
+    """Two optimizer groups: the parameters that decay, and the rest (``decays``)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias"):
-            no_decay.append(p)
-        else:
-            decay.append(p)
+        if p.requires_grad:
+            (decay if decays(name, p) else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
 

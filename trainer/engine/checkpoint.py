@@ -201,8 +201,16 @@ def load(engine, ckpt_dir: str, info: dist.DistInfo | None = None, tag: str | No
     if saved is None:
         raise CheckpointError(f"{ckpt_dir}/{tag}: no optimizer shards; not a ZeRO checkpoint of this tool")
     if saved == info.world_size:
-        _, client = engine.load_checkpoint(ckpt_dir, tag=tag, load_optimizer_states=True,
-                                           load_lr_scheduler_states=True)
+        try:
+            _, client = engine.load_checkpoint(ckpt_dir, tag=tag, load_optimizer_states=True,
+                                               load_lr_scheduler_states=True)
+        except RuntimeError as e:
+            if "layout does not match" not in str(e):
+                raise
+            # ZeRO's saved partitions follow the parameter tensors they were cut from
+            raise CheckpointError(f"{ckpt_dir}/{tag} was written with other parameter tensors: resume "
+                                  "with the model.flat_params setting of the run that wrote it (false "
+                                  "for a checkpoint older than that setting)") from None
     else:
         log.info("%s/%s was written by %d ranks and this run has %d: loading it as a universal "
                  "checkpoint", ckpt_dir, tag, saved, info.world_size)

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from trainer.model.export import load_heads, read_export_meta
-from trainer.model.multitask import HeadSpec, MultiTaskModel
+from trainer.model.flat import Decays
+from trainer.model.multitask import HeadSpec, MultiTaskModel, compile_layers
 
 
 def _load_pretrained_encoder(model_cfg, need_mlm: bool):
@@ -72,3 +73,14 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
     if carry_heads:
         load_heads(model, init, meta, only_matching=True)
     return model
+
+
+def prepare_model(model: MultiTaskModel, model_cfg, decays: Decays) -> int:
+    """What training does to a built model before the engine takes it: ``torch.compile`` of the
+    encoder layers (``model.compile``), then flat parameter groups (``model.flat_params``;
+    ``decays`` names the weight-decay class of a parameter). Returns the number of modules
+    compiled."""
+    compiled = compile_layers(model, model_cfg.compile) if model_cfg.compile else 0
+    if model_cfg.flat_params:
+        model.flatten_params(decays)
+    return compiled

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from trainer.model.first_token import FIRST_TOKEN_KINDS, first_token_layer, first_token_layers
+from trainer.model.flat import Decays, FlatLayout, expand_state, plan
 from trainer.model.heads import build_head
 
 
@@ -38,6 +39,7 @@ class MultiTaskModel(nn.Module):
         # so the layers are not registered twice
         self._first_token = first_token_layers(encoder)
         self.first_token_shortcut = self._first_token is not None
+        self._flat: FlatLayout | None = None  # set by flatten_params
 
     def set_first_token_shortcut(self, on: bool) -> None:
         """Sentence-level heads get the last layer computed for the first token alone (on, the
@@ -49,7 +51,35 @@ class MultiTaskModel(nn.Module):
             raise KeyError(f"no head mapped for task {task!r} (mapped: {sorted(self.task_to_head)})")
         return self.task_to_head[task]
 
+    def flat_units(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of the units whose parameters share flat tensors: each encoder layer,
+        each other part of the encoder (embeddings, ...), each head."""
+        stack = getattr(self.encoder, "encoder", None)
+        layers = getattr(stack, "layer", None)
+        if not isinstance(layers, nn.ModuleList):
+            units = [("encoder", self.encoder)]
+        else:
+            units = [(f"encoder.{n}", m) for n, m in self.encoder.named_children() if m is not stack]
+            units += [(f"encoder.encoder.layer.{i}", m) for i, m in enumerate(layers)]
+        return units + [(f"heads.{n}", h) for n, h in self.heads.items()]
+
+    def flatten_params(self, decays: Decays) -> int:
+        """Hold the trainable parameters in a few flat tensors (trainer.model.flat); ``decays(name,
+        parameter)`` splits each unit's parameters by weight-decay class. The state dict keeps the
+        plain names. Returns the tensor count."""
+        self._flat = FlatLayout(plan(self.flat_units(), decays))
+        self.register_state_dict_post_hook(_plain_state_hook)
+        self.register_load_state_dict_pre_hook(_flat_load_hook)
+        return sum(1 for p in self.parameters() if p.requires_grad)
+
+    def plain_state(self, state: dict, decays: Decays) -> dict:
+        """``state`` (flat tensors' keys, as in a DeepSpeed checkpoint's optimizer partitions, of
+        a model built like this plain one) under the plain parameter names."""
+        return {k: v.clone() for k, v in expand_state(plan(self.flat_units(), decays), state).items()}
+
     def encode(self, batch: dict, output_hidden_states: bool = False):
+        if self._flat is not None:  # every pass reads views of the current flat tensors
+            self._flat.refresh()
         ids = batch["input_ids"]
         kwargs = {"attention_mask": batch.get("attention_mask")}
         if "token_type_ids" in batch:
@@ -103,6 +133,16 @@ class MultiTaskModel(nn.Module):
         mask = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
         pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def _plain_state_hook(model: MultiTaskModel, state: dict, prefix: str, local_metadata) -> None:
+    flat = model._flat.plain_state(state, prefix)
+    state.clear()
+    state.update(flat)
+
+
+def _flat_load_hook(model: MultiTaskModel, state: dict, prefix: str, *args) -> None:
+    model._flat.flat_state(state, prefix)
 
 
 def compile_layers(model: MultiTaskModel, backend: str) -> int:

@@ -19,10 +19,10 @@ from trainer.config.phases import PhaseRun
 from trainer.data.feeder import Feeder, prefetch_depth
 from trainer.data.samplers import build_sampler, phase_fixed
 from trainer.data.streams import build_streams, to_device
-from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from trainer.engine.build import build_engine, decays, fill_ds_config, load_ds_json
 from trainer.evaluation.driver import evaluate_model, task_info
-from trainer.model.build import build_model
-from trainer.model.multitask import compile_layers, head_specs
+from trainer.model.build import build_model, prepare_model
+from trainer.model.multitask import head_specs
 from trainer.runtime import dist, faults, preempt
 from trainer.runtime.tracking import record_progress
 from trainer.runtime.watchdog import Watchdog
@@ -118,8 +118,10 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
     if run.init != "pretrained":
         log.info("[%s] heads %s: %s", run.name, run.phase.heads,
                  f"carried {start['carried']} from {run.init}" if start["carried"] else "every head starts anew")
+    n = prepare_model(model, cfg.model, decays)
+    log.info("[%s] %d parameter tensors (model.flat_params = %s)", run.name,
+             sum(1 for p in model.parameters() if p.requires_grad), cfg.model.flat_params)
     if cfg.model.compile:
-        n = compile_layers(model, cfg.model.compile)
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
                  run.name, cfg.model.compile, n)
     global_batch = phase_global_batch(cfg, run.phase, [t.name for t in run.tasks])
@@ -153,12 +155,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         while state.step < steps:
             faults.maybe_fail(state.step + 1, info.rank)
             name, micros = feeder.next(state.step)
-            for micro in micros:
-                loss, _ = engine(name, to_device(micro.batch, engine.device))
-                loss = faults.poison_loss(loss, state.step + 1, info.rank)
-                engine.backward(loss)
-                engine.step()
-                meter.add(name, loss, micro.tokens, micro.rows)
+            train_step(engine, name, micros, meter, state.step + 1, info.rank)
             state.step += 1
             watchdog.beat(state.step)
             last = state.step == steps
@@ -194,6 +191,30 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         watchdog.stop()
     export(cfg, run, engine, tokenizer, info, state)
     return run.export_dir
+
+
+def train_step(engine, name: str, micros: list, meter: Meter, step: int, rank: int) -> None:
+    """One optimizer step of task ``name``: forward, backward and ``engine.step()`` per micro-batch
+    (DeepSpeed updates at the last one). No host synchronisation: the loss stays on the device
+    until a log step reads it."""
+    for micro in micros:
+        loss, _ = engine(name, to_device(unmasked(micro), engine.device))
+        loss = faults.poison_loss(loss, step, rank)
+        engine.backward(loss)
+        engine.step()
+        meter.add(name, loss, micro.tokens, micro.rows)
+
+
+def unmasked(micro) -> dict:
+    """The micro-batch without its attention mask when no row is padded (known on the host: its
+    real tokens fill the batch), so the encoder skips building the mask and transformers' test
+    of it, a read of a device value at every forward. Multiple-choice rows keep it (their length
+    counts choices x the longest choice, not real tokens)."""
+    batch = micro.batch
+    ids = batch.get("input_ids")
+    if "attention_mask" not in batch or ids is None or ids.dim() != 2 or micro.tokens != ids.numel():
+        return batch
+    return {k: v for k, v in batch.items() if k != "attention_mask"}
 
 
 def run_size(cfg: Config, run: PhaseRun, task: str) -> int | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from trainer.config import Config, to_dict
 from trainer.config.phases import PhaseRun
 from trainer.engine import checkpoint
+from trainer.engine.build import decays
 from trainer.model.build import build_model
 from trainer.model.export import matching_heads, read_export_meta, save_export
 from trainer.model.multitask import head_specs
@@ -77,6 +78,7 @@ def export(cfg: Config, run: PhaseRun, engine, tokenizer, info: dist.DistInfo, s
         heads, task_map = head_specs(run.tasks + run.eval_tasks, len(tokenizer))
         # the checkpoint's weights replace every parameter: no head needs loading first
         cpu_model = build_model(cfg.model, heads, task_map, run.init, seed=cfg.run.seed, carry_heads=False)
+        weights = cpu_model.plain_state(weights, decays)  # flat tensors -> plain names
         save_export(cpu_model.float(), run.export_dir, tokenizer, weights, phase=run.name,
                     step=int(tag.split("_")[-1]), checkpoint=os.path.join(run.ckpt_dir, tag),
                     init=run.init, best_score=state.best_score, config=to_dict(cfg),

@@ -1,0 +1,138 @@
+"""Flat parameter groups: the same model held in a few large parameter tensors.
+
+DeepSpeed's ZeRO-2 registers a gradient hook on every parameter tensor it is given and loops
+over all of them at each optimizer step (gradient norm, overflow test, copy back); XLM-R Large
+has 389. Here each unit of the model (the embeddings, each encoder layer, each head) keeps its
+trainable parameters in one flat tensor per weight-decay class (``<unit>.flat_decay`` and
+``<unit>.flat_no_decay``: 52 tensors for XLM-R Large with one head), and its modules read views
+of them. The views are taken afresh at the start of every pass (``FlatLayout.refresh``, called by
+``MultiTaskModel.encode``): one ``split`` per flat tensor, so autograd hands each flat tensor
+its gradient in one piece, and the values always follow the flat tensor, which the engine may
+move, cast or re-point between passes.
+
+Each decay class keeps the elements in the order of the plain model's parameters, so the
+optimizer sees the same flat partitions and training is the same. The model's state dict stays
+plain: a state-dict hook writes each flat tensor under the plain names it holds, and a load hook
+gathers plain names back into the flat tensor, so checkpoints' module weights and exports are
+those of the plain model and load into either layout (``expand_state`` does the same for a dict
+read from a checkpoint's optimizer partitions). Single-device code: no deepspeed, no
+torch.distributed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+FLAT_NAMES = {True: "flat_decay", False: "flat_no_decay"}
+Decays = Callable[[str, torch.Tensor], bool]
+
+
+@dataclass
+class FlatGroup:
+    unit: nn.Module
+    prefix: str  # the unit's name in the model
+    name: str  # the flat tensor's attribute on ``unit``
+    names: list[list[str]]  # each plain parameter's names relative to ``unit`` (tied: several)
+    owners: list[list[tuple[nn.Module, str]]]  # the (module, attribute) of each of those names
+    shapes: list[torch.Size] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [s.numel() for s in self.shapes]
+
+    @property
+    def key(self) -> str:
+        return f"{self.prefix}.{self.name}"
+
+
+def plan(units: list[tuple[str, nn.Module]], decays: Decays) -> list[FlatGroup]:
+    """The groups of ``units`` ((prefix, module) pairs): per unit, its trainable parameters of one
+    decay class, in ``named_parameters`` order. ``decays(full name, parameter)`` decides the class.
+    A parameter shared by two units has no single home: refused."""
+    groups, seen = [], set()
+    for prefix, unit in units:
+        names: dict[int, list[str]] = {}
+        params: dict[int, torch.Tensor] = {}
+        for name, p in unit.named_parameters(remove_duplicate=False):
+            if p.requires_grad:
+                names.setdefault(id(p), []).append(name)
+                params[id(p)] = p
+        if seen & names.keys():
+            raise ValueError(f"{prefix}: a parameter is shared with another unit; flat layout impossible")
+        seen |= names.keys()
+        for decay in (True, False):
+            picked = [i for i in names if bool(decays(f"{prefix}.{names[i][0]}", params[i])) == decay]
+            if picked:
+                owners = [[(unit.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names[i]]
+                          for i in picked]
+                groups.append(FlatGroup(unit, prefix, FLAT_NAMES[decay], [names[i] for i in picked], owners,
+                                        [params[i].shape for i in picked]))
+    return groups
+
+
+class FlatLayout:
+    """The flat tensors of a model and the views its modules read."""
+
+    def __init__(self, groups: list[FlatGroup]):
+        self.groups = groups
+        for g in groups:
+            params = [getattr(owner[0][0], owner[0][1]) for owner in g.owners]
+            flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+            flat.decays = g.name == FLAT_NAMES[True]  # read by the optimizer's grouping
+            for owner in g.owners:
+                for module, attr in owner:
+                    del module._parameters[attr]
+            g.unit.register_parameter(g.name, flat)
+        # per group: the flat tensor's owner and name, the sizes, and per view its shape and the
+        # module dicts (and attribute) that read it
+        self._targets = [(g.unit, g.name, g.sizes, [(shape, [(m.__dict__, a) for m, a in owner])
+                                                    for owner, shape in zip(g.owners, g.shapes)])
+                         for g in groups]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Point every module at views of the current flat tensors (one split per tensor)."""
+        for unit, name, sizes, targets in self._targets:
+            for view, (shape, owners) in zip(unit._parameters[name].split(sizes), targets):
+                view = view.view(shape)
+                for where, attr in owners:
+                    where[attr] = view
+
+    def plain_state(self, state: dict, prefix: str = "") -> dict:
+        """``state`` (keys under ``prefix``) with each flat tensor written as the plain
+        parameters it holds."""
+        return expand_state(self.groups, state, prefix)
+
+    def flat_state(self, state: dict, prefix: str = "") -> None:
+        """Gather the plain parameters in ``state`` (keys under ``prefix``) into the flat tensors'
+        keys, in place: a state dict of the plain model loads into this one."""
+        for g in self.groups:
+            keys = [[f"{prefix}{g.prefix}.{n}" for n in names] for names in g.names]
+            if all(k[0] in state for k in keys):
+                state[prefix + g.key] = torch.cat([state[k[0]].reshape(-1) for k in keys])
+                for k in (k for ks in keys for k in ks):
+                    state.pop(k, None)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+
+def expand_state(groups: list[FlatGroup], state: dict, prefix: str = "") -> dict:
+    """``state`` with every flat tensor replaced by the plain parameters it holds, each under all
+    its names (keys under ``prefix``); ``groups`` is the plan of the model's layout. A state
+    without flat tensors comes back as it is."""
+    out = dict(state)
+    for g in groups:
+        key = prefix + g.key
+        if key not in out:
+            continue
+        flat = out.pop(key)
+        if flat.numel() != sum(g.sizes):
+            raise ValueError(f"{key}: {flat.numel()} elements, the model's layout expects {sum(g.sizes)}")
+        for names, view, shape in zip(g.names, flat.split(g.sizes), g.shapes):
+            for name in names:
+                out[f"{prefix}{g.prefix}.{name}"] = view.reshape(shape)
+    return out
