@@ -65,6 +65,7 @@ def test_demo_maps_translations_chains_and_contrasts(tmp_path):
     by = {s.name: s for s in spec.settings}
     assert {"synth_nli@de", "synth_nli@fr", "synth_nli@sw", "synth_qa@de"} <= set(by["translated"].tasks)
     assert not any("@zh" in t or "@ar" in t for t in by["translated"].tasks)  # no such language in the suite
+    assert not any(t.startswith(("synth_mc@", "synth_ccg@")) for t in by["translated"].tasks)  # not translated
     assert by["english.translated"].recipe.endswith("demo_study_chain.toml")
     assert any("phases.first.tasks" in o for o in by["english.translated"].overrides)
     assert spec.sweep.compute_reference == "english"

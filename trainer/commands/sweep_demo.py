@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from trainer.commands.common import ROOT
 from trainer.commands.launch import demo_command, launch_env
 from trainer.commands.sweep_spec import Setting, Spec, SweepConfig, SweepError, check_spec
+from trainer.tasks import get_task
 
 
 @dataclass
@@ -58,8 +59,8 @@ def _map_tasks(names: list[str], demo: DemoConfig, where: str) -> list[str]:
         base, _, lang = name.partition("@")
         if base not in demo.tasks:
             raise SweepError(f"{where}: demo.tasks has no synthetic task for {base!r}")
-        if lang and lang not in demo.languages:
-            continue  # a translation into a language the suite does not have
+        if lang and (lang not in demo.languages or not get_task(demo.tasks[base]).translated):
+            continue  # a translation the suite does not have (a language, or a task it does not translate)
         mapped = demo.tasks[base] + (f"@{demo.languages[lang]}" if lang else "")
         if mapped not in out:
             out.append(mapped)
