@@ -34,6 +34,9 @@ class ModelConfig:
     """Model type for encoders built from a config (`name` empty)."""
     init_config: dict = field(default_factory=dict)
     """Config fields of an encoder built from scratch (random weights, no download)."""
+    dropout: float = -1.0
+    """Hidden and attention dropout of the encoder (-1 keeps the pretrained config's); 0 makes 1 and N
+    ranks train the same numbers (each rank draws its own dropout masks)."""
     retrieval_layer: int = 14
     """Hidden layer whose mean-pooled states embed sentences for retrieval (14 of 24 for XLM-R Large)."""
     attn_implementation: str = "sdpa"

@@ -63,6 +63,9 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"phases.{i}.retrieval: a per-task phase has one export per target; "
                               f"score retrieval from a joint phase (or a phase with no tasks)")
         seen.add(phase.name)
+    if not (cfg.model.dropout == -1 or 0 <= cfg.model.dropout < 1) or isinstance(cfg.model.dropout, bool):
+        raise ConfigError(f"model.dropout: expected -1 (the pretrained config's) or a rate in [0, 1), "
+                          f"got {cfg.model.dropout!r}")
     if cfg.run.until and cfg.run.until not in seen:
         raise ConfigError(f"run.until: no phase named {cfg.run.until!r} (phases: {', '.join(p.name for p in cfg.phases)})")
     _check_languages(cfg)

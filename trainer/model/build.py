@@ -14,9 +14,9 @@ def _load_pretrained_encoder(model_cfg, need_mlm: bool):
     """(encoder, MLM head weights or {}) from a hub id / folder, or built from a config."""
     import transformers as tf
 
-    common = {"trust_remote_code": model_cfg.trust_remote_code}
+    common = {"trust_remote_code": model_cfg.trust_remote_code, **dropout_kwargs(model_cfg)}
     if not model_cfg.name:
-        config = tf.AutoConfig.for_model(model_cfg.arch, **model_cfg.init_config)
+        config = tf.AutoConfig.for_model(model_cfg.arch, **{**model_cfg.init_config, **dropout_kwargs(model_cfg)})
         config._attn_implementation = model_cfg.attn_implementation
         return tf.AutoModel.from_config(config, add_pooling_layer=False), {}
     if not need_mlm:
@@ -26,6 +26,13 @@ def _load_pretrained_encoder(model_cfg, need_mlm: bool):
     full = tf.AutoModelForMaskedLM.from_pretrained(
         model_cfg.name, attn_implementation=model_cfg.attn_implementation, **common)
     return full.base_model, _mlm_weights(full)
+
+
+def dropout_kwargs(model_cfg) -> dict:
+    """Config fields that set the encoder's dropout (``model.dropout``; none when it is -1)."""
+    if model_cfg.dropout < 0:
+        return {}
+    return {"hidden_dropout_prob": float(model_cfg.dropout), "attention_probs_dropout_prob": float(model_cfg.dropout)}
 
 
 def _mlm_weights(full: nn.Module) -> dict[str, torch.Tensor]:
@@ -67,7 +74,7 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
     meta = read_export_meta(init)
     encoder = tf.AutoModel.from_pretrained(init, add_pooling_layer=False,
                                            attn_implementation=model_cfg.attn_implementation,
-                                           trust_remote_code=model_cfg.trust_remote_code)
+                                           trust_remote_code=model_cfg.trust_remote_code, **dropout_kwargs(model_cfg))
     model = MultiTaskModel(encoder, heads, task_to_head)
     model.set_first_token_shortcut(model_cfg.first_token_shortcut)
     if carry_heads:
