@@ -156,3 +156,24 @@ def test_report_aggregates_robustness_beside_the_scores(tmp_path, capsys):
     with open(tmp_path / "report" / "results.json") as f:
         extra = json.load(f)["extra"]
     assert extra["noise char_swap@0.1"]["tasks"]["xnli"]["languages"]["de"]["drop"]["mean"] == 4.0
+
+
+def test_model_dropout_overrides_the_encoders_config(tmp_path):
+    from trainer.config import ConfigError, ModelConfig, load
+    from trainer.model.build import build_model
+    from trainer.model.multitask import HeadSpec
+
+    tiny = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+            "vocab_size": 50, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+    heads, tasks = {"nli": HeadSpec("classification", 3, ["a", "b", "c"])}, {"mnli": "nli"}
+    kept = build_model(ModelConfig(name="", init_config=tiny), heads, tasks)
+    assert kept.encoder.config.hidden_dropout_prob == 0.1
+    off = build_model(ModelConfig(name="", init_config=tiny, dropout=0.0), heads, tasks)
+    assert off.encoder.config.hidden_dropout_prob == 0.0 and off.encoder.config.attention_probs_dropout_prob == 0.0
+    off.encoder.save_pretrained(str(tmp_path / "enc"))  # from a folder too (a pretrained export)
+    again = build_model(ModelConfig(name=str(tmp_path / "enc"), dropout=0.2), heads, tasks)
+    assert again.encoder.config.hidden_dropout_prob == 0.2
+    demo = os.path.join(h.ROOT, "trainer", "recipes", "demo_study.toml")
+    assert load(demo).model.dropout == 0.0 and load(demo).deepspeed.micro_batch == 16
+    with pytest.raises(ConfigError, match="model.dropout"):
+        load(demo, ["model.dropout=1.5"])
