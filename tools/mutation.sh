@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Mutation testing with mutmut 3: plant small bugs (mutants) in eval/ and the pure parts of
+# trainer/ (the modules setup.cfg [mutmut] only_mutate lists), one at a time, and run the fast
+# tests (-m "not slow") that reach the changed function; a mutant no test notices survives.
+#
+#   tools/mutation.sh                          every listed module (hours on 2 cores)
+#   tools/mutation.sh eval                     only the mutants of a package
+#   tools/mutation.sh eval/metrics.py trainer/data/samplers.py    only these files
+#
+# Needs ./install.sh test. Works in mutants/ (gitignored; delete it to start afresh). Ends with
+# the kill rate per package and file, and the surviving mutants that
+# tools/mutation_equivalent.txt does not list as equivalent (inspect one with
+# `.venv/bin/mutmut show NAME`). MUTATION_JOBS sets the parallel children (default: the number
+# of cores). `tools/mutation.sh --report [PATH...]` prints the report of the last run only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/mutmut ] || { echo "tools/mutation.sh: run ./install.sh test first" >&2; exit 2; }
+if [ "${1:-}" = "--report" ]; then
+  shift
+  exec .venv/bin/python tools/mutation_report.py "$@"
+fi
+export HYPOTHESIS_PROFILE=mutation  # the same examples for every mutant, no example database
+# the tests run in mutants/, one level deeper than the checkout: point them at ../shared
+[ -d ../shared/data/real ] && export XSTILTS_REAL_DATA="$(cd ../shared/data/real && pwd)"
+names=()
+for path in "$@"; do
+  module=${path%/}
+  module=${module%.py}
+  names+=("${module//\//.}.*")
+done
+.venv/bin/mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" "${names[@]}"
+exec .venv/bin/python tools/mutation_report.py "$@"
