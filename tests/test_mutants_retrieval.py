@@ -1,0 +1,173 @@
+"""Retrieval scoring on hand-worked embeddings: every mining mode, the threshold rules, BUCC
+candidates (k, duplicates, ids on one side), Tatoeba and the retrieval front (eval/retrieval.py)
+with and without a dev split. The numbers are worked out in the comments."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval import retrieval
+from eval import retrieval_metrics as R
+
+
+def approx(x: float) -> object:
+    return pytest.approx(x, rel=1e-5, abs=1e-6)
+
+
+def _toy() -> tuple[np.ndarray, np.ndarray]:
+    # cos(s_i, t_j): s0 = [.28 .96 0 0], s1 = [1 0 0 0], s2 = [0 0 .8 0]
+    e = np.eye(4, dtype=np.float32)
+    src = np.stack([0.96 * e[0] + 0.28 * e[1], e[1], e[2]])
+    trg = np.stack([e[1], e[0], 0.8 * e[2] + 0.6 * e[3], e[3]])
+    return src, trg
+
+
+# k = 4: fwd means s0 .31, s1 .25, s2 .2; bwd means t0 1.28/3, t1 .32, t2 .8/3, t3 0
+S01 = 0.96 / ((0.31 + 0.32) / 2)          # s0-t1  3.047619
+S10 = 1.0 / ((0.25 + 1.28 / 3) / 2)       # s1-t0  2.955665
+S22 = 0.8 / ((0.2 + 0.8 / 3) / 2)         # s2-t2  3.428571
+
+
+def test_every_mining_mode_on_the_toy():
+    src, trg = _toy()
+    fwd = R.mine_pairs(src, trg, mode="fwd")
+    assert [(s, t) for s, t, _ in fwd] == [(0, 1), (1, 0), (2, 2)]
+    assert [x for *_, x in fwd] == [approx(S01), approx(S10), approx(S22)]
+    # t3 has only zero similarities: its best source (s0, the lowest row) scores 0, not > 0
+    bwd = R.mine_pairs(src, trg, mode="bwd")
+    assert [(s, t) for s, t, _ in bwd] == [(1, 0), (0, 1), (2, 2)]
+    assert [x for *_, x in bwd] == [approx(S10), approx(S01), approx(S22)]
+    with pytest.raises(ValueError, match=r"^unknown mining mode 'both' \(fwd, bwd, intersect, max\)$"):
+        R.mine_pairs(src, trg, mode="both")
+
+
+def test_a_pair_scoring_exactly_the_threshold_is_not_mined():
+    src, trg = _toy()
+    s10 = R.mine_pairs(src, trg, mode="fwd")[1][2]
+    assert [(s, t) for s, t, _ in R.mine_pairs(src, trg, mode="fwd", threshold=s10)] == [(0, 1), (2, 2)]
+    assert [(s, t) for s, t, _ in R.mine_pairs(src, trg, mode="max", threshold=s10)] == [(2, 2), (0, 1)]
+
+
+def test_the_default_threshold_keeps_margins_under_one():
+    # x0 = x1 = y0 crowd y0 (its k-NN mean is (1 + 1 + .5) / 3); x2 = .5 y0 + .866 e2 finds y0
+    # best with margin .5 / ((.25 + 5/6) / 2) = .923: positive, under 1, so mined by default
+    e = np.eye(3, dtype=np.float32)
+    x = np.stack([e[0], e[0], 0.5 * e[0] + np.sqrt(0.75) * e[2]]).astype(np.float32)
+    y = np.stack([e[0], e[1]])
+    fwd = R.mine_pairs(x, y, mode="fwd")
+    assert (2, 0) == fwd[2][:2] and fwd[2][2] == approx(0.5 / ((0.25 + 2.5 / 3) / 2))
+
+
+def test_greedy_max_takes_tied_scores_in_the_order_given():
+    # fwd pairs first, then bwd pairs, each in row order, when scores tie (a stable sort)
+    rng = np.random.default_rng(3)
+    n = 30
+    fwd_best, bwd_best = rng.permutation(n), rng.permutation(n)
+    fwd_max = rng.integers(1, 4, n).astype(np.float64)
+    bwd_max = rng.integers(1, 4, n).astype(np.float64)
+    got = R._greedy_max(fwd_best, bwd_best, fwd_max, bwd_max, 2.0)
+    cands = [(fwd_max[i], i, int(fwd_best[i])) for i in range(n)] + \
+            [(bwd_max[j], int(bwd_best[j]), j) for j in range(n)]
+    seen_s, seen_t, want = set(), set(), []
+    for score, s, t in sorted(cands, key=lambda c: -c[0]):  # Python's sort is stable
+        if s not in seen_s and t not in seen_t:
+            seen_s.add(s), seen_t.add(t)
+            if score > 2.0:
+                want.append((s, t, score))
+    assert got == want
+    assert any(score == 2.0 for score, *_ in cands)  # the threshold itself is not mined
+
+
+def test_bucc_candidates_k_scores_and_one_sided_texts():
+    src, trg = _toy()
+    ids_s, ids_t = ["d1", "d2", "d3"], ["e1", "e2", "e3", "e4"]
+    cands = R.bucc_candidates(src, trg, ids_s, ids_t)
+    assert cands == {("d3", "e3"): approx(S22), ("d1", "e2"): approx(S01), ("d2", "e1"): approx(S10)}
+    # k = 1: every mean is the best similarity itself; s1-t0: 1 / ((1 + 1) / 2) = 1
+    assert R.bucc_candidates(src, trg, ids_s, ids_t, k=1)[("d2", "e1")] == approx(1.0)
+    # texts on one side only: every row is its own sentence
+    assert R.bucc_candidates(src, trg, ids_s, ids_t, src_texts=["a", "b", "c"]) == cands
+    # a target text under two ids is ambiguous: its pairs are left out
+    trg5 = np.concatenate([trg, trg[2:3]])
+    got = R.bucc_candidates(src, trg5, ids_s, ids_t + ["e5"], ["a", "b", "c"], ["p", "q", "r", "s", "r"])
+    assert set(got) == {("d1", "e2"), ("d2", "e1")}
+    for bad_s, bad_t in ((ids_s[:2], ids_t), (ids_s, ids_t[:3])):
+        with pytest.raises(ValueError, match=r"^bucc_candidates: one id per embedding row is needed on both sides$"):
+            R.bucc_candidates(src, trg, bad_s, bad_t)
+
+
+def test_bucc_candidates_keep_the_best_score_of_a_repeated_id_pair():
+    src, trg = _toy()
+    got = R.bucc_candidates(src, trg, ["d", "d", "d"], ["e", "e", "e", "e"])
+    assert got == {("d", "e"): approx(S22)}
+
+
+def test_tatoeba_accuracy_counts_sentences_not_dimensions():
+    e = np.eye(5, dtype=np.float32)
+    src, trg = e[:3], np.stack([e[1], e[1], e[2]])
+    assert R.tatoeba_accuracy(src, trg)["accuracy"] == approx(200 / 3)
+    with pytest.raises(ValueError, match=r"^tatoeba: 3 source but 2 target sentences$"):
+        R.tatoeba_accuracy(src, trg[:2])
+    with pytest.raises(ValueError, match=r"^tatoeba: 3 source but 2 target sentences$"):
+        retrieval.tatoeba(src, trg[:2])
+
+
+# ---------------------------------------------------------------- eval/retrieval.py
+
+
+def test_retrieval_tatoeba_scores_and_predicts():
+    e = np.eye(3, dtype=np.float32)
+    metrics, preds = retrieval.score("tatoeba", {}, {"src": e, "trg": np.stack([e[1], e[1], e[2]])})
+    assert preds == [1, 1, 2] and all(type(p) is int for p in preds)
+    assert metrics == {"accuracy": approx(200 / 3)}
+
+
+def _parts(prefix: str = "") -> tuple[dict, dict]:
+    src, trg = _toy()
+    parts = {prefix + "src": [("d1", "a"), ("d2", "b"), ("d3", "c")],
+             prefix + "trg": [("e1", "p"), ("e2", "q"), ("e3", "r"), ("e4", "s")]}
+    return parts, {prefix + "src": src, prefix + "trg": trg}
+
+
+@pytest.mark.parametrize("name", ["bucc", "bucc2018"])
+def test_retrieval_bucc_scores_dev_on_its_own_gold(name):
+    parts, emb = _parts()
+    parts["gold"] = [("d1", "e2"), ("d3", "e3")]
+    metrics, pairs = retrieval.score(name, parts, emb)
+    # best first: d3-e3 right, d1-e2 right (F1 1, threshold halfway to d2-e1), d2-e1 wrong
+    assert pairs == [("d3", "e3"), ("d1", "e2")]
+    assert metrics == {"f1": 100.0, "precision": 100.0, "recall": 100.0, "threshold": approx((S01 + S10) / 2)}
+
+
+def test_retrieval_bucc_tunes_on_dev_and_scores_test():
+    parts, emb = _parts()
+    dev_parts, dev_emb = _parts("dev_")
+    parts.update(dev_parts, dev_gold=[("d1", "e2"), ("d3", "e3")], gold=[("d1", "e2")])
+    emb.update(dev_emb)
+    metrics, pairs = retrieval.score("bucc2018", parts, emb)
+    assert pairs == [("d3", "e3"), ("d1", "e2")]
+    # test: 2 extracted, 1 right, 1 gold: P 50, R 100, F1 66.7
+    assert metrics == {"f1": approx(200 / 3), "precision": 50.0, "recall": 100.0,
+                       "threshold": approx((S01 + S10) / 2)}
+    # without test gold: the mined pairs only
+    parts.pop("gold")
+    assert retrieval.score("bucc", parts, emb) == ({}, [("d3", "e3"), ("d1", "e2")])
+
+
+def test_retrieval_ranked_and_unknown_scorer():
+    e = np.eye(3, dtype=np.float32)
+    parts = {"src": [("q1", "x"), ("q2", "y")], "trg": [("c1", "a"), ("c2", "b"), ("c3", "c")]}
+    emb = {"src": np.stack([e[1], e[2]]), "trg": e}
+    metrics, preds = retrieval.score("map@20", parts, emb)
+    assert metrics == {} and preds["q1"][0] == "c2" and preds["q2"][0] == "c3" and len(preds["q1"]) == 3
+    parts["gold"] = [("q1", "c2"), ("q2", "c1")]
+    metrics, _ = retrieval.score("map@20", parts, emb)
+    # q1: c2 at rank 1 -> 1; q2: c1 at rank 2 (ties to the lower row after c3) -> 1/2
+    assert metrics == {"map@20": approx(75.0)}
+    metrics, _ = retrieval.ranked(parts, emb, k=1)
+    assert metrics == {"map@1": approx(50.0)}
+    parts["gold"] = [("q1", "c2")]
+    with pytest.raises(ValueError, match=r"^mAP@20: 1 queries have no relevant candidate \(e\.g\. 'q2'\)$"):
+        retrieval.score("map@20", parts, emb)
+    with pytest.raises(ValueError, match=r"^no retrieval scorer named 'map@10'$"):
+        retrieval.score("map@10", parts, emb)
