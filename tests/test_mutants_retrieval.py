@@ -116,8 +116,8 @@ def test_tatoeba_accuracy_counts_sentences_not_dimensions():
 
 
 def test_retrieval_tatoeba_scores_and_predicts():
-    e = np.eye(3, dtype=np.float32)
-    metrics, preds = retrieval.score("tatoeba", {}, {"src": e, "trg": np.stack([e[1], e[1], e[2]])})
+    e = np.eye(5, dtype=np.float32)  # 3 sentences of 5 dimensions
+    metrics, preds = retrieval.score("tatoeba", {}, {"src": e[:3], "trg": np.stack([e[1], e[1], e[2]])})
     assert preds == [1, 1, 2] and all(type(p) is int for p in preds)
     assert metrics == {"accuracy": approx(200 / 3)}
 
@@ -171,3 +171,16 @@ def test_retrieval_ranked_and_unknown_scorer():
         retrieval.score("map@20", parts, emb)
     with pytest.raises(ValueError, match=r"^no retrieval scorer named 'map@10'$"):
         retrieval.score("map@10", parts, emb)
+
+
+@pytest.mark.parametrize("side, left", [("src", ("d2", "e1")), ("trg", ("d1", "e2"))])
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide")
+def test_retrieval_bucc_leaves_out_a_text_under_two_ids(side, left):
+    parts, emb = _parts()
+    # rows 0 and 2 of one side share a text: it is mined once and, its id being ambiguous,
+    # left out; of the toy's three pairs (s0-t1, s1-t0, s2-t2) only the one avoiding both stays
+    rows = parts[side]
+    parts[side] = [(i, rows[0][1] if n == 2 else t) for n, (i, t) in enumerate(rows)]
+    parts["gold"] = [left]
+    metrics, pairs = retrieval.score("bucc", parts, emb)
+    assert pairs == [left] and metrics["f1"] == 100.0
