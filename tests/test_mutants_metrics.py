@@ -63,3 +63,33 @@ def test_chunk_splits_examples_into_items():
     assert [(it.start, it.stop, it.part) for it in E.chunk("xnli", "de", 2, 0)] == [(0, 1, ""), (1, 2, "")]
     assert [(it.start, it.stop) for it in E.chunk("xnli", "de", 3, 1)] == [(0, 1), (1, 2), (2, 3)]
     assert E.chunk("xnli", "de", 0, 4) == []
+
+
+def test_squad_v2_f1_of_empty_answers_as_the_official_v2_script():
+    # compute_f1: if either side has no tokens, F1 = int(both have none)
+    assert M.squad_v2_f1("", "") == 1.0
+    assert M.squad_v2_f1("", "Paris") == 0.0 and M.squad_v2_f1("Paris", "") == 0.0
+    assert M.squad_v2_f1("the", "Paris") == 0.0  # "the" normalises to nothing
+    assert M.squad_v2_f1("Paris France", "Paris") == pytest.approx(2 / 3)
+
+
+def test_squad_v2_skips_unpredicted_questions_anywhere_and_splits_has_and_no_answers():
+    refs = [{"id": "q0", "answers": {"text": ["x"]}},  # no prediction: left out
+            {"id": "q1", "answers": {"text": ["Paris"]}},
+            {"id": "q2", "answers": {"text": ["Rome"]}},
+            {"id": "q3", "answers": {"text": []}}]
+    out = M.squad_v2({"q1": "Paris", "q2": "Milan", "q3": ""}, refs)
+    assert out == {"exact_match": pytest.approx(200 / 3), "f1": pytest.approx(200 / 3),
+                   "HasAns_exact_match": 50.0, "HasAns_f1": 50.0,
+                   "NoAns_exact_match": 100.0, "NoAns_f1": 100.0}
+    with pytest.raises(ValueError, match=r"^squad_v2: no reference has a prediction$"):
+        M.squad_v2({"other": "x"}, refs)
+
+
+def test_xtreme_r_score_names_every_missing_task():
+    from eval.xtreme import XTREME_R_TASKS
+
+    have = {t: 50.0 for t in XTREME_R_TASKS[2:]}
+    with pytest.raises(ValueError, match=rf"^XTREME-R score needs all ten tasks; missing: "
+                                         rf"{XTREME_R_TASKS[0]}, {XTREME_R_TASKS[1]}$"):
+        M.xtreme_r_score(have)
