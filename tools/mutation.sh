@@ -11,7 +11,9 @@
 # the kill rate per package and file, and the surviving mutants that
 # tools/mutation_equivalent.txt does not list as equivalent (inspect one with
 # `.venv/bin/mutmut show NAME`). MUTATION_JOBS sets the parallel children (default: the number
-# of cores). `tools/mutation.sh --report [PATH...]` prints the report of the last run only.
+# of cores). `tools/mutation.sh --report [PATH...]` prints the report of the last run only;
+# `tools/mutation.sh --again [PATH...]` runs only the mutants not checked yet or not killed
+# (after new tests: the killed ones stay killed, so this is the quick re-check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/mutmut ] || { echo "tools/mutation.sh: run ./install.sh test first" >&2; exit 2; }
@@ -23,10 +25,17 @@ export HYPOTHESIS_PROFILE=mutation  # the same examples for every mutant, no exa
 # the tests run in mutants/, one level deeper than the checkout: point them at ../shared
 [ -d ../shared/data/real ] && export XSTILTS_REAL_DATA="$(cd ../shared/data/real && pwd)"
 names=()
-for path in "$@"; do
-  module=${path%/}
-  module=${module%.py}
-  names+=("${module//\//.}.*")
-done
+if [ "${1:-}" = "--again" ]; then
+  shift
+  [ -d mutants ] || { echo "tools/mutation.sh --again: no earlier run in mutants/" >&2; exit 2; }
+  mapfile -t names < <(.venv/bin/python tools/mutation_report.py --open "$@")
+  [ ${#names[@]} -gt 0 ] || exec .venv/bin/python tools/mutation_report.py "$@"
+else
+  for path in "$@"; do
+    module=${path%/}
+    module=${module%.py}
+    names+=("${module//\//.}.*")
+  done
+fi
 .venv/bin/mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" "${names[@]}"
 exec .venv/bin/python tools/mutation_report.py "$@"

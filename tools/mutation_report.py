@@ -2,6 +2,8 @@
 that tools/mutation_equivalent.txt does not list as equivalent.
 
     python tools/mutation_report.py [PATH...]      PATH: a package or file, e.g. eval trainer/data
+    python tools/mutation_report.py --open [PATH...]   names of the mutants not checked yet or
+                                                       not killed (what `tools/mutation.sh --again` runs)
 
 Killed counts a mutant some test failed on (timeouts included: the mutant made a test hang).
 The rate is killed / (mutants - equivalent); survivors and mutants no fast test reaches both
@@ -86,7 +88,17 @@ def merge(ts: list[dict]) -> dict:
     return out
 
 
+def open_names(paths: list[str]) -> list[str]:
+    """Mutants of ``paths`` still to run: never checked, or not killed and not equivalent."""
+    equivalent = read_equivalent()
+    return [name for source, codes in read_results().items() if wanted(source, paths)
+            for name, code in codes.items() if code not in KILLED and name not in equivalent]
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--open"]:
+        print("\n".join(open_names(argv[1:])))
+        return 0
     results = {s: c for s, c in read_results().items() if wanted(s, argv)}
     if not results:
         print("no mutmut results in mutants/ (run tools/mutation.sh first)")
