@@ -184,3 +184,32 @@ def test_retrieval_bucc_leaves_out_a_text_under_two_ids(side, left):
     parts["gold"] = [left]
     metrics, pairs = retrieval.score("bucc", parts, emb)
     assert pairs == [left] and metrics["f1"] == 100.0
+
+
+def test_bucc_candidates_use_k_4_by_default():
+    # the official BUCC mining: ratio margin over k = 4 neighbours (here 7 rows a side, so k matters)
+    rng = np.random.default_rng(0)
+    x, y = (rng.normal(size=(7, 6)).astype(np.float32) for _ in range(2))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    ids = list(range(7))
+    assert R.bucc_candidates(x, y, ids, ids) == R.bucc_candidates(x, y, ids, ids, k=4)
+    assert R.bucc_candidates(x, y, ids, ids) != R.bucc_candidates(x, y, ids, ids, k=5)
+
+
+def test_bucc_threshold_keeps_the_first_cut_of_tied_f1():
+    # gold 3; best first: right (F1 2*1/(1+3) = .5), three wrong, right (2*2/(5+3) = .5, a tie):
+    # the official bucc_optimize moves the threshold only on a strictly better F1
+    cands = {("a", "1"): 0.9, ("b", "2"): 0.8, ("c", "3"): 0.7, ("d", "4"): 0.6, ("e", "5"): 0.5}
+    gold = [("a", "1"), ("e", "5"), ("z", "9")]
+    assert R.bucc_optimal_threshold(cands, gold) == pytest.approx(0.85)
+
+
+def test_index_accuracy_gold_and_messages():
+    assert R.index_accuracy([2, 1, 0], [2, 0, 0]) == {"accuracy": pytest.approx(200 / 3)}
+    with pytest.raises(ValueError, match=r"^tatoeba: nothing to score \(no predictions\)$"):
+        R.index_accuracy([])
+    with pytest.raises(ValueError, match=r"^tatoeba: 2 predictions but 3 gold indices$"):
+        R.index_accuracy([0, 1], [0, 1, 2])
+    with pytest.raises(ValueError):  # only brackets and spaces are stripped
+        R.index_accuracy(["X1"])
