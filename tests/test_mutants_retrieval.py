@@ -213,3 +213,9 @@ def test_index_accuracy_gold_and_messages():
         R.index_accuracy([0, 1], [0, 1, 2])
     with pytest.raises(ValueError):  # only brackets and spaces are stripped
         R.index_accuracy(["X1"])
+
+
+def test_bucc_f1_nothing_right_and_tab_separated_lines():
+    assert R.bucc_f1([("a", "1")], [("b", "2")]) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+    # a line is split at its tab only: ids may hold spaces
+    assert R.bucc_f1(["de 1\ten 1\n"], [("de 1", "en 1")])["f1"] == 100.0
