@@ -22,6 +22,9 @@ if [ "${1:-}" = "--report" ]; then
   exec .venv/bin/python tools/mutation_report.py "$@"
 fi
 export HYPOTHESIS_PROFILE=mutation  # the same examples for every mutant, no example database
+# no progress watchdog in the tests' evaluations: starved of CPU by the parallel mutants it would
+# end a slow test (exit 75) that is not stuck; mutmut's own time limit catches a hanging mutant
+export XSTILTS_TEST_WATCHDOG_S=0
 # the tests run in mutants/, one level deeper than the checkout: point them at ../shared
 [ -d ../shared/data/real ] && export XSTILTS_REAL_DATA="$(cd ../shared/data/real && pwd)"
 names=()
