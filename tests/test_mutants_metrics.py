@@ -93,3 +93,9 @@ def test_xtreme_r_score_names_every_missing_task():
     with pytest.raises(ValueError, match=rf"^XTREME-R score needs all ten tasks; missing: "
                                          rf"{XTREME_R_TASKS[0]}, {XTREME_R_TASKS[1]}$"):
         M.xtreme_r_score(have)
+
+
+def test_mlqa_splits_on_whitespace_except_chinese():
+    # the official MLQA script segments CJK characters only for zh; other languages split on spaces
+    assert M.normalize_mlqa("東京 Tower", "en") == "東京 tower"
+    assert M.normalize_mlqa("東京 Tower", "zh") == "東 京 tower"
