@@ -55,3 +55,43 @@ def test_micro_batch_and_accumulation():
         with pytest.raises(EngineConfigError, match=rf"^deepspeed\.global_batch = {g} is not divisible by micro_batch "
                                                     rf"x world size = {m} x {w} = {m * w}$"):
             B.batch_arithmetic(g, m, w)
+
+
+def _phase_config() -> config.Config:
+    return config.from_dict({"phases": [{"name": "inter", "tasks": ["mnli"]}, {"name": "target", "tasks": ["xnli"]}]})
+
+
+def test_field_docs_read_the_schema_docstrings():
+    docs = config.field_docs()
+    assert docs["optim.lr"] == "Peak learning rate (AdamW)."
+    assert docs["phases[].lr"] == "Peak learning rate of this phase (0 = optim.lr)."
+    assert docs["eval.perturb.kinds"].startswith("Noise scored after the clean pass: char_swap")
+
+
+def test_describe_gives_every_key_its_value_and_doc_also_in_phases_and_nested_sections():
+    text = config.describe(_phase_config())
+    assert text.endswith("\n") and not text.endswith("\n\n") and not text.startswith("\n")
+    lines = text.splitlines()
+    for key, doc in (("phases.1.lr = 0.0", "Peak learning rate of this phase (0 = optim.lr)."),
+                     ("phases.0.lr = 0.0", "Peak learning rate of this phase (0 = optim.lr)."),
+                     ("optim.lr = 1e-05", "Peak learning rate (AdamW).")):
+        assert lines[lines.index(key) + 1] == "    " + doc
+    # a nested section is a heading, its keys follow with their own docs
+    assert "eval.perturb:" in lines and not any(line.startswith("eval.perturb = ") for line in lines)
+    at = lines.index("eval.perturb.kinds = []")
+    assert lines[at + 1].startswith("    Noise scored after the clean pass: char_swap")
+
+
+def test_dump_writes_indented_json_in_schema_order(tmp_path, monkeypatch):
+    cfg = _phase_config()
+    path = tmp_path / "a" / "config.json"
+    config.dump(cfg, str(path))
+    config.dump(cfg, str(path))  # the folder exists now: written again
+    text = path.read_text()
+    assert text.startswith('{\n  "run": {\n    "')
+    keys = [line.split('"')[1] for line in text.splitlines() if line.startswith('  "')]
+    assert keys == list(config.to_dict(cfg))  # the schema's order, not sorted
+    assert keys != sorted(keys)
+    monkeypatch.chdir(tmp_path)
+    config.dump(cfg, "bare.json")  # no folder in the path: the current one
+    assert (tmp_path / "bare.json").read_text() == text
