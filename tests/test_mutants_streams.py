@@ -78,3 +78,44 @@ def test_an_mlm_stream_masks_at_its_step(parts):
     assert {"labels", "mlm_positions"} <= set(batch)
     again = stream.collate(rows, step=3)  # the same step masks the same positions
     assert torch.equal(batch["labels"], again["labels"])
+
+
+def test_load_train_features_keeps_the_example_limit(parts):
+    cfg, tok = parts
+    cfg.data.max_train_examples = 5
+    try:
+        features = S.load_train_features(cfg, get_task("xnli"), tok, dist.DistInfo())
+    finally:
+        cfg.data.max_train_examples = 0
+    assert len(features) == 5
+
+
+def test_longest_choices_divides_by_the_number_of_choices():
+    from datasets import Dataset
+
+    features = Dataset.from_dict({"input_ids": [[[1, 2, 3], [1, 2, 3]], [[1, 2], [1, 2], [1, 2]], [[7]]],
+                                  "length": [6, 6, 1]})
+    assert S.longest_choices(features).tolist() == [3, 2, 1]
+
+
+def _task(name: str, kind: str):
+    return types.SimpleNamespace(name=name, kind=kind)
+
+
+def test_report_truncation_counts_features_at_the_limit_and_names_the_key(parts, caplog):
+    cfg, _ = parts
+    cfg.data.max_length, cfg.data.qa_max_length, cfg.data.task_max_length = 128, 384, {}
+    with caplog.at_level("WARNING", logger="xstilts.data"):
+        assert S.report_truncation(_task("xnli", "classification"), [128, 5, 300, 127], cfg) == 2
+    assert caplog.messages == ["xnli: 2 of 4 training features reached data.max_length = 128 tokens and were truncated"]
+    caplog.clear()
+    cfg.data.task_max_length = {"udpos": 100}
+    with caplog.at_level("WARNING", logger="xstilts.data"):
+        assert S.report_truncation(_task("udpos", "tagging"), [100, 99], cfg) == 1
+    assert caplog.messages == ["udpos: 1 of 2 training features reached data.task_max_length.udpos = 100 tokens "
+                               "and were truncated"]
+    cfg.data.task_max_length = {}
+    # QA windows are never truncated features; nothing to count is 0
+    assert S.report_truncation(_task("squad", "span"), [500], cfg) == 0
+    assert S.report_truncation(_task("xnli", "classification"), [], cfg) == 0
+    assert S.report_truncation(_task("xnli", "classification"), [1, 2], cfg) == 0
