@@ -46,3 +46,33 @@ def test_lists_without_auto_pass_unchanged():
 def test_hostfile_ascii_slots_are_read_as_integers(tmp_path):
     path = h.write_text(str(tmp_path / "hosts"), "node0 slots=12\nnode1 slots=007\n")
     assert parse_hostfile(path) == {"node0": 12, "node1": 7}
+
+
+def _refusal(tmp_path, text: str) -> str:
+    path = h.write_text(str(tmp_path / "hosts"), text)
+    with pytest.raises(HostfileError) as err:
+        parse_hostfile(path)
+    return str(err.value).removeprefix(path)
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("node2:2", True),           # MPI's machinefile syntax: the hint says how to write it here
+    ("node2", False), ("node2:2 slots", False), ("fe80::1 slots=2 x", False),
+])
+def test_a_line_not_in_host_slots_form_is_refused_with_a_hint_only_for_mpi_syntax(tmp_path, line, hint):
+    msg = _refusal(tmp_path, f"node1 slots=1\n{line}\n")
+    want = f":2: expected `host slots=N`, got {line!r}"
+    assert msg == want + (" (MPI's `host:N` is written `host slots=N` here)" if hint else "")
+
+
+def test_only_the_first_hash_starts_a_comment(tmp_path):
+    path = h.write_text(str(tmp_path / "hosts"), "node1 slots=2 # a # b\r\nnode2 slots=1#c\n")
+    assert parse_hostfile(path) == {"node1": 2, "node2": 1}
+
+
+@pytest.mark.parametrize("name, ok", [("fe80::1", True), ("fe80::1%eth0", True), ("10.0.0.1", True),
+                                      ("a%eth0", False), ("node-1.example", True), ("-node", False)])
+def test_host_names_and_addresses(name, ok):
+    from trainer.runtime.hostfile import valid_host
+
+    assert valid_host(name) is ok
