@@ -1,0 +1,72 @@
+"""Collation bookkeeping and the MLM masker's randomness: padding counts, the probability's
+bounds, special ids at the vocabulary's edge, and masks that depend on the seed, the step, the
+call within the step and the batch, and on nothing else (a resumed run masks as the saved one)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainer.data.collate import MlmMasker, padding_stats
+
+
+def test_padding_stats_of_flat_and_multiple_choice_rows():
+    assert padding_stats([]) == (0, 0)
+    assert padding_stats([{"input_ids": [1, 2, 3]}, {"input_ids": [1]}]) == (4, 6)
+    assert padding_stats([{"input_ids": [1, 2, 3]}, {"input_ids": [1]}], pad_to_multiple_of=4) == (4, 8)
+    # multiple choice: every choice is a row of the batch
+    rows = [{"input_ids": [[1, 2], [1, 2, 3]]}, {"input_ids": [[1], [1]]}]
+    assert padding_stats(rows) == (7, 12)
+    assert padding_stats([{"input_ids": []}, {"input_ids": [1, 2]}]) == (2, 4)
+
+
+def _masker(**kw) -> MlmMasker:
+    return MlmMasker(mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3, 4], **kw)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0, 1.5, -0.1])
+def test_the_mlm_probability_is_inside_0_and_1(prob):
+    with pytest.raises(ValueError, match=rf"^mlm probability must be in \(0, 1\), got {prob}$"):
+        _masker(prob=prob)
+
+
+def test_masker_defaults_and_special_ids_at_the_edge():
+    m = _masker()
+    assert (m.prob, m.seed, m.step) == (0.15, 0, 0)
+    # a special id equal to the vocabulary size (an added token) is no replacement candidate
+    edge = MlmMasker(mask_id=4, vocab_size=10, special_ids=[0, 10, 9], prob=0.5)
+    assert edge.replacements.tolist() == list(range(1, 9))
+    none = MlmMasker(mask_id=4, vocab_size=6, special_ids=[], prob=0.5)
+    ids = torch.arange(6).view(1, 6)
+    assert none(ids, torch.ones_like(ids))[1].shape == (1, 6)
+
+
+IDS = torch.arange(5, 45).view(2, 20)
+
+
+def _positions(m: MlmMasker, ids: torch.Tensor = IDS) -> list[int]:
+    return m(ids, torch.ones_like(ids))[2].tolist()
+
+
+def test_masks_are_pinned_for_a_seed_step_and_call():
+    # the pattern a checkpoint's step reproduces on resume; a change here changes resumed runs
+    m = _masker(prob=0.3, seed=7)
+    m.set_step(3)
+    assert _positions(m) == [1, 3, 6, 8, 11, 16, 20, 22, 23, 25, 28, 29, 33, 36]
+    assert _positions(m) == [9, 12, 15, 16, 19, 24, 25, 27, 29, 32, 37]  # the step's second call
+    m.set_step(3)
+    assert _positions(m) == [1, 3, 6, 8, 11, 16, 20, 22, 23, 25, 28, 29, 33, 36]
+
+
+def test_masks_depend_on_seed_step_call_and_batch():
+    fresh = _masker(prob=0.3, seed=7)
+    at_zero = _masker(prob=0.3, seed=7)
+    at_zero.set_step(0)
+    assert _positions(fresh) == _positions(at_zero)  # a new masker is at step 0, call 0
+    base = _positions(_masker(prob=0.3, seed=7))
+    other_seed = _positions(_masker(prob=0.3, seed=8))
+    later = _masker(prob=0.3, seed=7)
+    later.set_step(1)
+    changed = IDS.clone()
+    changed[1, 19] = 46  # one token of the batch differs
+    other_batch = _positions(_masker(prob=0.3, seed=7), changed)
+    assert len({tuple(base), tuple(other_seed), tuple(_positions(later)), tuple(other_batch)}) == 4
