@@ -95,3 +95,24 @@ def test_dump_writes_indented_json_in_schema_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config.dump(cfg, "bare.json")  # no folder in the path: the current one
     assert (tmp_path / "bare.json").read_text() == text
+
+
+def test_plan_runs_of_a_joint_and_a_per_task_phase():
+    from trainer.config.phases import plan_runs
+
+    cfg = config.Config()
+    cfg.run.out = "/runs/r"
+    exports = {"pretrained": "pretrained", "inter": "/runs/r/inter/export"}
+    joint = PhaseConfig(name="inter", tasks=["mnli", "xquad", "tatoeba"], init="pretrained")
+    (run,) = plan_runs(cfg, joint, exports)
+    assert (run.name, run.phase, run.init, run.out) == ("inter", joint, "pretrained", "/runs/r/inter")
+    assert [t.name for t in run.tasks] == ["mnli", "xquad"] and run.eval_tasks == []  # retrieval trains nothing
+    assert (run.export_dir, run.ckpt_dir) == ("/runs/r/inter/export", "/runs/r/inter/checkpoints")
+    target = PhaseConfig(name="target", tasks=["xquad", "mlqa", "tydiqa", "xnli"], init="inter", per_task=True)
+    runs = plan_runs(cfg, target, exports)
+    # one run per training group; the group's first task trains, the others are scored with it
+    assert [(r.name, [t.name for t in r.tasks], [t.name for t in r.eval_tasks], r.out) for r in runs] == [
+        ("target/squad_v1", ["xquad"], ["mlqa"], "/runs/r/target/squad_v1"),
+        ("target/tydiqa", ["tydiqa"], [], "/runs/r/target/tydiqa"),
+        ("target/xnli", ["xnli"], [], "/runs/r/target/xnli")]
+    assert all(r.phase is target and r.init == "/runs/r/inter/export" for r in runs)
