@@ -116,3 +116,39 @@ def test_plan_runs_of_a_joint_and_a_per_task_phase():
         ("target/tydiqa", ["tydiqa"], [], "/runs/r/target/tydiqa"),
         ("target/xnli", ["xnli"], [], "/runs/r/target/xnli")]
     assert all(r.phase is target and r.init == "/runs/r/inter/export" for r in runs)
+
+
+def test_the_smallest_batches_are_accepted():
+    assert B.batch_arithmetic(8, 1, 2) == 4
+    assert B.batch_arithmetic(1, 1, 1) == 1
+    assert B.micro_batch_for(0, 1, 1) == 1
+
+
+@pytest.mark.parametrize("text, value", [
+    ("true", True), ("1", True), ("yes", True), ("on", True), ("YES", True), ("On", True),
+    ("false", False), ("0", False), ("no", False), ("off", False), ("OFF", False), ("False", False)])
+def test_boolean_overrides_take_the_usual_spellings(text, value):
+    from trainer.config.load import _parse_cli_value
+
+    assert _parse_cli_value(text, not value) is value
+
+
+@pytest.mark.parametrize("text", ["2", "y", "", "truee"])
+def test_other_boolean_spellings_are_refused(text):
+    from trainer.config.load import _parse_cli_value
+
+    with pytest.raises(config.ConfigError, match=rf"^expected true/false, got {text!r}$"):
+        _parse_cli_value(text, True)
+
+
+def test_overrides_of_numbers_lists_and_tables():
+    from trainer.config.load import _parse_cli_value
+
+    assert _parse_cli_value("3", 1) == 3 and type(_parse_cli_value("3", 1)) is int
+    assert _parse_cli_value("3", 1.0) == 3.0 and type(_parse_cli_value("3", 1.0)) is float
+    assert _parse_cli_value('["a", "b"]', []) == ["a", "b"]
+    assert _parse_cli_value("a,,b", []) == ["a", "b"]  # a plain comma list, empty items dropped
+    assert _parse_cli_value('{"a": 1}', {}) == {"a": 1}
+    with pytest.raises(config.ConfigError, match=r"^expected JSON for a table, got 'a=1'$"):
+        _parse_cli_value("a=1", {})
+    assert _parse_cli_value("x", "s") == "x"
