@@ -63,6 +63,7 @@ def test_chunk_splits_examples_into_items():
     assert [(it.start, it.stop, it.part) for it in E.chunk("xnli", "de", 2, 0)] == [(0, 1, ""), (1, 2, "")]
     assert [(it.start, it.stop) for it in E.chunk("xnli", "de", 3, 1)] == [(0, 1), (1, 2), (2, 3)]
     assert E.chunk("xnli", "de", 0, 4) == []
+    assert [it.cost for it in E.chunk("xnli", "de", 3, 2)] == [2.0, 1.0]  # one unit an example by default
 
 
 def test_squad_v2_f1_of_empty_answers_as_the_official_v2_script():
