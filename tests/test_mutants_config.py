@@ -152,3 +152,23 @@ def test_overrides_of_numbers_lists_and_tables():
     with pytest.raises(config.ConfigError, match=r"^expected JSON for a table, got 'a=1'$"):
         _parse_cli_value("a=1", {})
     assert _parse_cli_value("x", "s") == "x"
+
+
+@pytest.mark.parametrize("given, want", [
+    ("hub:wikiann", ("wikiann", None, "train")),
+    ("hub:wikiann:{lang}", ("wikiann", "de", "train")),
+    ("hub:wikiann::validation", ("wikiann", None, "validation")),
+    ("hub:xtreme:PAN-X.{lang}:test", ("xtreme", "PAN-X.de", "test")),
+])
+def test_hub_sources_read_id_config_and_split(given, want):
+    from trainer.config.validate import given_hub
+
+    assert given_hub(given, "de") == want
+
+
+@pytest.mark.parametrize("given", ["hub:", "hub::x", "hub:a:b:c:d"])
+def test_malformed_hub_sources_are_refused(given):
+    from trainer.config.validate import given_hub
+
+    with pytest.raises(ValueError, match=rf"^expected hub:ID\[:CONFIG\[:SPLIT\]\], got {given!r}$"):
+        given_hub(given, "de")
