@@ -172,3 +172,34 @@ def test_malformed_hub_sources_are_refused(given):
 
     with pytest.raises(ValueError, match=rf"^expected hub:ID\[:CONFIG\[:SPLIT\]\], got {given!r}$"):
         given_hub(given, "de")
+
+
+def test_overrides_in_a_raw_tree():
+    from trainer.config.load import apply_override
+
+    tree = {"phases": [{"name": "a", "tasks": ["xnli"]}, {"name": "b", "tasks": ["xnli"]}]}
+    apply_override(tree, "phases.1.epochs", "3")
+    apply_override(tree, "optim.lr", "2e-5")  # a section the recipe lacks is created
+    apply_override(tree, "eval.perturb.rates", "[0.2]")
+    assert tree["phases"][1]["epochs"] == 3 and type(tree["phases"][1]["epochs"]) is type(PhaseConfig().epochs)
+    assert tree["optim"] == {"lr": 2e-5} and tree["eval"] == {"perturb": {"rates": [0.2]}}
+    apply_override(tree, "optim.lr", "3e-5")  # a value already set is replaced, typed by the default
+    assert tree["optim"]["lr"] == 3e-5
+    with pytest.raises(config.ConfigError, match=r"^--phases\.2\.epochs: index 2 out of range$"):
+        apply_override(tree, "phases.2.epochs", "3")
+    for dotted, unknown in (("nosuch.key", "nosuch"), ("eval.nosuch.key", "eval.nosuch"),
+                            ("eval.perturb.nosuch.x", "eval.perturb.nosuch")):
+        with pytest.raises(config.ConfigError, match=rf"^unknown key {unknown}$"):
+            apply_override(tree, dotted, "1")
+    with pytest.raises(config.ConfigError, match=r"^--optim\.lr: could not convert string to float: 'x'$"):
+        apply_override(tree, "optim.lr", "x")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--run.name.x=1", r"^run\.name: expected str, got dict \(\{'x': '1'\}\)$"),
+    ("--run.seed.x.y=1", r"^unknown key run\.seed\.x$"),
+])
+def test_a_key_below_a_plain_value_is_a_config_error(override, message):
+    # the override walks below a string or number: a ConfigError naming the key, not a crash
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(None, [override])
