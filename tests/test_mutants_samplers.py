@@ -50,3 +50,14 @@ def test_two_tasks_both_drawn_and_unnormalised_probabilities_respected():
     odd = S.TaskSampler({"a": 1.0, "b": 3.0}, seed=2)
     share = sum(odd.task_at(s) == "a" for s in range(4000)) / 4000
     assert 0.2 < share < 0.3
+
+
+def test_cap_of_one_makes_every_task_equal_and_capped_ignores_the_temperature():
+    sizes = {"a": 300, "b": 100}
+    assert S.task_probabilities(sizes, "capped", cap=1) == pytest.approx({"a": 0.5, "b": 0.5})
+    assert S.task_probabilities(sizes, "capped", cap=200, temperature=4.0) == pytest.approx({"a": 2 / 3, "b": 1 / 3})
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match=r"^unknown sampler kind 'round_robin'$"):
+        S.task_probabilities({"a": 1}, "round_robin")
