@@ -70,3 +70,14 @@ def test_masks_depend_on_seed_step_call_and_batch():
     changed[1, 19] = 46  # one token of the batch differs
     other_batch = _positions(_masker(prob=0.3, seed=7), changed)
     assert len({tuple(base), tuple(other_seed), tuple(_positions(later)), tuple(other_batch)}) == 4
+
+
+def test_token_type_ids_are_padded_with_zero_not_the_pad_id():
+    from trainer.data.collate import collate
+
+    rows = [{"input_ids": [0, 5, 6, 2], "token_type_ids": [0, 0, 1, 1], "labels": 1},
+            {"input_ids": [0, 7, 2], "token_type_ids": [0, 1, 1], "labels": 0}]
+    batch = collate("classification", rows, pad_id=1)
+    assert batch["input_ids"].tolist() == [[0, 5, 6, 2], [0, 7, 2, 1]]
+    assert batch["token_type_ids"].tolist() == [[0, 0, 1, 1], [0, 1, 1, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
