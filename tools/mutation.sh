@@ -25,6 +25,9 @@ export HYPOTHESIS_PROFILE=mutation  # the same examples for every mutant, no exa
 # no progress watchdog in the tests' evaluations: starved of CPU by the parallel mutants it would
 # end a slow test (exit 75) that is not stuck; mutmut's own time limit catches a hanging mutant
 export XSTILTS_TEST_WATCHDOG_S=0
+# one OpenMP thread: mutmut forks a child per mutant, and a child of a process whose OpenMP pool
+# has run hangs in its first parallel region (an in-process evaluation never returned)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # the tests run in mutants/, one level deeper than the checkout: point them at ../shared
 [ -d ../shared/data/real ] && export XSTILTS_REAL_DATA="$(cd ../shared/data/real && pwd)"
 names=()
