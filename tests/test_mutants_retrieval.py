@@ -219,3 +219,34 @@ def test_bucc_f1_nothing_right_and_tab_separated_lines():
     assert R.bucc_f1([("a", "1")], [("b", "2")]) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
     # a line is split at its tab only: ids may hold spaces
     assert R.bucc_f1(["de 1\ten 1\n"], [("de 1", "en 1")])["f1"] == 100.0
+
+
+@pytest.mark.parametrize("nq, nb, k", [(2, 0, 1), (0, 2, 1), (2, 2, 0)])
+def test_knn_refuses_empty_sides_and_k_under_1(nq, nb, k):
+    q, b = np.ones((nq, 3), np.float32), np.ones((nb, 3), np.float32)
+    with pytest.raises(ValueError, match=rf"^knn: needs rows on both sides and k >= 1 \(got {nq} queries, "
+                                         rf"{nb} candidates, k={k}\)$"):
+        R.knn(q, b, k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_knn_equals_a_full_sort_for_every_k_and_block_size(k):
+    rng = np.random.default_rng(k)
+    q = rng.normal(size=(25, 6)).astype(np.float32)
+    b = rng.normal(size=(17, 6)).astype(np.float32)
+    want = np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :k]
+    for chunk in (1, 4, 100):
+        sims, ind = R.knn(q, b, k, chunk=chunk)
+        assert ind.tolist() == want.tolist() and sims.dtype == np.float32 and ind.dtype == np.int64
+        assert np.allclose(sims, np.take_along_axis(q @ b.T, want, axis=1), atol=1e-5)
+    one_q, one_b = R.knn(q[:1], b[:1], k)  # a single row on either side is enough
+    assert one_b.tolist() == [[0]]
+
+
+def test_map_messages():
+    with pytest.raises(ValueError, match=r"^average_precision_at_k: the query has no relevant candidate$"):
+        R.average_precision_at_k(set(), [1])
+    with pytest.raises(ValueError, match=r"^mAP@20: 1 ranked lists but 2 gold sets$"):
+        R.mean_average_precision([{1}, {2}], [[1]])
+    with pytest.raises(ValueError, match=r"^mAP@5: nothing to score \(no queries\)$"):
+        R.mean_average_precision([], [], k=5)
