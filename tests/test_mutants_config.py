@@ -95,6 +95,7 @@ def test_dump_writes_indented_json_in_schema_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config.dump(cfg, "bare.json")  # no folder in the path: the current one
     assert (tmp_path / "bare.json").read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "bare.json"]  # no stray folder
 
 
 def test_plan_runs_of_a_joint_and_a_per_task_phase():
@@ -203,3 +204,9 @@ def test_a_key_below_a_plain_value_is_a_config_error(override, message):
     # the override walks below a string or number: a ConfigError naming the key, not a crash
     with pytest.raises(config.ConfigError, match=message):
         config.load(None, [override])
+
+
+def test_an_override_value_may_hold_an_equals_sign_and_unknown_keys_are_named():
+    assert config.load(None, ["--run.name=a=b"]).run.name == "a=b"
+    with pytest.raises(config.ConfigError, match=r"^unknown key nosuch \(known: "):
+        config.from_dict({"nosuch": 1})

@@ -164,8 +164,8 @@ def test_retrieval_ranked_and_unknown_scorer():
     metrics, _ = retrieval.score("map@20", parts, emb)
     # q1: c2 at rank 1 -> 1; q2: c1 at rank 2 (ties to the lower row after c3) -> 1/2
     assert metrics == {"map@20": approx(75.0)}
-    metrics, _ = retrieval.ranked(parts, emb, k=1)
-    assert metrics == {"map@1": approx(50.0)}
+    metrics, preds = retrieval.ranked(parts, emb, k=1)
+    assert metrics == {"map@1": approx(50.0)} and preds == {"q1": ["c2"], "q2": ["c3"]}
     parts["gold"] = [("q1", "c2")]
     with pytest.raises(ValueError, match=r"^mAP@20: 1 queries have no relevant candidate \(e\.g\. 'q2'\)$"):
         retrieval.score("map@20", parts, emb)
