@@ -95,7 +95,8 @@ def test_longest_choices_divides_by_the_number_of_choices():
 
     features = Dataset.from_dict({"input_ids": [[[1, 2, 3], [1, 2, 3]], [[1, 2], [1, 2], [1, 2]], [[7]]],
                                   "length": [6, 6, 1]})
-    assert S.longest_choices(features).tolist() == [3, 2, 1]
+    got = S.longest_choices(features)
+    assert got.tolist() == [3, 2, 1] and got.dtype.kind == "i"
 
 
 def _task(name: str, kind: str):
@@ -119,3 +120,21 @@ def test_report_truncation_counts_features_at_the_limit_and_names_the_key(parts,
     assert S.report_truncation(_task("squad", "span"), [500], cfg) == 0
     assert S.report_truncation(_task("xnli", "classification"), [], cfg) == 0
     assert S.report_truncation(_task("xnli", "classification"), [1, 2], cfg) == 0
+
+
+def test_a_stream_knows_its_task_batch_and_rank(parts, caplog, monkeypatch):
+    cfg, tok = parts
+    cfg.deepspeed.micro_batch, cfg.data.pad_to_multiple_of = 2, -1
+    monkeypatch.setattr(S.dist, "device_type", lambda: "cuda")  # auto padding: 8 on a GPU
+    info = dist.DistInfo(rank=1, world_size=2, local_rank=1, local_world_size=2)
+    with caplog.at_level("INFO", logger="xstilts.data"):
+        stream = S.build_streams(cfg, _run("xnli"), tok, info, 8)["xnli"]
+    assert (stream.name, stream.global_batch, stream.micro_batch) == ("xnli", 8, 2)
+    assert (stream.world_size, stream.rank, stream.pad_multiple) == (2, 1, 8)
+    assert "[inter] xnli: 12 training features" in caplog.messages
+
+
+def test_to_device_moves_tensors_only_and_drops_meta():
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "meta": [{"id": "a"}], "n": 3}
+    moved = S.to_device(batch, torch.device("meta"))
+    assert moved["input_ids"].device.type == "meta" and moved["n"] == 3 and "meta" not in moved
