@@ -81,3 +81,16 @@ def test_token_type_ids_are_padded_with_zero_not_the_pad_id():
     assert batch["input_ids"].tolist() == [[0, 5, 6, 2], [0, 7, 2, 1]]
     assert batch["token_type_ids"].tolist() == [[0, 0, 1, 1], [0, 1, 1, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+
+
+def test_picked_tokens_are_masked_80_swapped_10_and_kept_10_percent():
+    m = MlmMasker(mask_id=4, vocab_size=1000, special_ids=[0, 1, 2, 3, 4], prob=0.5, seed=3)
+    ids = torch.arange(5, 1000).repeat(4).view(4, -1)
+    masked, labels, _ = m(ids, torch.ones_like(ids))
+    picked = labels != -100
+    n = int(picked.sum())
+    to_mask = int((masked[picked] == 4).sum()) / n
+    kept = int((masked[picked] == ids[picked]).sum()) / n
+    assert 0.75 < to_mask < 0.85 and 0.07 < kept < 0.13 and 0.07 < 1 - to_mask - kept < 0.13
+    assert torch.equal(masked[~picked], ids[~picked])
+

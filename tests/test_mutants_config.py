@@ -210,3 +210,21 @@ def test_an_override_value_may_hold_an_equals_sign_and_unknown_keys_are_named():
     assert config.load(None, ["--run.name=a=b"]).run.name == "a=b"
     with pytest.raises(config.ConfigError, match=r"^unknown key nosuch \(known: "):
         config.from_dict({"nosuch": 1})
+
+
+def _tables(fixed: dict, tasks=("xnli",)):
+    phase = {"name": "p", "tasks": list(tasks)} if tasks else {"name": "p", "retrieval": ["tatoeba"]}
+    return config.from_dict({"sampler": {"fixed": fixed}, "phases": [phase]})
+
+
+def test_fixed_rates_in_the_config():
+    assert _tables({"xnli": 0.0}).sampler.fixed == {"xnli": 0.0}  # 0 is a rate
+    with pytest.raises(config.ConfigError, match=r"^sampler\.fixed: rates sum to 1; they must leave a share "
+                                                 r"for the other tasks$"):
+        _tables({"xnli": 0.5, "mlm": 0.5}, tasks=("xnli", "mlm"))
+    with pytest.raises(config.ConfigError, match=r"^sampler\.fixed: \['mlm'\] not trained by any phase "
+                                                 r"\(trained: pawsx, xnli\)$"):
+        _tables({"mlm": 0.2}, tasks=("xnli", "pawsx"))
+    with pytest.raises(config.ConfigError, match=r"^sampler\.fixed: \['mlm'\] not trained by any phase "
+                                                 r"\(trained: none\)$"):
+        _tables({"mlm": 0.2}, tasks=())
