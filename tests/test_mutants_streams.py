@@ -138,3 +138,18 @@ def test_to_device_moves_tensors_only_and_drops_meta():
     batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "meta": [{"id": "a"}], "n": 3}
     moved = S.to_device(batch, torch.device("meta"))
     assert moved["input_ids"].device.type == "meta" and moved["n"] == 3 and "meta" not in moved
+
+
+def test_only_an_mlm_task_gets_a_masker_and_streams_keep_seed_and_grouping(parts, monkeypatch):
+    cfg, tok = parts
+    cfg.deepspeed.micro_batch, cfg.data.pad_to_multiple_of = 0, 0
+    cfg.run.seed, cfg.data.group_by_length, cfg.data.mlm_probability = 9, False, 0.2
+    features = S.load_train_features(cfg, get_task("xnli"), tok, dist.DistInfo())
+    monkeypatch.setattr(S, "load_train_features", lambda *a: features)
+    run = types.SimpleNamespace(name="inter", tasks=[types.SimpleNamespace(name="mlm", kind="mlm"),
+                                                     types.SimpleNamespace(name="xnli", kind="classification")])
+    streams = S.build_streams(cfg, run, tok, dist.DistInfo(), 8)
+    masker = streams["mlm"].masker
+    assert isinstance(masker, S.MlmMasker) and streams["xnli"].masker is None
+    assert (masker.mask_id, masker.prob, masker.seed) == (tok.mask_token_id, 0.2, 9)
+    assert all((s.seed, s.group_by_length) == (9, False) for s in streams.values())
