@@ -228,3 +228,22 @@ def test_fixed_rates_in_the_config():
     with pytest.raises(config.ConfigError, match=r"^sampler\.fixed: \['mlm'\] not trained by any phase "
                                                  r"\(trained: none\)$"):
         _tables({"mlm": 0.2}, tasks=())
+
+
+@pytest.mark.parametrize("tree, message", [
+    ([1], r"^recipe: expected a table, got list$"),
+    ({"optim": 3}, r"^optim: expected a table, got int$"),
+    ({"phases": [{"name": "a", "tasks": ["xnli"]}, 5]}, r"^phases\.1: expected a table, got int$"),
+    ({"phases": {"name": "a"}}, r"^phases: expected a list, got dict \(\{'name': 'a'\}\)$"),
+    ({"optim": {"lr": True}}, r"^optim\.lr: expected float, got bool \(True\)$"),
+    ({"eval": {"languages": "de"}}, r"^eval\.languages: expected a list, got str \('de'\)$"),
+    ({"run": {"nosuch": 1}}, r"^unknown key run\.nosuch \(known: [a-z_]+(, [a-z_]+)+\)$"),
+])
+def test_tree_type_errors_name_the_key_and_both_types(tree, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_dict(tree)
+
+
+def test_an_integer_is_taken_for_a_float_but_a_list_is_not_a_number():
+    assert config.from_dict({"optim": {"lr": 1}}).optim.lr == 1.0
+    assert type(config.from_dict({"optim": {"lr": 1}}).optim.lr) is float

@@ -250,3 +250,13 @@ def test_map_messages():
         R.mean_average_precision([{1}, {2}], [[1]])
     with pytest.raises(ValueError, match=r"^mAP@5: nothing to score \(no queries\)$"):
         R.mean_average_precision([], [], k=5)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_knn_equals_a_full_sort_on_blocks_wider_than_a_small_sort(k):
+    rng = np.random.default_rng(10 + k)
+    q = rng.normal(size=(40, 8)).astype(np.float32)
+    b = rng.normal(size=(300, 8)).astype(np.float32)
+    want = np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :k]
+    for chunk in (64, 2048):
+        assert R.knn(q, b, k, chunk=chunk)[1].tolist() == want.tolist()
