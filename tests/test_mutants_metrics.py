@@ -100,3 +100,25 @@ def test_mlqa_splits_on_whitespace_except_chinese():
     # the official MLQA script segments CJK characters only for zh; other languages split on spaces
     assert M.normalize_mlqa("東京 Tower", "en") == "東京 tower"
     assert M.normalize_mlqa("東京 Tower", "zh") == "東 京 tower"
+
+
+@pytest.mark.parametrize("fn, name", [(M.accuracy, "accuracy"), (M.seqeval_prf, "seqeval")])
+def test_length_messages_name_the_metric(fn, name):
+    with pytest.raises(ValueError, match=rf"^{name}: 1 predictions but 2 references$"):
+        fn([["O"]], [["O"], ["O"]])
+    with pytest.raises(ValueError, match=rf"^{name}: nothing to score \(no references\)$"):
+        fn([], [])
+
+
+def test_qa_scores_keep_going_past_an_unanswered_question_and_refuse_nothing():
+    refs = [{"id": "q0", "answers": {"text": ["x"]}}, {"id": "q1", "answers": {"text": ["Paris"]}}]
+    assert M.squad_v1({"q1": "Paris"}, refs) == {"exact_match": 50.0, "f1": 50.0}
+    with pytest.raises(ValueError, match=r"^QA scoring: nothing to score \(no references\)$"):
+        M.squad_v1({}, [])
+
+
+def test_gold_answers_of_every_layout():
+    assert M.gold_answers({"answers": {"text": ["a", 3]}}) == ["a", "3"]
+    assert M.gold_answers({"answers": {}}) == []
+    assert M.gold_answers({"answers": [{"text": "a"}, "b"]}) == ["a", "b"]
+    assert M.gold_answers({}) == []
