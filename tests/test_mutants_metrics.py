@@ -122,3 +122,7 @@ def test_gold_answers_of_every_layout():
     assert M.gold_answers({"answers": {}}) == []
     assert M.gold_answers({"answers": [{"text": "a"}, "b"]}) == ["a", "b"]
     assert M.gold_answers({}) == []
+
+
+def test_score_task_dispatches_token_accuracy():
+    assert M.score_task("token_accuracy", [["N", "V"]], [["N", "N"]], "de") == {"accuracy": 50.0}
