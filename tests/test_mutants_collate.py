@@ -94,3 +94,31 @@ def test_picked_tokens_are_masked_80_swapped_10_and_kept_10_percent():
     assert 0.75 < to_mask < 0.85 and 0.07 < kept < 0.13 and 0.07 < 1 - to_mask - kept < 0.13
     assert torch.equal(masked[~picked], ids[~picked])
 
+
+
+def test_collate_messages_and_kinds():
+    from trainer.data.collate import collate, padded_length
+
+    with pytest.raises(ValueError, match=r"^cannot collate an empty batch$"):
+        collate("classification", [], pad_id=1)
+    with pytest.raises(ValueError, match=r"^unknown head kind 'regression'$"):
+        collate("regression", [{"input_ids": [1]}], pad_id=1)
+    with pytest.raises(ValueError, match=r"^multiple-choice rows of one batch differ in their number of choices: \[2, 3\]$"):
+        collate("multiple_choice", [{"input_ids": [[1], [2]]}, {"input_ids": [[1], [2], [3]]}], pad_id=0)
+    assert (padded_length(16, 8), padded_length(17, 8), padded_length(5, None)) == (16, 24, 5)
+    # multiple choice: token types padded per choice, in the (rows, choices, width) shape
+    mc = collate("multiple_choice", [{"input_ids": [[0, 5], [0, 6, 7]], "token_type_ids": [[0, 1], [0, 1, 1]],
+                                      "labels": 1}], pad_id=1)
+    assert mc["token_type_ids"].tolist() == [[[0, 1, 0], [0, 1, 1]]] and mc["labels"].dtype == torch.long
+    # tagging rows without labels (prediction) get none; classification labels are long integers
+    assert "labels" not in collate("tagging", [{"input_ids": [1, 2]}], pad_id=0)
+    assert "labels" not in collate("classification", [{"input_ids": [1, 2]}], pad_id=0)
+    span = collate("span", [{"input_ids": [1, 2], "start_positions": 1, "end_positions": 1}], pad_id=0)
+    assert span["start_positions"].dtype == torch.long and span["input_ids"].dtype == torch.long
+    # an MLM batch without a masker is left unmasked; with one, input_ids are the masked ids
+    plain = collate("mlm", [{"input_ids": [5, 6, 7]}], pad_id=1)
+    assert plain["input_ids"].tolist() == [[5, 6, 7]] and "labels" not in plain
+    m = MlmMasker(mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3, 4], prob=0.9, seed=1)
+    masked = collate("mlm", [{"input_ids": list(range(5, 45))}], pad_id=1, mlm=m)
+    assert set(masked) >= {"input_ids", "labels", "mlm_positions"}
+    assert (masked["input_ids"] == 4).any()
