@@ -109,6 +109,11 @@ def build_tokenizer(out_dir: str) -> str:
     return out_dir
 
 
+# The progress watchdog of in-process evaluations; tools/mutation.sh sets 0 (off): a mutation
+# run starves each test of CPU, and mutmut's own time limit catches a mutant that hangs.
+WATCHDOG_S = int(os.environ.get("XSTILTS_TEST_WATCHDOG_S", "30"))
+
+
 def config_tree(data_root: str, tok: str, out: str, languages: list[str] | None = None,
                 phases: list[dict] | None = None) -> dict:
     """A run config whose model is the tiny encoder and whose evaluation reads ``data_root``."""
@@ -116,7 +121,7 @@ def config_tree(data_root: str, tok: str, out: str, languages: list[str] | None 
             "model": {"name": "", "tokenizer": tok, "retrieval_layer": 1, "init_config": dict(ENCODER)},
             "data": {"root": data_root, "max_length": 48, "qa_max_length": 64, "doc_stride": 16,
                      "max_query_length": 16},
-            "deepspeed": {"timeout_s": 20, "watchdog_s": 30},
+            "deepspeed": {"timeout_s": 20, "watchdog_s": WATCHDOG_S},
             "tracking": {"tensorboard": True},
             "eval": {"split": "dev", "languages": languages or ["en", "de", "fr"], "batch_size": 8},
             "phases": phases or [{"name": "target", "tasks": ["xnli"], "evaluate": True}]}

@@ -13,7 +13,8 @@ from trainer.data.collate import MlmMasker, collate, padding_stats
 from trainer.data.features import choice_pair, featurize, locate_answer
 from trainer.synth.toy_tokenizer import build_tokenizer, load_tokenizer, sample_corpus
 
-REAL = "/work/shared/data/real"
+from tests.conftest import REAL  # ../shared/data/real beside the checkout
+
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 
 

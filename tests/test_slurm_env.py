@@ -94,9 +94,17 @@ def test_ports_stay_unprivileged_and_apart():
 TORCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
+def _unset(monkeypatch, key: str) -> None:
+    # delenv of an absent variable records nothing, so a value the code under test exports
+    # would outlive the test (MASTER_ADDR=gpu07 reaching a later in-process evaluation): set
+    # it first, so that undoing restores "absent"
+    monkeypatch.setenv(key, "")
+    monkeypatch.delenv(key)
+
+
 def test_discover_reads_an_srun_step(monkeypatch):
     for key in (*TORCH_VARS, *dist.MPI_RANK_VARS):  # discover() exports these: restored afterwards
-        monkeypatch.delenv(key, raising=False)
+        _unset(monkeypatch, key)
     for key, value in srun_env().items():
         monkeypatch.setenv(key, value)
     info = dist.discover()
@@ -124,7 +132,7 @@ def test_no_allocation_and_a_bad_node_list_stop_before_anything_starts(tmp_path,
     for key, value in srun_env(SLURM_STEP_NODELIST="gpu[07-", SLURM_PROCID="0").items():
         monkeypatch.setenv(key, value)
     for key in TORCH_VARS:
-        monkeypatch.delenv(key, raising=False)
+        _unset(monkeypatch, key)
     run = str(tmp_path / "run")
     rc, out = h.cli(["train", ws.recipe, "--out", run], capsys)
     assert rc == 2 and "xstilts: error: SLURM_STEP_NODELIST='gpu[07-': '[' without ']'" in out

@@ -89,6 +89,11 @@ def _find_auto(node: Any, prefix: str = "") -> str | None:
             hit = _find_auto(v, f"{prefix}.{k}" if prefix else k)
             if hit:
                 return hit
+    if isinstance(node, list):  # DeepSpeed reads lists too (e.g. per-group settings)
+        for i, v in enumerate(node):
+            hit = _find_auto(v, f"{prefix}.{i}" if prefix else str(i))
+            if hit:
+                return hit
     return prefix if node == "auto" else None
 
 

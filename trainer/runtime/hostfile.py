@@ -37,7 +37,7 @@ def _parse_line(path: str, n: int, text: str) -> tuple[str, int] | None:
     if not valid_host(host):
         raise HostfileError(path, n, f"{host!r} is not a host name or IP address "
                                      f"(letters, digits, '-', '.'; no shell characters)")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit also takes "²" and "٣"
         raise HostfileError(path, n, f"slots must be a positive integer, got {value!r}")
     if int(value) == 0:
         raise HostfileError(path, n, f"host {host} has zero slots (it would run no rank)")
