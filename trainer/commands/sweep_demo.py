@@ -125,12 +125,13 @@ def pretrained(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> str:
     return export
 
 
-def start_from(export: str) -> list[str]:
-    """Overrides that start a demo run from the pretrained export (encoder, tokenizer, data, and
-    the tokenized-data cache, which the runs share: they run one after another)."""
+def start_from(export: str, out: str) -> list[str]:
+    """Overrides that start a demo run from the pretrained export (encoder, tokenizer, data) with
+    the tokenized-data cache of the demo folder ``out``, which its runs share (they run one after
+    another; another demo started from the same export has its own)."""
     folder = os.path.dirname(os.path.dirname(export))
     return [f"model.name={export}", f"model.tokenizer={export}", f"data.root={os.path.join(folder, 'data')}",
-            f"data.cache_dir={os.path.join(folder, 'cache')}"]
+            f"data.cache_dir={os.path.join(out, 'cache')}"]
 
 
 def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool, given: str | None = None) -> Spec:
@@ -148,7 +149,7 @@ def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool, given
         export = os.path.join(out, "pretrained", demo.pretrain_phase, "export")
     else:
         export = pretrained(spec, demo, out, ranks)
-    spec.sweep.overrides = start_from(export) + spec.sweep.overrides
+    spec.sweep.overrides = start_from(export, out) + spec.sweep.overrides
     return spec
 
 
