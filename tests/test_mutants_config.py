@@ -116,7 +116,10 @@ def test_plan_runs_of_a_joint_and_a_per_task_phase():
         ("target/squad_v1", ["xquad"], ["mlqa"], "/runs/r/target/squad_v1"),
         ("target/tydiqa", ["tydiqa"], [], "/runs/r/target/tydiqa"),
         ("target/xnli", ["xnli"], [], "/runs/r/target/xnli")]
-    assert all(r.phase is target and r.init == "/runs/r/inter/export" for r in runs)
+    assert all(r.phase.name == "target" and r.phase.per_task and r.init == "/runs/r/inter/export" for r in runs)
+    # each run trains with its target's own settings (Task.target_*): 2 epochs, QA at a batch of 16
+    assert [(r.phase.epochs, r.phase.task_batch) for r in runs] == [(2.0, {"xquad": 16}), (2.0, {"tydiqa": 16}),
+                                                                   (2.0, {})]
 
 
 def test_the_smallest_batches_are_accepted():
