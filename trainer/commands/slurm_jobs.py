@@ -110,8 +110,14 @@ def _wait_and_requeue(sc: SlurmConfig, script: str) -> list[str]:
     if sc.requeue:
         lines += [f"if [ \"$rc\" -eq {REQUEUE_EXIT} ]; then",
                   "    echo \"xstilts: checkpoint written before the time limit; requeueing job $SLURM_JOB_ID\"",
-                  "    # Slurm ends this script as it requeues the job; the requeued job resumes",
-                  "    scontrol requeue \"$SLURM_JOB_ID\" && sleep 300",
+                  "    # Slurm ends this script as it requeues the job (SIGTERM, which ends the wait",
+                  "    # below at once); the requeued job resumes. Once the requeue is accepted this",
+                  "    # instance's exit status is of no use, and a non-zero one could mark it failed.",
+                  "    if scontrol requeue \"$SLURM_JOB_ID\"; then",
+                  "        trap 'exit 0' TERM",
+                  "        sleep 300 & wait $!",
+                  "        exit 0",
+                  "    fi",
                   f"    echo \"xstilts: scontrol requeue failed; resubmit with: sbatch {script}\"",
                   "fi"]
     return lines + ["exit \"$rc\""]
