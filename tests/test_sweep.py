@@ -206,3 +206,64 @@ def test_local_sweep_runs_in_turn_skips_finished_and_tabulates(tmp_path, monkeyp
     # +5 on both seeds: the paired interval is [+5, +5], so mnli beats the baseline and is best
     assert "| mnli | 71.5 ± 0.7 (+5.0 [+5.0, +5.0] p=0.00) |" in out
     assert grid["cells"]["mnli"]["xnli"]["seeds"] == [1, 2] and grid["best"]["xnli"]["setting"] == "mnli"
+
+
+def test_lanes_share_the_cores_and_fix_threads(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    def lanes(table: str):
+        path = write_spec(tmp_path, f'recipe = "r.toml"\n{table}', '[[settings]]\nname = "baseline"')
+        return sweep.local_lanes(sweep.load_spec(path))
+
+    assert lanes("ranks = 2")[0] == 1 and lanes("ranks = 2")[1]["OMP_NUM_THREADS"] == "4"
+    parallel, env = lanes("ranks = 2\nparallel = 0\nthreads = 1")
+    assert (parallel, env["OMP_NUM_THREADS"]) == (4, "1")  # 4 runs x 2 ranks x 1 thread = 8 cores
+    parallel, env = lanes("ranks = 1\nparallel = 2")
+    assert (parallel, env["OMP_NUM_THREADS"]) == (2, "4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a fixed thread count wins over the user's
+    assert lanes("parallel = 0\nthreads = 1")[1]["OMP_NUM_THREADS"] == "1"
+    for bad in ("parallel = -1", "threads = true", "parallel = 1.5"):
+        with pytest.raises(sweep.SweepError, match="sweep.(parallel|threads)"):
+            lanes(bad)
+
+
+def test_parallel_sweep_runs_two_at_a_time_and_stops_starting_after_a_failure(tmp_path, monkeypatch, capsys):
+    """Stand-ins record when they run: never more than 2 at once, 2 at once at some point; a
+    failed run lets the running one finish, starts no other, and shows its log's last lines."""
+    recipe = PAPER.replace(os.path.join("sweeps", "paper_grid.toml"), "xlmr_large_multitask.toml")
+    out = tmp_path / "grid"
+    path = write_spec(tmp_path, f'recipe = "{recipe}"\nout = "{out}"\nseeds = [1, 2, 3]\n'
+                      'launcher = "single"\nparallel = 2\nthreads = 1',
+                      '[[settings]]\nname = "baseline"\ntasks = []\n[[settings]]\nname = "mnli"\ntasks = ["mnli"]')
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    monkeypatch.setattr(sweep, "validate", lambda run, world: None)  # no recipe checks: stand-ins only
+
+    def stand_in(spec, run):
+        score = 70 + run.seed + (5 if run.setting == "mnli" else 0)
+        body = json.dumps(results({"xnli": score}))
+        fail = run.setting == "mnli" and run.seed == 1 and not os.path.exists(tmp_path / "ok")
+        code = (f"import os, sys, time; t = time.time(); time.sleep(0.6); "
+                f"print('threads', os.environ['OMP_NUM_THREADS']); "
+                f"open({str(spans / f'{run.setting}-{run.seed}')!r}, 'w').write(f'{{t}} {{time.time()}}'); "
+                f"sys.exit(print('boom in', {run.setting!r}) or 4) if {fail} else None; "
+                f"os.makedirs({run.out!r}, exist_ok=True); "
+                f"open(os.path.join({run.out!r}, 'results.json'), 'w').write({body!r})")
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(sweep, "command", stand_in)
+    rc, text = h.cli(["sweep", path], capsys)
+    assert rc == 4 and "failed (exit 4)" in text and "boom in mnli" in text  # the log's tail
+    started = sorted(os.listdir(spans))
+    # baseline 1-3 and mnli 1 ran; mnli 1 failed while another was running, so mnli 2 and 3 never started
+    assert "mnli-2" not in started and "mnli-3" not in started and {"baseline-1", "baseline-2", "mnli-1"} <= set(started)
+    times = [tuple(map(float, (spans / name).read_text().split())) for name in started]
+    overlap = max(sum(a <= t < b for a, b in times) for t, _ in times)
+    assert overlap == 2
+    log = (out / "logs" / "baseline-seed1.log").read_text()
+    assert "threads 1" in log
+    h.write_text(str(tmp_path / "ok"), "")
+    rc, text = h.cli(["sweep", path], capsys)
+    assert rc == 0, text
+    assert "| mnli | 72.0 ± 1.0 (+5.0" in text  # every seed of both settings (en and de averaged)

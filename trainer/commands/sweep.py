@@ -32,6 +32,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 from eval.grid import build_grid, to_markdown, write_grid
 from eval.grid_extra import build_extra, read_tables
@@ -151,21 +152,77 @@ def is_done(run: SweepRun) -> bool:
     return os.path.isfile(os.path.join(run.out, "results.json"))
 
 
+def local_lanes(spec: Spec) -> tuple[int, dict]:
+    """(runs at once, their environment) of a local sweep: `sweep.parallel` runs (0: as many as
+    the cores hold at `sweep.threads` per rank), each rank with `sweep.threads` threads (0: the
+    cores shared out)."""
+    sw = spec.sweep
+    cores = os.cpu_count() or 1
+    parallel = sw.parallel or max(1, cores // (sw.ranks * (sw.threads or 1)))
+    env = launch_env(sw.ranks)
+    if sw.threads:
+        env["OMP_NUM_THREADS"] = str(sw.threads)
+    elif parallel > 1:
+        env["OMP_NUM_THREADS"] = str(max(1, cores // (sw.ranks * parallel)))
+    return parallel, env
+
+
 def execute(spec: Spec, runs: list[SweepRun]) -> int:
-    """Run what is not finished, one after another; stop at the first failure (re-running the
-    sweep continues from there: finished runs are skipped, a stopped run resumes its phases)."""
+    """Run what is not finished, ``sweep.parallel`` at a time (in order); after a failure start
+    no more (re-running the sweep continues from there: finished runs are skipped, a stopped run
+    resumes its phases)."""
+    parallel, env = local_lanes(spec)
+    todo = []
     for i, run in enumerate(runs, 1):
         if is_done(run):
             print(f"[{i}/{len(runs)}] done: {run.out}", flush=True)
-            continue
-        cmd = command(spec, run)
-        print(f"[{i}/{len(runs)}] + {shlex.join(cmd)}", flush=True)
-        rc = subprocess.call(cmd, env=launch_env(spec.sweep.ranks), cwd=ROOT)
-        if rc != 0:
-            print(f"xstilts sweep: run {run.out} failed (exit {rc}); re-run the sweep to continue",
-                  file=sys.stderr)
-            return rc
-    return 0
+        else:
+            todo.append((i, run))
+    if parallel == 1:
+        for i, run in todo:
+            cmd = command(spec, run)
+            print(f"[{i}/{len(runs)}] + {shlex.join(cmd)}", flush=True)
+            rc = subprocess.call(cmd, env=env, cwd=ROOT)
+            if rc != 0:
+                return _failed(run, rc)
+        return 0
+    return _execute_parallel(spec, runs, todo, parallel, env)
+
+
+def _execute_parallel(spec: Spec, runs: list[SweepRun], todo: list, parallel: int, env: dict) -> int:
+    """Up to ``parallel`` runs at once, each one's output in <sweep out>/logs/."""
+    logs = os.path.join(spec.sweep.out, "logs")
+    os.makedirs(logs, exist_ok=True)
+    running: dict = {}
+    failed = 0
+    print(f"{len(todo)} runs to do, {parallel} at a time, {env.get('OMP_NUM_THREADS', '?')} thread(s) per rank",
+          flush=True)
+    while (todo and not failed) or running:
+        while todo and not failed and len(running) < parallel:
+            i, run = todo.pop(0)
+            cmd = command(spec, run)
+            log = os.path.join(logs, "-".join([run.setting, f"seed{run.seed}", *([run.target] if run.target else [])])
+                               + ".log")
+            print(f"[{i}/{len(runs)}] + {shlex.join(cmd)}\n    output: {log}", flush=True)
+            with open(log, "a") as f:
+                proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            running[proc] = (i, run, log, time.monotonic())
+        time.sleep(0.5)
+        for proc in [p for p in running if p.poll() is not None]:
+            i, run, log, start = running.pop(proc)
+            if proc.returncode == 0:
+                print(f"[{i}/{len(runs)}] finished in {time.monotonic() - start:.0f} s: {run.out}", flush=True)
+                continue
+            with open(log, errors="replace") as f:
+                tail = f.readlines()[-30:]
+            print(f"[{i}/{len(runs)}] the last lines of {log}:\n{''.join(tail)}", file=sys.stderr, flush=True)
+            failed = failed or _failed(run, proc.returncode)
+    return failed
+
+
+def _failed(run: SweepRun, rc: int) -> int:
+    print(f"xstilts sweep: run {run.out} failed (exit {rc}); re-run the sweep to continue", file=sys.stderr)
+    return rc
 
 
 def collect(spec: Spec, runs: list[SweepRun]) -> dict:

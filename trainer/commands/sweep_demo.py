@@ -9,8 +9,11 @@ once, under the first one's name, and the sweep says so. Settings with their own
 name their demo recipe in ``[demo.recipes]``.
 
 The encoder is pretrained once per demo folder (``pretrain``'s MLM phase, ``run.until``) and
-every run starts from that export; the runs go one after another on 1 process, or on N ranks
-(``--ranks N``: fp32 ZeRO-2 gives the same numbers, so the same grid.json).
+every run starts from that export. Every rank of a demo run computes with one thread, and the
+runs share the cores out (2 cores: two 1-process runs at once, or one 2-rank run at a time): a
+fp32 ZeRO-2 step then gives the same numbers on 1 and on N ranks (``--ranks N``), so the same
+grid.json. (The thread count changes how CPU kernels split their sums: 1 process with 2 threads
+and 2 ranks with 1 thread each drift apart within a few steps.)
 """
 from __future__ import annotations
 
@@ -98,6 +101,7 @@ def demo_spec(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> tuple[Spec,
     sweep = dataclasses.replace(
         sw, name=f"{sw.name}-demo", recipe=os.path.join(spec_dir, demo.recipe), out=out, seeds=list(demo.seeds),
         targets=list(demo.targets), launcher="deepspeed" if ranks > 1 else "single", ranks=ranks, hostfile="",
+        parallel=0, threads=1,
         overrides=list(demo.overrides), per_target=False, compute_budget=demo.compute_budget,
         baseline=rename.get(sw.baseline, sw.baseline), compute_reference=rename.get(sw.compute_reference, ""))
     contrasts = [dataclasses.replace(c, plus=list(dict.fromkeys(rename[n] for n in c.plus if n in rename)),
@@ -109,17 +113,18 @@ def demo_spec(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> tuple[Spec,
     return out_spec, notes
 
 
-def pretrained(spec: Spec, demo: DemoConfig, out: str, ranks: int) -> str:
+def pretrained(spec: Spec, demo: DemoConfig, out: str) -> str:
     """The demo's pretrained encoder (trained once per demo folder): its export folder."""
     folder = os.path.join(out, "pretrained")
     export = os.path.join(folder, demo.pretrain_phase, "export")
     if os.path.isfile(os.path.join(export, "xstilts.json")):
         return export
     recipe = os.path.join(os.path.dirname(spec.path), demo.pretrain)
-    cmd = demo_command(folder, ranks, "deepspeed" if ranks > 1 else "single", recipe=recipe,
+    # one process whatever --ranks says: the demos on 1 and on N ranks start from the same weights
+    cmd = demo_command(folder, 1, "single", recipe=recipe,
                        extra=[f"--run.until={demo.pretrain_phase}", "--run.name=demo-pretrained"])
     print(f"pretraining the demo encoder once: + {shlex.join(cmd)}", flush=True)
-    rc = subprocess.call(cmd, env=launch_env(ranks), cwd=ROOT)
+    rc = subprocess.call(cmd, env=launch_env(1), cwd=ROOT)
     if rc != 0 or not os.path.isfile(os.path.join(export, "xstilts.json")):
         raise SweepError(f"pretraining the demo encoder failed (exit {rc}); see the output above")
     return export
@@ -148,7 +153,7 @@ def prepare(spec: Spec, demo: DemoConfig, out: str, ranks: int, dry: bool, given
     elif dry:
         export = os.path.join(out, "pretrained", demo.pretrain_phase, "export")
     else:
-        export = pretrained(spec, demo, out, ranks)
+        export = pretrained(spec, demo, out)
     spec.sweep.overrides = start_from(export, out) + spec.sweep.overrides
     return spec
 

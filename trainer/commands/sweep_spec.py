@@ -41,6 +41,11 @@ class SweepConfig:
     """Ranks of every run on one node (ignored with `hostfile`)."""
     hostfile: str = ""
     """`host slots=N` file of every run (deepspeed or mpirun), relative to the spec or project."""
+    parallel: int = 1
+    """Local runs at once, each on `ranks` ranks (0: as many as the cores hold at `threads` per rank)."""
+    threads: int = 0
+    """Threads of every rank of a local run (0: the cores shared out over `parallel` x `ranks`).
+    Fixed, a run computes the same numbers on any number of ranks (the demo uses 1)."""
     overrides: list = field(default_factory=list)
     """Recipe overrides of every run, as `key=value`."""
     by_language: bool = False
@@ -148,6 +153,12 @@ def check_spec(spec: Spec) -> None:
         raise SweepError(f"{where}: sweep.launcher: expected one of {', '.join(LAUNCHERS)}, got {sw.launcher!r}")
     if sw.ranks < 1:
         raise SweepError(f"{where}: sweep.ranks: expected at least 1, got {sw.ranks}")
+    for key in ("parallel", "threads"):
+        value = getattr(sw, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SweepError(f"{where}: sweep.{key}: expected a whole number >= 0, got {value!r}")
+    if sw.parallel != 1 and sw.hostfile:
+        raise SweepError(f"{where}: sweep.parallel: runs on a hostfile's hosts go one at a time")
     if sw.launcher == "slurm" and sw.hostfile:
         raise SweepError(f"{where}: sweep.hostfile: Slurm gives each job its hosts; set nodes and "
                          f"GPUs in the [slurm] table")

@@ -61,9 +61,17 @@ def _generate(task_name: str, source: str, path: str, split: str, lang: str, ski
         if limit and i >= limit:
             break
         yield row
-    os.makedirs(os.path.dirname(report), exist_ok=True)
-    with open(report, "w") as f:
-        json.dump({"skipped": skips.count, "examples": skips.examples, "path": path}, f)
+    write_report(report, {"skipped": skips.count, "examples": skips.examples, "path": path})
+
+
+def write_report(path: str, data: dict) -> None:
+    """A cache report, whole or not at all: runs that share a cache may read it while another
+    writes it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 def cache_root(cfg) -> str:
@@ -132,9 +140,7 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
                             new_fingerprint=features_fingerprint(examples, kwargs))
     report = os.path.join(cache_root(cfg), "reports", f"features-{features._fingerprint}.json")
     if stats:
-        os.makedirs(os.path.dirname(report), exist_ok=True)
-        with open(report, "w") as f:
-            json.dump(stats, f)
+        write_report(report, stats)
     elif os.path.isfile(report):
         with open(report) as f:
             stats = json.load(f)
