@@ -8,12 +8,16 @@ import glob
 import os
 
 import pytest
+import torch
 
 from tests import helpers as h
 
 STEPS = 6
-# fp32, dropout off: the 2-rank job sums the same gradients as 1 rank in another order, so the
-# losses agree to float32 rounding (measured: identical to 1e-6 over 6 steps).
+# fp32, dropout off, one thread per rank, two micro-batches a step (accumulated on 1 rank, one per
+# rank on 2: a sum of two terms, the same in either order), the per-operation AdamW and a clip
+# that acts at every step: 2 ranks compute the same weights as 1, bit for bit. The logged losses
+# are averaged another way (over ranks in float64), so they agree to float32 rounding.
+EXACT = ["--deepspeed.global_batch=8", "--optim.fused=false", "--optim.clip=0.05"]
 WORLD_SIZE_TOL = 1e-4
 # bf16 weights and activations against fp32: one bf16 rounding step of a loss near 1.1.
 BF16_TOL = 5e-2
@@ -36,12 +40,12 @@ def train(ws: h.Workspace, launcher: str, name: str, ranks: int = 2, extra: list
 
 @pytest.fixture(scope="module")
 def deepspeed_run(ws):
-    return train(ws, "deepspeed", "deepspeed2", extra=["--tracking.tensorboard=true"])
+    return train(ws, "deepspeed", "deepspeed2", extra=["--tracking.tensorboard=true", *EXACT])
 
 
 @pytest.fixture(scope="module")
 def single_run(ws):
-    return train(ws, "single", "single1", ranks=1)
+    return train(ws, "single", "single1", ranks=1, extra=EXACT)
 
 
 @pytest.mark.slow
@@ -60,11 +64,19 @@ def test_two_ranks_match_one_rank(deepspeed_run, single_run):
         assert two[step] == pytest.approx(one[step], abs=WORLD_SIZE_TOL), (step, two, one)
     # the run really trains: the loss moves (a run that never stepped would also "match")
     assert len({round(v, 4) for v in one.values()}) > 1
+    clipped = [row["train/grad_norm"] for row in h.metric_rows(single_run[0]) if "train/grad_norm" in row]
+    assert clipped and min(clipped) > 0.05  # the clip acted at every logged step
+    from safetensors.torch import load_file
+
+    got, ref = (load_file(os.path.join(run[0], "inter", "export", "model.safetensors"))
+                for run in (deepspeed_run, single_run))
+    assert got.keys() == ref.keys()
+    assert [k for k in ref if not torch.equal(got[k], ref[k])] == []  # bit for bit
 
 
 @pytest.mark.slow
 def test_bf16_follows_fp32_within_rounding(ws, deepspeed_run):
-    out, _ = train(ws, "deepspeed", "bf16", extra=["--deepspeed.precision=bf16"])
+    out, _ = train(ws, "deepspeed", "bf16", extra=["--deepspeed.precision=bf16", *EXACT])
     got, ref = h.losses(out), h.losses(deepspeed_run[0])
     assert sorted(got) == sorted(ref)
     for step in ref:
@@ -77,7 +89,7 @@ def test_compiled_layers_train_like_eager_under_zero2(ws, deepspeed_run):
     """``model.compile``: the layers compiled in place (aot_eager: autograd capture without code
     generation, which a CPU test can afford) under ZeRO-2's gradient hooks on 2 ranks give the
     eager run's losses, and the export keeps its parameter names."""
-    out, r = train(ws, "deepspeed", "compiled", extra=["--model.compile=aot_eager"])
+    out, r = train(ws, "deepspeed", "compiled", extra=["--model.compile=aot_eager", *EXACT])
     assert "torch.compile (aot_eager): 2 encoder module(s)" in r.output, r.tail()
     got, ref = h.losses(out), h.losses(deepspeed_run[0])
     assert sorted(got) == sorted(ref) == list(range(1, STEPS + 1))

@@ -128,7 +128,11 @@ class OptimConfig:
     warmup_ratio: float = 0.1
     """Share of steps with linear warm-up, followed by linear decay to zero."""
     clip: float = 1.0
-    """Gradient-norm clipping."""
+    """Gradient-norm clipping (the norm is the same on any number of ranks: float64 across ranks)."""
+    fused: bool = True
+    """torch's fused AdamW kernel (fast). Off: the per-operation loop, whose numbers on CPU do
+    not depend on the rank count (the fused CPU kernel rounds the last elements of each ZeRO
+    partition, after its last full vector, another way, so partition sizes change the numbers)."""
 
 
 @dataclass

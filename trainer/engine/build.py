@@ -69,7 +69,7 @@ def fill_ds_config(ds: dict, cfg, *, lr: float, global_batch: int, world_size: i
         # hands the optimizer one flat partition per group, where on CPU the fused kernel is
         # about 8x faster than torch's default loop (benchmarks/optimizer.py).
         params["torch_adam"] = True
-        params.setdefault("fused", True)
+        params.setdefault("fused", o.fused)
     sched = ds.setdefault("scheduler", {"type": "WarmupDecayLR", "params": {}})
     sp = sched.setdefault("params", {})
     where = f"{path}.scheduler.params"
@@ -122,4 +122,33 @@ def build_engine(model, ds_config: dict):
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, ds_config["optimizer"]["params"]["weight_decay"]),
         config=ds_config)
+    world_size_free_norm(engine.optimizer)
     return engine
+
+
+def world_size_free_norm(optimizer) -> None:
+    """ZeRO-1/2's gradient norm (clipping, the logged grad_norm), the same on any number of
+    ranks: each rank's sum of squares in float64, summed over the ranks in float64, rounded to
+    float32 once. DeepSpeed rounds each rank's sum to float32 before its all-reduce, so 1 and 2
+    ranks clip by factors an ulp apart and their weights drift apart. Same cost as DeepSpeed's
+    (it also squares in float64). Other optimizers are left as they are."""
+    import deepspeed.comm as dist
+    import torch
+
+    direct = getattr(optimizer, "get_grad_norm_direct", None)
+    group = getattr(optimizer, "dp_process_group", None)
+    if direct is None or group is None or getattr(optimizer, "has_moe_layers", False):
+        return
+
+    def grad_norm(gradients, params, norm_type=2):
+        if float(norm_type) != 2.0:
+            return direct(gradients, params, norm_type)
+        total = torch.zeros((), dtype=torch.float64, device=optimizer.device)
+        for g in gradients:
+            if not getattr(g, "_zero_padding", False):
+                total += torch.linalg.vector_norm(g.detach(), dtype=torch.float64).square()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+        norm = total.sqrt().float()
+        return norm.masked_fill_(~torch.isfinite(norm), -1.0)  # DeepSpeed's mark of a bad norm
+
+    optimizer.get_grad_norm_direct = grad_norm
