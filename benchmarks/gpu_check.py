@@ -27,9 +27,10 @@ Each step's figures are written as JSON under OUT_DIR (``<step>.json``, logs und
 faster), ``host_ms_per_step``, ``host_hf_ms_per_step``, ``host_ratio_vs_hf`` (host ms, below 1 is
 cheaper), ``device``, ``seconds``, ``failed``. With ``--cpu``: the small encoder (4 layers, hidden
 256) instead of XLM-R Large, fp32, 4-row micro-batches at 32 and 64 tokens, 2 steps, compiled
-with ``aot_eager`` (the same tracing, without inductor's minutes of C++ code generation), 3
-short rounds of the side by side (3 steps each) and of the host proxy. On two loaded CPU cores
-the side by side's nine launches take most of the time (each one imports torch and DeepSpeed).
+with ``aot_eager`` (the same tracing, without inductor's minutes of C++ code generation), one
+round of the side by side (3 steps per variant; 3 rounds on GPU) and 3 of the host proxy. On two
+loaded CPU cores the side by side's launches take most of the time (each one imports torch and
+DeepSpeed).
 """
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def steps(cpu: bool, out: str, work: str) -> list[tuple[str, str, list[str], int
         mfu = ["--shape", "small", "--seqs", "32", "64", "--rows", "4", "--accum", "1", "--steps", "2",
                "--warmup", "1"]
         compiled = mfu + ["--compile", "--compile-backend", "aot_eager"]
-        side = ["--shape", "small", "--micro", "4", "--global-batch", "4", "--steps", "3", "--warmup", "1"]
+        side = ["--shape", "small", "--micro", "4", "--global-batch", "4", "--steps", "3", "--warmup", "1",
+                "--repeats", "1"]
         host = ["--rounds", "3", "--steps", "2", "--warmup", "1"]
         caps = (40, 130, 40, 40)  # mfu, side by side, host proxy, compiled
     else:
@@ -68,7 +70,9 @@ def steps(cpu: bool, out: str, work: str) -> list[tuple[str, str, list[str], int
         side = ["--shape", "large", "--micro", "32", "--global-batch", "32", "--steps", "24", "--warmup", "4"]
         host = ["--rounds", "10"]
         caps = (90, 300, 60, 180)
-    side += ["--ranks", "1", "--pad-multiple", "8", "--repeats", "3", "--variants", *SIDE_BY_SIDE,
+    if not cpu:
+        side += ["--repeats", "3"]
+    side += ["--ranks", "1", "--pad-multiple", "8", "--variants", *SIDE_BY_SIDE,
              "--work", os.path.join(work, "throughput")]
     return [("mfu_eager", "mfu.py", mfu, caps[0]),
             ("host_proxy", "host_overhead.py", host, caps[2]),
