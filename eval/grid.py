@@ -33,6 +33,13 @@ from eval.stats import beats, paired_seed_test
 AVERAGE = "avg"
 NO_BEST = "no setting beats the baseline by more than its 95% interval"
 TESTS = ("ci_low", "ci_high", "p_value")
+# metrics on a 0-1 scale (alignment's cosine gap and CKA; scores and drops are in points): shown
+# with 3 decimals, where one would print 0.1 ± 0.0 for every setting
+FRACTIONS = ("cos_gap", "cka")
+
+
+def _digits(metric: str | None) -> int:
+    return 3 if metric in FRACTIONS else 1
 
 
 def build_grid(aggregates: Mapping[str, Mapping], baseline: str | None = None,
@@ -204,20 +211,21 @@ def _best(cells: Mapping, settings: Sequence[str], columns: Sequence[str], basel
     return best
 
 
-def _delta(cell: Mapping) -> str:
-    """(+1.2 [-0.3, +2.6] p=.14): the difference to the baseline, its 95% interval, the p-value."""
-    text = f"{cell['delta']:+.1f}"
+def _delta(cell: Mapping, d: int = 1) -> str:
+    """(+1.2 [-0.3, +2.6] p=.14): the difference to the baseline, its 95% interval, the p-value
+    (``d`` decimals)."""
+    text = f"{cell['delta']:+.{d}f}"
     if cell.get("ci_low") is not None:
-        text += f" [{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}] p={cell['p_value']:.2f}"
+        text += f" [{cell['ci_low']:+.{d}f}, {cell['ci_high']:+.{d}f}] p={cell['p_value']:.2f}"
     return f" ({text})"
 
 
-def _cell(cell: Mapping | None, runs: int) -> str:
+def _cell(cell: Mapping | None, runs: int, d: int = 1) -> str:
     if not cell:
         return "-"
-    text = f"{cell['mean']:.1f} ± {cell['std']:.1f}"
+    text = f"{cell['mean']:.{d}f} ± {cell['std']:.{d}f}"
     if cell.get("delta") is not None:
-        text += _delta(cell)
+        text += _delta(cell, d)
     if runs and cell.get("n", runs) < runs:
         text += f" [n={cell['n']}]"  # not every seed has finished
     return text
@@ -229,11 +237,13 @@ def to_markdown(grid: Mapping) -> str:
     splits = grid.get("splits", {})
     head = [f"{t} ({grid['metrics'][t]}{', ' + splits[t] if t in splits else ''})" for t in cols] + [AVERAGE]
     out = ["| intermediate | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    digits = {t: _digits(grid["metrics"].get(t)) for t in cols}
+    d_avg = max(digits.values(), default=1)
     for name in grid["settings"]:
-        row = [_cell(grid["cells"][name].get(t), runs) for t in cols]
+        row = [_cell(grid["cells"][name].get(t), runs, digits[t]) for t in cols]
         avg = grid["average"].get(name)
-        row.append("-" if avg is None else f"{avg['mean']:.1f}"
-                   + ("" if avg["delta"] is None else f" ({avg['delta']:+.1f})"))
+        row.append("-" if avg is None else f"{avg['mean']:.{d_avg}f}"
+                   + ("" if avg["delta"] is None else f" ({avg['delta']:+.{d_avg}f})"))
         label = f"**{name}** (baseline)" if name == grid.get("baseline") else name
         out.append(f"| {label} | " + " | ".join(row) + " |")
     best = [_best_text(grid["best"].get(t)) for t in cols]
@@ -248,11 +258,11 @@ def to_markdown(grid: Mapping) -> str:
     out += ["", f"_{note}_", ""]
     for name, by_task in grid.get("contrasts", {}).items():
         out.append(f"Contrast {name}: " + "; ".join(
-            f"{task} {c['delta']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] p={c['p_value']:.2f}"
-            if c.get("delta") is not None else f"{task} -" for task, c in by_task.items()) + "\n")
+            f"{task} {_delta(c, digits.get(task, 1))[2:-1]}" if c.get("delta") is not None else f"{task} -"
+            for task, c in by_task.items()) + "\n")
     for name, by_task in grid.get("languages", {}).items():
         for task, langs in by_task.items():
-            cells = " | ".join(f"{lang} {_cell(c, runs)}" for lang, c in langs.items())
+            cells = " | ".join(f"{lang} {_cell(c, runs, digits.get(task, 1))}" for lang, c in langs.items())
             out.append(f"- {name} / {task}: {cells}")
     for kind, sub in grid.get("extra", {}).items():  # robustness drops, alignment (eval/grid_extra.py)
         what = "higher is better" if sub.get("higher_is_better", True) else "drop = clean - scored; lower is more robust"

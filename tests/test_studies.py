@@ -177,3 +177,18 @@ def test_model_dropout_overrides_the_encoders_config(tmp_path):
     assert load(demo).model.dropout == 0.0 and load(demo).deepspeed.micro_batch == 16
     with pytest.raises(ConfigError, match="model.dropout"):
         load(demo, ["model.dropout=1.5"])
+
+
+def test_alignment_fractions_print_with_three_decimals_and_scores_with_one():
+    """Cosine gap and CKA lie in [0, 1]: one decimal would print 0.1 ± 0.0 for every setting."""
+    def report(gap: float) -> dict:
+        return {"task": "tatoeba", "languages": {"de": {"per_layer": [
+            {"layer": 1, "accuracy": 40.0 + 100 * gap, "cos_gap": gap, "cka": 0.5}]}}}
+    per_seed = {"baseline": {1: alignment_tables(report(0.1230)), 2: alignment_tables(report(0.1270))},
+                "mnli": {1: alignment_tables(report(0.1421)), 2: alignment_tables(report(0.1479))}}
+    extra = build_extra(per_seed, "baseline", ["baseline", "mnli"], 2)
+    gap = to_markdown(extra["alignment cos_gap"])
+    assert "| **baseline** (baseline) | 0.125 ± 0.003 | 0.125 |" in gap, gap
+    assert "| mnli | 0.145 ± 0.004 (+0.020 [" in gap, gap
+    acc = to_markdown(extra["alignment accuracy"])
+    assert "| **baseline** (baseline) | 52.5 ± 0.3 | 52.5 |" in acc, acc
