@@ -63,8 +63,10 @@ def wait_final(job_id: str, timeout: float = 240) -> dict:
 
 
 def release(job_id: str, **update: str) -> None:
-    """Start a requeued job now instead of after Slurm's requeue delay (about 25 s here)."""
-    fields = [f"{k}={v}" for k, v in {"StartTime": "now", **update}.items()]
+    """Start a requeued job in 2 s instead of after Slurm's requeue delay (about 25 s here). Not
+    at once: slurmd refuses a job whose new credential carries the same second as the revocation
+    of its last one ("Job credential revoked"), and the job then ends instead of running."""
+    fields = [f"{k}={v}" for k, v in {"StartTime": "now+2", **update}.items()]
     subprocess.run(["scontrol", "update", f"JobId={job_id}", *fields], check=True, capture_output=True)
 
 
