@@ -25,6 +25,6 @@ setup(
         "matplotlib",
     ],
     # accelerate: HF Trainer's DeepSpeed integration (tests and the side-by-side benchmark)
-    extras_require={"test": ["pytest>=7", "accelerate>=0.30", "hypothesis>=6", "mutmut>=3.3,<4"], "bench": ["accelerate>=0.30"]},
+    extras_require={"test": ["pytest>=7", "accelerate>=0.30", "hypothesis>=6", "mutmut>=3.3,<4", "pytest-xdist>=3"], "bench": ["accelerate>=0.30"]},
     entry_points={"console_scripts": ["xstilts=trainer.cli:main"]},
 )

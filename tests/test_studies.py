@@ -115,7 +115,7 @@ def test_the_most_robust_setting_is_named_only_below_the_baseline():
     assert "most robust intermediate | none" in to_markdown(same)
 
 
-def test_a_setting_above_the_baseline_is_never_named_best():
+def test_a_setting_below_the_baseline_is_never_named_best():
     res = lambda v: {"tasks": {"xnli": {"metric": "accuracy", "languages": {"de": {"accuracy": v}},  # noqa: E731
                                         "avg_metric": v}}}
     per_seed = {"baseline": {s: res(60.0 + s) for s in range(1, 4)}, "worse": {s: res(58.0 + s) for s in range(1, 4)}}
