@@ -33,6 +33,7 @@ def _ce(logits, target):
     return (torch.logsumexp(logits, -1) - logits.gather(-1, target[:, None]).squeeze(-1)).mean()
 
 
+@torch.no_grad()  # values only: float() of a tensor that needs grad warns
 def test_each_head_kind_gives_the_right_loss():
     m = tiny_model()
     b = batch() | {"labels": torch.tensor([0, 2, 1])}
