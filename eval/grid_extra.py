@@ -46,6 +46,8 @@ def robustness_tables(report: Mapping) -> dict[str, dict]:
     averages = report.get("attack_averages") or {}
     for s, tasks in (report.get("attacks") or {}).items():
         for task, langs in tasks.items():
+            if not langs:  # nothing attacked in any language: no figure to aggregate (as for noise)
+                continue
             avg = averages.get(s, {}).get(task, {}).get("drop")
             out.setdefault(f"attack {s}", {"tasks": {}})["tasks"][task] = _entry(
                 DROP, {lang: v["drop"] for lang, v in langs.items()}, avg)
