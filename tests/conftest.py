@@ -35,3 +35,21 @@ def real_data() -> str:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "slow: starts processes (launchers, ranks, the demo): "
                                        "left out of the fast tier, `pytest -m \"not slow\"`")
+
+
+@pytest.fixture
+def ascii_default_open(monkeypatch):
+    """``open`` in text mode without an encoding reads and writes ASCII, as under an ASCII locale
+    (so a test can tell a file opened as UTF-8 from one opened in the locale's encoding); the
+    fixture's value is the real ``open``."""
+    import builtins
+
+    real_open = builtins.open
+
+    def ascii_default(file, mode="r", buffering=-1, encoding=None, *args, **kw):
+        if "b" not in mode:
+            encoding = encoding or "ascii"
+        return real_open(file, mode, buffering, encoding, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", ascii_default)
+    return real_open

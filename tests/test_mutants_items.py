@@ -2,7 +2,6 @@
 values worked out independently: survivors of a mutation run of eval/items.py, each killed here."""
 from __future__ import annotations
 
-import builtins
 import json
 import math
 import os
@@ -76,15 +75,8 @@ def test_metric_of_empty_single_and_zero_denominators():
     assert metric_of(COUNTS, np.array([[3, 4], [1, 4]])) == pytest.approx(50.0)
 
 
-def test_items_round_trip_in_utf8_and_a_missing_file_is_none(tmp_path, monkeypatch):
-    real_open = builtins.open
-
-    def ascii_default(file, mode="r", buffering=-1, encoding=None, *args, **kw):
-        if "b" not in mode:
-            encoding = encoding or "ascii"
-        return real_open(file, mode, buffering, encoding, *args, **kw)
-
-    monkeypatch.setattr(builtins, "open", ascii_default)
+def test_items_round_trip_in_utf8_and_a_missing_file_is_none(tmp_path, ascii_default_open):
+    real_open = ascii_default_open
     one = str(tmp_path / "items" / "xquad" / "test-de.json")
     two = str(tmp_path / "items" / "xquad" / "test-fr.json")  # the same folder again
     write_items(one, "exact_match·f1", MEAN, [0.5, 1.0])

@@ -70,9 +70,7 @@ def test_csv_rows_of_noise_and_attacks():
         ""]
 
 
-def test_markdown_holds_noise_then_attacks_and_files_are_utf8(tmp_path, monkeypatch):
-    import builtins
-
+def test_markdown_holds_noise_then_attacks_and_files_are_utf8(tmp_path, monkeypatch, ascii_default_open):
     from eval.robustness import write_report
 
     report = build_report({"ñli": {"de": {"accuracy": 80.0}}}, {"a": {"ñli": {"de": {"accuracy": 75.0}}}})
@@ -81,16 +79,8 @@ def test_markdown_holds_noise_then_attacks_and_files_are_utf8(tmp_path, monkeypa
     text = to_markdown(report)
     assert "XX" not in text
     assert text.index("# Robustness under noise") < text.index("\n# Robustness under attack")
-    real_open = builtins.open
-
-    def ascii_default(file, mode="r", buffering=-1, encoding=None, *args, **kw):
-        if "b" not in mode:
-            encoding = encoding or "ascii"
-        return real_open(file, mode, buffering, encoding, *args, **kw)
-
-    monkeypatch.setattr(builtins, "open", ascii_default)
     paths = write_report(report, str(tmp_path / "out"))
-    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.undo()  # the real open again
     with open(paths["md"], encoding="utf-8") as f:
         assert "| ñli | de | accuracy | 80.00 | 75.00 (+5.00) |" in f.read()
     with open(paths["csv"], encoding="utf-8") as f:

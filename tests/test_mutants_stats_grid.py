@@ -193,11 +193,9 @@ def test_read_tables_reads_utf8_under_an_ascii_locale(tmp_path):
     assert noise == ["ñli"] and align == ["tatoeba·ü L0"]
 
 
-def test_read_tables_passes_utf8_to_open_not_the_locales_default(tmp_path, monkeypatch):
+def test_read_tables_passes_utf8_to_open_not_the_locales_default(tmp_path, ascii_default_open):
     """The same, in this process: ``open`` without an encoding reads ASCII here, as under an
     ASCII locale."""
-    import builtins
-
     run = str(tmp_path / "run")
     os.makedirs(os.path.join(run, "align", "tatoeba"))
     for path, doc in ((os.path.join(run, "robustness.json"),
@@ -206,14 +204,6 @@ def test_read_tables_passes_utf8_to_open_not_the_locales_default(tmp_path, monke
                        {"task": "tatoeba·ü", "languages": {"de": {"per_layer": [{"layer": 0, "accuracy": 1.0}]}}})):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(doc, f, ensure_ascii=False)
-    real_open = builtins.open
-
-    def ascii_default(file, mode="r", buffering=-1, encoding=None, *args, **kw):
-        if "b" not in mode:
-            encoding = encoding or "ascii"
-        return real_open(file, mode, buffering, encoding, *args, **kw)
-
-    monkeypatch.setattr(builtins, "open", ascii_default)
     tables = read_tables(run)
     assert list(tables["noise s"]["tasks"]) == ["ñli"]
     assert list(tables["alignment accuracy"]["tasks"]) == ["tatoeba·ü L0"]
