@@ -131,14 +131,16 @@ def world_size_free_norm(optimizer) -> None:
     ranks: each rank's sum of squares in float64, summed over the ranks in float64, rounded to
     float32 once. DeepSpeed rounds each rank's sum to float32 before its all-reduce, so 1 and 2
     ranks clip by factors an ulp apart and their weights drift apart. Same cost as DeepSpeed's
-    (it also squares in float64). Other optimizers are left as they are."""
+    (it also squares in float64). Other optimizers, MoE and model-parallel runs are left as
+    they are."""
     import deepspeed.comm as dist
     import torch
 
     direct = getattr(optimizer, "get_grad_norm_direct", None)
     group = getattr(optimizer, "dp_process_group", None)
-    if direct is None or group is None or getattr(optimizer, "has_moe_layers", False):
-        return
+    if (direct is None or group is None or getattr(optimizer, "has_moe_layers", False)
+            or getattr(optimizer, "model_parallel_world_size", 1) > 1):
+        return  # MoE and model-parallel layouts keep DeepSpeed's own (its per-parameter filters)
 
     def grad_norm(gradients, params, norm_type=2):
         if float(norm_type) != 2.0:
