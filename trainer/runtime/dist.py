@@ -14,6 +14,7 @@ import contextlib
 import datetime
 import json
 import os
+import random
 import socket
 import sys
 import time
@@ -28,6 +29,9 @@ KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # checkpoint) legitimately outlasts the short collective timeout; such waits use a separate
 # gloo group with this bound. A peer that dies still ends them at once (its sockets close).
 SLOW_WAIT_S = 2 * 3600
+FREE_PORT_FLOOR = 30000  # above the Slurm job ports (runtime/slurm.py: 15000-29999)
+_RNG = random.SystemRandom()  # not the seeded module state: seeded processes would pick alike
+PORT_TRIES = 5  # picks of a free port for a single plain process (see DistInfo.own_port)
 _slow_group = None
 _flag_group = None  # gloo: a per-step host scalar all-reduce that never waits for the GPU
 
@@ -39,13 +43,38 @@ class DistInfo:
     local_rank: int = 0
     local_world_size: int = 1
     launcher: str = "single"
+    # True when discover() picked MASTER_PORT for a single plain process: another process may
+    # take that port between the pick and the listen, and then init() picks again.
+    own_port: bool = False
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
 
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
+    """A port nobody listens on now, for a rendezvous about to be served.
+
+    Picked at random below the kernel's ephemeral range when there is room (30000 up to it):
+    a port the kernel hands out itself can be taken a moment later as the local end of any
+    outgoing connection (gloo opens many), which then makes the rendezvous fail to listen."""
+    low = _ephemeral_low()
+    for _ in range(50 if low - FREE_PORT_FLOOR >= 100 else 0):
+        port = _RNG.randrange(FREE_PORT_FLOOR, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -87,7 +116,9 @@ def discover() -> DistInfo:
     else:
         info = DistInfo()
         env.setdefault("MASTER_ADDR", "127.0.0.1")
-        env.setdefault("MASTER_PORT", str(free_port()))
+        if "MASTER_PORT" not in env:
+            env["MASTER_PORT"] = str(free_port())
+            info.own_port = True
     env.update(RANK=str(info.rank), WORLD_SIZE=str(info.world_size),
                LOCAL_RANK=str(info.local_rank), LOCAL_WORLD_SIZE=str(info.local_world_size))
     return info
@@ -133,8 +164,15 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
     timeout = datetime.timedelta(seconds=timeout_s)
     _patch_default_timeout(timeout)
     backend = backend or ("nccl" if device_type() == "cuda" else "gloo")
-    deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout,
-                               rank=info.rank, world_size=info.world_size, verbose=False)
+    for attempt in range(PORT_TRIES):
+        try:
+            deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout,
+                                       rank=info.rank, world_size=info.world_size, verbose=False)
+            break
+        except torch.distributed.DistNetworkError as err:
+            if not (info.own_port and "EADDRINUSE" in str(err)) or attempt == PORT_TRIES - 1:
+                raise
+            os.environ["MASTER_PORT"] = str(free_port())
     announce(info)
     global _slow_group, _flag_group
     if info.world_size > 1:
