@@ -11,29 +11,29 @@ import sys
 
 import pytest
 
-from trainer.runtime import dist
+from trainer.runtime import dist, ports
 
 
 def test_free_port_is_below_the_ephemeral_range_and_free(tmp_path):
-    low = dist._ephemeral_low()
+    low = ports._ephemeral_low()
     for _ in range(20):
-        port = dist.free_port()
-        if low - dist.FREE_PORT_FLOOR >= 100:
-            assert dist.FREE_PORT_FLOOR <= port < low
+        port = ports.free_port()
+        if low - ports.FREE_PORT_FLOOR >= 100:
+            assert ports.FREE_PORT_FLOOR <= port < low
         with socket.socket() as s:  # nobody holds it
             s.bind(("127.0.0.1", port))
     ranges = tmp_path / "range"
     ranges.write_text("40000\t60999\n")
-    assert dist._ephemeral_low(str(ranges)) == 40000
-    assert dist._ephemeral_low(str(tmp_path / "absent")) == 32768
+    assert ports._ephemeral_low(str(ranges)) == 40000
+    assert ports._ephemeral_low(str(tmp_path / "absent")) == 32768
     ranges.write_text("")
-    assert dist._ephemeral_low(str(ranges)) == 32768
+    assert ports._ephemeral_low(str(ranges)) == 32768
 
 
 def test_free_port_without_room_below_the_range_asks_the_kernel(monkeypatch):
-    monkeypatch.setattr(dist, "_ephemeral_low", lambda: dist.FREE_PORT_FLOOR + 50)
-    monkeypatch.setattr(dist._RNG, "randrange", lambda *a: pytest.fail("picked from a range with no room"))
-    assert dist.free_port() > 0
+    monkeypatch.setattr(ports, "_ephemeral_low", lambda: ports.FREE_PORT_FLOOR + 50)
+    monkeypatch.setattr(ports._RNG, "randrange", lambda *a: pytest.fail("picked from a range with no room"))
+    assert ports.free_port() > 0
 
 
 def test_free_port_skips_a_port_in_use(monkeypatch):
@@ -41,9 +41,9 @@ def test_free_port_skips_a_port_in_use(monkeypatch):
         held.bind(("127.0.0.1", 0))
         taken = held.getsockname()[1]
         picks = iter([taken, taken, 31000])
-        monkeypatch.setattr(dist, "_ephemeral_low", lambda: 32768)
-        monkeypatch.setattr(dist._RNG, "randrange", lambda a, b: next(picks))
-        assert dist.free_port() == 31000
+        monkeypatch.setattr(ports, "_ephemeral_low", lambda: 32768)
+        monkeypatch.setattr(ports._RNG, "randrange", lambda a, b: next(picks))
+        assert ports.free_port() == 31000
 
 
 def test_discover_marks_only_a_port_it_picked(monkeypatch):
@@ -62,7 +62,7 @@ def test_discover_marks_only_a_port_it_picked(monkeypatch):
 
 CHILD = """
 import json, os, socket, sys
-from trainer.runtime import dist
+from trainer.runtime import dist, ports
 held = socket.socket(); held.bind(("127.0.0.1", 0)); held.listen(); taken = held.getsockname()[1]
 picks = iter([taken] * int(sys.argv[1]))
 real = dist.free_port

@@ -14,7 +14,6 @@ import contextlib
 import datetime
 import json
 import os
-import random
 import socket
 import sys
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from trainer.runtime import slurm
+from trainer.runtime.ports import free_port
 
 MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
@@ -29,8 +29,6 @@ KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # checkpoint) legitimately outlasts the short collective timeout; such waits use a separate
 # gloo group with this bound. A peer that dies still ends them at once (its sockets close).
 SLOW_WAIT_S = 2 * 3600
-FREE_PORT_FLOOR = 30000  # above the Slurm job ports (runtime/slurm.py: 15000-29999)
-_RNG = random.SystemRandom()  # not the seeded module state: seeded processes would pick alike
 PORT_TRIES = 5  # picks of a free port for a single plain process (see DistInfo.own_port)
 _slow_group = None
 _flag_group = None  # gloo: a per-step host scalar all-reduce that never waits for the GPU
@@ -50,34 +48,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
-def free_port() -> int:
-    """A port nobody listens on now, for a rendezvous about to be served.
-
-    Picked at random below the kernel's ephemeral range when there is room (30000 up to it):
-    a port the kernel hands out itself can be taken a moment later as the local end of any
-    outgoing connection (gloo opens many), which then makes the rendezvous fail to listen."""
-    low = _ephemeral_low()
-    for _ in range(50 if low - FREE_PORT_FLOOR >= 100 else 0):
-        port = _RNG.randrange(FREE_PORT_FLOOR, low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _from_mpi() -> DistInfo:
