@@ -84,7 +84,9 @@ def build_task(task: str, per_lang: Mapping[str, Mapping[str, float]],
     chance = TARGETS[task].chance if task in TARGETS else info.get("chance")
     entry = {"metric": metric, "chance": chance,
              "languages": langs, "averages": averages, "avg_metric": averages[metric]}
-    for key in ("split", "split_note"):  # which split the scores come from, and why when not the one asked for
+    # which split the scores come from (and why when not the one asked for); how a retrieval
+    # task's sentences were embedded
+    for key in ("split", "split_note", "embedding"):
         if info.get(key):
             entry[key] = info[key]
     return entry
@@ -186,7 +188,7 @@ def aggregate_runs(runs: list[dict]) -> dict:
         have = [r for r in runs if task in r["tasks"]]
         first = have[0]["tasks"][task]
         entry = {"metric": first["metric"], "chance": first.get("chance"), "languages": {}, "averages": {}}
-        for key in ("split", "split_note"):
+        for key in ("split", "split_note", "embedding"):
             if first.get(key):
                 entry[key] = first[key]
         for lang in dict.fromkeys(lg for r in have for lg in r["tasks"][task]["languages"]):

@@ -34,7 +34,7 @@ def test_task_at_language_reads_the_translated_layout():
     assert get_task("xnli@fr").local_path("/d", "train", "fr") == "/d/xnli/train-fr.tsv"
     assert get_task("squad_v2@es").local_path("/d", "train", "es") == "/d/squad/train-v2.0-es.json"
     assert get_task("xnli@fr").train_group == "xnli@fr"  # its own run in a per-task phase
-    for bad, why in (("tatoeba@de", "scored without training"), ("mnli@DE", "not a language code"),
+    for bad, why in (("tatoeba@de", "is a retrieval task"), ("mnli@DE", "not a language code"),
                      ("nope@de", "unknown task")):
         with pytest.raises(UnknownTask, match=why):
             get_task(bad)

@@ -487,8 +487,11 @@ def test_task_metadata_is_consistent():
         spec = (task.kind, tuple(task.labels))
         assert heads.setdefault(task.head, spec) == spec, f"{name} disagrees on head {task.head}"
         assert task.description and task.metric
-        if isinstance(task, RetrievalTask):
+        if isinstance(task, RetrievalTask) and not task.trainable:
             assert task.train_size is None
+        elif isinstance(task, RetrievalTask):  # a dual encoder: its pairs' count where known
+            assert task.train_size is None or task.train_size > 1000, name
+            assert task.query_max_length and task.candidate_max_length and task.negatives_group, name
         else:
             # COPA, XCOPA's English training set, is 400 items; every other task has thousands,
             # except a user's own MLM corpus, whose size is only known once it is read

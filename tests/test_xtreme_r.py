@@ -151,7 +151,9 @@ def test_lareqa_pool_spans_every_language(tmp_path):
     write_xquad_r(str(tmp_path))
     src, pool, gold = get_task("lareqa").read_pairs(str(tmp_path), "test", "de")
     assert src[0] == ("x00_de", "de question 00?") and len(src) == 4
-    assert len(pool) == 11 * 2 * 3 and pool[0] == ("ar_1_0", "ar sentence 00.")
+    # a candidate is its sentence, then its paragraph (as the benchmark's dual encoder reads it)
+    assert len(pool) == 11 * 2 * 3 and pool[0] == ("ar_1_0", "ar sentence 00.ar sentence 00. ar sentence 01. "
+                                                             "ar sentence 02.")
     relevant = sorted(c for q, c in gold if q == "x12_de")
     assert relevant == sorted(f"{lang}_2_2" for lang in LANGUAGES["lareqa"])
     # an encoder that knows the file's construction (question p-q answers sentence q of

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from trainer.config import (Config, ConfigError, batch_arithmetic, max_length_for, micro_batch_for,
-                            phase_global_batch, phase_lr)
+                            phase_global_batch, phase_lr, pair_lengths)
 from trainer.config.phases import plan_runs
 from trainer.engine.build import fill_ds_config, load_ds_json
 from trainer.tasks import get_task
@@ -48,7 +48,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
             # a fixed-rate task (an MLM corpus) does not set the length: its size may stay unknown
             known = all(v for t, v in sizes.items() if t not in cfg.sampler.fixed)
             steps = total_steps(run.phase, sizes, gb, cfg.sampler.fixed) if known or phase.max_steps else 1000
-            filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, phase), global_batch=gb,
+            filled = fill_ds_config(ds_json, cfg, lr=phase_lr(cfg, run.phase), global_batch=gb,
                                     world_size=world_size, total_steps=steps, device="cuda",
                                     path=cfg.deepspeed.config)
             start = stages.get(run.init, phase.init)
@@ -56,7 +56,7 @@ def dry_run(cfg: Config, world_size: int) -> str:
                          f"{' + scored ' + str([t.name for t in run.eval_tasks]) if run.eval_tasks else ''}, "
                          f"{steps}{'' if known or phase.max_steps else ' (assumed; sizes unknown)'} steps, "
                          f"global batch {gb} = {micro} x {accum} x {world_size}, "
-                         f"lr {phase_lr(cfg, phase):g}"
+                         f"lr {phase_lr(cfg, run.phase):g}"
                          f"{', then zero-shot on all languages' if run.phase.evaluate else ''}"
                          f"{', retrieval ' + str([t.name for t in run.retrieval]) + ' from its export' if run.retrieval else ''}"
                          f"{f', trained before {run.stage_of}' if run.stage_of else ''}"
@@ -88,9 +88,16 @@ def _rows(cfg: Config, phase, run, steps: int | None, gb: int) -> list[tuple]:
     rows = []
     for t in run.tasks + run.eval_tasks:
         rows.append((run.name, t.name if t in run.tasks else f"{t.name} (scored)", epochs,
-                     "?" if steps is None else str(steps), str(gb), str(max_length_for(cfg, t.name, t.kind)),
+                     "?" if steps is None else str(steps), str(gb), _length(cfg, t),
                      f"{phase_lr(cfg, phase):g}", rule))
     return rows
+
+
+def _length(cfg: Config, task) -> str:
+    """The max length column: query/candidate for a dual encoder (a trained retrieval task)."""
+    if task.kind == "retrieval":
+        return "/".join(str(n) for n in pair_lengths(cfg, task))
+    return str(max_length_for(cfg, task.name, task.kind))
 
 
 def _format(rows: list[tuple]) -> str:

@@ -29,6 +29,17 @@ def max_length_for(cfg: Config, task: str, kind: str) -> int:
     return cfg.data.qa_max_length if kind == "span" else cfg.data.max_length
 
 
+def pair_lengths(cfg: Config, task) -> tuple[int, int]:
+    """(query, candidate) token limits of a retrieval task: ``data.task_max_length`` of the task
+    for both where given, else the task's own (``query_max_length``, ``candidate_max_length``:
+    the benchmark's), else ``data.max_length``."""
+    if task.name in cfg.data.task_max_length:
+        n = int(cfg.data.task_max_length[task.name])
+        return n, n
+    return (getattr(task, "query_max_length", 0) or cfg.data.max_length,
+            getattr(task, "candidate_max_length", 0) or cfg.data.max_length)
+
+
 def micro_batch_for(setting: int, global_batch: int, world_size: int) -> int:
     """``deepspeed.micro_batch`` resolved: as set, or for 0 (auto) the global batch over the ranks,
     so that every optimizer step is one forward and backward pass per rank."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from trainer.config.schema import Config, PhaseConfig
 from trainer.errors import ConfigError
 from trainer.tasks import get_task
-from trainer.tasks.base import RetrievalTask, Task
+from trainer.tasks.base import Task
 
 
 @dataclass
@@ -39,7 +39,7 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
     """One run for a joint phase; one per training group for a per-task phase."""
     init = exports[phase.init]
     tasks = [get_task(n) for n in phase.tasks]
-    trainable = [t for t in tasks if not isinstance(t, RetrievalTask)]
+    trainable = [t for t in tasks if t.trainable]
     base = os.path.join(cfg.run.out, phase.name)
     if not phase.per_task:
         if not trainable and not phase.retrieval and not phase.align and init != "pretrained":
@@ -63,8 +63,8 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
             start = run.export_dir
             target = dataclasses.replace(target, heads="carry")  # the stage's head goes on (SIQA's into COPA)
         runs.append(PhaseRun(f"{phase.name}/{g}", target, ts[:1], start, os.path.join(base, g), eval_tasks=ts[1:]))
-    for t in tasks:  # retrieval targets go with the run the benchmark scores them with
-        if isinstance(t, RetrievalTask):
+    for t in tasks:  # retrieval targets that do not train go with the run that scores them
+        if not t.trainable:
             host = next((r for r in runs if not r.stage_of and r.tasks[0].train_group == t.target_scored_with), None)
             if host is None:
                 raise ConfigError(f"phases.{phase.name}.tasks: {t.name} is scored with the "
@@ -78,10 +78,12 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
 def target_phase(phase: PhaseConfig, task: Task) -> PhaseConfig:
     """``phase`` as it trains ``task`` in a per-task run: the phase's ``task_epochs`` /
     ``task_batch`` for the task, else the task's own target settings (Task.target_epochs,
-    target_batch: the benchmark scripts'), else the phase's ``epochs`` / batch."""
+    target_batch: the benchmark scripts'), else the phase's ``epochs`` / batch; the phase's ``lr``
+    where set, else the task's ``target_lr``, else ``optim.lr``."""
     epochs = phase.task_epochs.get(task.name, task.target_epochs)
     batch = phase.task_batch.get(task.name, task.target_batch)
-    return dataclasses.replace(phase, epochs=float(phase.epochs if epochs is None else epochs),
+    lr = phase.lr or task.target_lr or 0.0
+    return dataclasses.replace(phase, epochs=float(phase.epochs if epochs is None else epochs), lr=lr,
                                task_epochs={}, task_batch={} if batch is None else {task.name: int(batch)})
 
 

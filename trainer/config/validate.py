@@ -55,7 +55,7 @@ def validate(cfg: Config) -> None:
         if phase.per_task and phase.align:
             raise ConfigError(f"phases.{i}.align: a per-task phase has one export per target; measure "
                               f"alignment on a joint phase (or a phase with no tasks)")
-        scored = [n for n in phase.tasks if _known_task(n) and get_task(n).kind == "retrieval"]
+        scored = [n for n in phase.tasks if _known_task(n) and not get_task(n).trainable]
         if scored and not phase.per_task:
             raise ConfigError(f"phases.{i}.tasks: {', '.join(scored)} train nothing: score them from the "
                               f"phase's export with `retrieval`")

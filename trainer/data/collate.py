@@ -13,6 +13,8 @@ masking for the MLM head.
   mlm              input_ids (masked), attention_mask, labels (-100 where not masked) and
                    mlm_positions (flat indices into batch*seq of the masked positions) when a
                    masker is given; without one, the unmasked input_ids and attention_mask
+  retrieval        input_ids, attention_mask (the queries); cand_input_ids, cand_attention_mask
+                   (the candidates, padded to their own longest)
 and always ``meta``: a list (one dict per row) of the fields that are not tensors:
 ``example_idx`` plus ``offset_mapping`` (span eval) and ``word_ids`` (tagging). ``meta`` stays on
 the host (trainer.data.streams.to_device drops it); evaluation uses it to map outputs back.
@@ -60,7 +62,7 @@ def collate(kind: str, rows: list[dict], pad_id: int, pad_to_multiple_of: int | 
     """Pad a list of feature rows of head kind ``kind`` into a batch (see the module doc)."""
     if not rows:
         raise ValueError("cannot collate an empty batch")
-    if kind not in ("classification", "multiple_choice", "span", "tagging", "mlm"):
+    if kind not in ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval"):
         raise ValueError(f"unknown head kind {kind!r}")
     choice = kind == "multiple_choice"
     ids = _flat_choices(rows, "input_ids") if choice else [r["input_ids"] for r in rows]
@@ -82,6 +84,12 @@ def collate(kind: str, rows: list[dict], pad_id: int, pad_to_multiple_of: int | 
     elif kind == "mlm" and mlm is not None:
         batch["input_ids"], batch["labels"], batch["mlm_positions"] = mlm(
             batch["input_ids"], batch["attention_mask"])
+    elif kind == "retrieval":
+        cands = [r["cand_input_ids"] for r in rows]
+        cwidth = padded_length(max(len(s) for s in cands), pad_to_multiple_of)
+        batch["cand_input_ids"], batch["cand_attention_mask"] = _pad(cands, pad_id, cwidth), _mask_from(cands, cwidth)
+        if "cand_token_type_ids" in rows[0]:
+            batch["cand_token_type_ids"] = _pad([r["cand_token_type_ids"] for r in rows], 0, cwidth)
     batch["meta"] = [{k: r[k] for k in META_FIELDS if k in r} for r in rows]
     return batch
 

@@ -28,6 +28,8 @@ BERT; lists nest like ``input_ids``):
   mlm              input_ids: each text cut into consecutive blocks of at most ``max_length``
                    tokens (special tokens included, one row per block, example_idx repeated);
                    texts without tokens are skipped and counted
+  retrieval        input_ids (the query, at most ``max_query_length`` tokens), cand_input_ids
+                   (the candidate, at most ``max_length``), cand_length; ``length`` is both
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from typing import Any, Sequence
 
 log = logging.getLogger("xstilts.data")
 
-KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm")
+KINDS = ("classification", "multiple_choice", "span", "tagging", "mlm", "retrieval")
 IGNORE = -100  # label of positions the loss skips
 
 
@@ -302,7 +304,18 @@ def _span(batch, indices, tokenizer, *, max_length, doc_stride, max_query_length
     return out
 
 
+def _retrieval(batch, indices, tokenizer, *, max_length, max_query_length, **_) -> dict[str, list]:
+    """A dual encoder's (query, candidate) pairs: each side encoded alone, as its own sequence."""
+    query = _encode_texts(tokenizer, list(batch["query"]), [""] * len(indices), max_query_length)
+    cand = _encode_texts(tokenizer, list(batch["candidate"]), [""] * len(indices), max_length)
+    out = {**query, **{f"cand_{k}": v for k, v in cand.items()}}
+    out["example_idx"] = indices
+    out["cand_length"] = [len(ids) for ids in cand["input_ids"]]
+    out["length"] = [len(q) + c for q, c in zip(query["input_ids"], out["cand_length"])]
+    return out
+
+
 _FEATURIZERS: dict[str, Any] = {
     "classification": _classification, "multiple_choice": _multiple_choice, "span": _span,
-    "tagging": _tagging, "mlm": _mlm,
+    "tagging": _tagging, "mlm": _mlm, "retrieval": _retrieval,
 }

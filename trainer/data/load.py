@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.config import given_hub, max_length_for
+from trainer.config import given_hub, max_length_for, pair_lengths
 from trainer.data import features
 from trainer.data.features import featurize
 from trainer.tasks import get_task
@@ -42,6 +42,7 @@ def example_schema(kind: str):
                  "answers": {"text": ds.Sequence(s), "answer_start": ds.Sequence(ds.Value("int64"))}},
         "tagging": {"id": s, "tokens": ds.Sequence(s), "tags": ds.Sequence(s)},
         "mlm": {"id": s, "text": s},
+        "retrieval": {"id": s, "query": s, "candidate": s},
     }
     return ds.Features(schemas[kind])
 
@@ -129,9 +130,11 @@ def featurize_dataset(task: Task, examples, tokenizer, cfg, is_train: bool):
     Counters from featurization (QA answers that cannot be located, empty MLM texts) are kept
     beside the cache, so a cached run reports them as the first one did."""
     d = cfg.data
-    max_len = max_length_for(cfg, task.name, task.kind)
+    max_len, max_query = max_length_for(cfg, task.name, task.kind), d.max_query_length
+    if task.kind == "retrieval":  # a dual encoder's training pairs: each side has its limit
+        max_query, max_len = pair_lengths(cfg, task)
     kwargs = dict(kind=task.kind, tokenizer=tokenizer, max_length=max_len, doc_stride=d.doc_stride,
-                  max_query_length=d.max_query_length, labels=tuple(task.labels), is_train=is_train)
+                  max_query_length=max_query, labels=tuple(task.labels), is_train=is_train)
     stats: dict = {}
     features = examples.map(_featurize_rows, batched=True, with_indices=True,
                             fn_kwargs={"kw": kwargs, "stats": stats},

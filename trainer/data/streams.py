@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 
-from trainer.config import max_length_for, micro_batch_for
+from trainer.config import max_length_for, micro_batch_for, pair_lengths
 from trainer.data.collate import MlmMasker, collate
 from trainer.data.load import TaskStream, featurize_dataset, int_column, load_examples
 from trainer.runtime import dist
@@ -41,7 +41,7 @@ def load_train_features(cfg, task, tokenizer, info: dist.DistInfo):
                                  limit=cfg.data.max_train_examples)
         features = featurize_dataset(task, examples, tokenizer, cfg, is_train=True)
     lengths = longest_choices(features) if task.kind == "multiple_choice" else int_column(features)
-    report_truncation(task, lengths, cfg)
+    report_truncation(task, lengths, cfg, int_column(features, "cand_length") if task.kind == "retrieval" else None)
     return features
 
 
@@ -55,12 +55,20 @@ def longest_choices(features) -> np.ndarray:
     return int_column(features) // np.maximum(choices, 1)
 
 
-def report_truncation(task, lengths, cfg) -> int:
+def report_truncation(task, lengths, cfg, cand_lengths=None) -> int:
     """Count (and log) training features cut at the length limit: featurization truncates
     rather than refuses, and nothing should be dropped silently. QA windows are excluded
     (a long context becomes several windows, not a truncated one)."""
     if task.kind == "span" or not len(lengths):
         return 0
+    if task.kind == "retrieval" and cand_lengths is not None:  # a query or a candidate at its limit
+        query, limit = pair_lengths(cfg, task)
+        cand = np.asarray(cand_lengths)
+        cut = int(((np.asarray(lengths) - cand >= query) | (cand >= limit)).sum())
+        if cut:
+            log.warning("%s: %d of %d training pairs reached the query limit (%d tokens) or the candidate "
+                        "limit (%d) and were truncated", task.name, cut, len(lengths), query, limit)
+        return cut
     limit = max_length_for(cfg, task.name, task.kind)
     cut = int((np.asarray(lengths) >= limit).sum())
     if cut:

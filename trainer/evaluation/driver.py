@@ -22,11 +22,11 @@ from trainer.evaluation.attack import attack_plan
 from trainer.evaluation.collect import score_on_main
 from trainer.evaluation.noise import build_noises
 from trainer.evaluation.plan import Plan
-from trainer.evaluation.predict import Predictor, plan_items, run_and_gather
+from trainer.evaluation.predict import Predictor, embedding_note, plan_items, run_and_gather
 from trainer.model.export import load_export, read_export_meta
 from trainer.runtime import dist
 from trainer.tasks import get_task
-from trainer.tasks.base import Task
+from trainer.tasks.base import RetrievalTask, Task
 
 log = logging.getLogger("xstilts.eval")
 
@@ -79,6 +79,11 @@ def evaluate_export(cfg: Config, export: str, tasks: list[Task], info: dist.Dist
                                                         else "")
             record[t.name] = {"split": None, "split_note": why}
             log.warning("%s: %s: not scored (predictions written under %s)", t.name, why, out_dir)
+    for t in tasks:  # how each retrieval task's sentences were embedded
+        if isinstance(t, RetrievalTask):
+            note = embedding_note(model, t, cfg.model.retrieval_layer)
+            log.info("%s: embeddings from the %s", t.name, note)
+            record[t.name]["embedding"] = note
     if splits is not None:
         splits.update(record)
     return scores

@@ -25,7 +25,7 @@ import torch
 
 from eval import evaluator
 from eval.evaluator import WorkItem, chunk_by_cost
-from trainer.config import max_length_for
+from trainer.config import pair_lengths
 from trainer.data.collate import collate, padded_length
 from trainer.data.load import featurize_dataset, int_column, load_examples
 from trainer.data.streams import pad_multiple
@@ -46,6 +46,7 @@ class Predictor:
     def __init__(self, model, tokenizer, cfg, tasks: dict[str, Task], split: str, noise=None, limit: int = 0):
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.limit = limit or cfg.data.max_eval_examples  # the first examples of each set (0: all)
+        self.pair_limit = limit  # retrieval: the first queries, when asked for (RetrievalTask.subset)
         self.tasks, self.split = tasks, split
         self.noise = noise  # trainer.evaluation.noise.Noise: perturb every set as it is prepared
         self.device = next(model.parameters()).device
@@ -78,6 +79,8 @@ class Predictor:
     def _prepare_pairs(self, task: RetrievalTask, lang: str) -> dict[str, int]:
         split = self.split_of(task)
         src, trg, gold = task.read_pairs(self.cfg.data.root, split, lang)
+        if self.pair_limit:  # dev selection on a subset (eval.dev_subset)
+            src, trg, gold = task.subset(src, trg, gold, self.pair_limit)
         if self.noise is not None:  # the source side only; BUCC's dev (threshold) stays clean
             src = self.noise.apply_pairs(task, self.cfg.data.root, split, lang, src)
         parts = {"src": src, "trg": trg, "gold": gold}
@@ -92,8 +95,9 @@ class Predictor:
                 continue
             key = part_key(task, lang, part)
             if key not in self.ids:  # a shared part (a candidate pool) is tokenized once
+                query, cand = pair_lengths(self.cfg, task)
                 ids = self.tokenizer([t for _, t in sents], truncation=True,
-                                     max_length=max_length_for(self.cfg, task.name, task.kind))["input_ids"] if sents else []
+                                     max_length=query if part.endswith("src") else cand)["input_ids"] if sents else []
                 self.ids[key] = ids
                 self.costs[key] = np.asarray([len(i) for i in ids], dtype=np.int64)
             sizes[part] = len(sents)
@@ -115,7 +119,7 @@ class Predictor:
     def __call__(self, item: WorkItem):
         task = self.tasks[item.task]
         if isinstance(task, RetrievalTask):
-            return self.embed(self.ids[item.key][item.start:item.stop])
+            return self.embed(self.ids[item.key][item.start:item.stop], task)
         examples, features, starts = self.data[(item.task, item.lang)]
         fs, fe = int(starts[item.start]), int(starts[item.stop])
         cols = features[fs:fe]  # one Arrow slice, as columns
@@ -167,8 +171,10 @@ class Predictor:
         raise ValueError(f"task {task.name}: no prediction for head kind {task.kind}")
 
     @torch.no_grad()
-    def embed(self, ids: list[list[int]]) -> np.ndarray:
-        """L2-normalized sentence embeddings (float32) of token-id lists."""
+    def embed(self, ids: list[list[int]], task: Task | None = None) -> np.ndarray:
+        """L2-normalized sentence embeddings (float32) of token-id lists: by the model's trained
+        dual-encoder head for ``task`` where it has one, else the mean-pooled retrieval layer."""
+        head = self.model.retrieval_head(task.name) if task is not None else None
         out = np.zeros((len(ids), self.model.encoder.config.hidden_size), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         bs, pad = self.cfg.eval.batch_size, self.tokenizer.pad_token_id
@@ -182,7 +188,8 @@ class Predictor:
                 mask[j, :len(ids[i])] = 1
             enc = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
             with self.autocast():
-                emb = self.model.embed(enc, self.cfg.model.retrieval_layer)
+                emb = (self.model.embed_with_head(enc, head) if head
+                       else self.model.embed(enc, self.cfg.model.retrieval_layer))
             out[idx] = emb.float().cpu().numpy()
             if self.on_batch:
                 self.on_batch()
@@ -190,6 +197,14 @@ class Predictor:
 
 
 LABEL_KEYS = ("labels", "start_positions", "end_positions")
+
+
+def embedding_note(model, task: Task, layer: int) -> str:
+    """How a retrieval task's sentences are embedded (for the results)."""
+    head = model.retrieval_head(task.name)
+    if head:
+        return f"dual-encoder head {head} (pooled first token, trained)"
+    return f"mean of hidden layer {layer} (no trained head)"
 SHARED = "*"  # the language of a retrieval part that every language shares
 
 

@@ -101,16 +101,54 @@ class MLMHead(nn.Module):
         return loss, logits
 
 
+class DualEncoderHead(nn.Module):
+    """Retrieval as XTREME-R trains it for LAReQA and Mewsli-X: queries and candidates go through
+    the same encoder; each is its first token's final state through a pooler (dense + tanh),
+    L2-normalized. The loss is the cross-entropy of each query over its group's candidates (the
+    other pairs of ``negatives`` consecutive rows, 0: the whole batch; its own candidate is the
+    right one), on cosine similarities times a learned scale that starts at 100."""
+
+    def __init__(self, hidden: int, num_labels: int = 0, dropout: float = 0.0, negatives: int = 0):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.logit_scale = nn.Parameter(torch.full((1,), 100.0))
+        self.negatives = negatives
+
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        """L2-normalized embeddings (float32) from final hidden states (rows, seq >= 1, hidden)."""
+        return F.normalize(torch.tanh(self.dense(hidden[:, 0])).float(), dim=-1)
+
+    def forward(self, hidden: torch.Tensor, batch: dict, candidates: torch.Tensor | None = None,
+                **_) -> tuple:
+        """(loss, query x candidate similarities) with ``candidates``' hidden states; without
+        them (embedding only), (None, the query embeddings)."""
+        query = self.pool(hidden)
+        if candidates is None:
+            return None, query
+        cand = self.pool(candidates)
+        sim = query @ cand.T
+        rows, group = len(query), self.negatives or len(query)
+        scale = self.logit_scale.float()
+        loss = sim.new_zeros(())
+        for s in range(0, rows, group):
+            block = sim[s:s + group, s:s + group] * scale
+            loss = loss + F.cross_entropy(block, torch.arange(len(block), device=block.device), reduction="sum")
+        return loss / rows, sim
+
+
 HEADS: dict[str, type[nn.Module]] = {
     "classification": ClassificationHead,
     "multiple_choice": MultipleChoiceHead,
     "span": SpanHead,
     "tagging": TaggingHead,
     "mlm": MLMHead,
+    "retrieval": DualEncoderHead,
 }
 
 
-def build_head(kind: str, hidden: int, num_labels: int, dropout: float = 0.1) -> nn.Module:
+def build_head(kind: str, hidden: int, num_labels: int, dropout: float = 0.1, **options) -> nn.Module:
+    """The head of ``kind``; ``options`` reach the heads that take them (a dual encoder's
+    ``negatives``)."""
     if kind not in HEADS:
         raise ValueError(f"no head for kind {kind!r} (known: {', '.join(HEADS)})")
-    return HEADS[kind](hidden, num_labels, dropout)
+    return HEADS[kind](hidden, num_labels, dropout, **options)

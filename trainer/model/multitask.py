@@ -19,6 +19,7 @@ class HeadSpec:
     kind: str
     num_labels: int
     labels: list = field(default_factory=list)
+    negatives: int = 0  # retrieval: rows per in-batch softmax (0: the micro-batch)
 
 
 class MultiTaskModel(nn.Module):
@@ -32,7 +33,8 @@ class MultiTaskModel(nn.Module):
         self.head_specs = {name: (HeadSpec(s.kind, vocab, s.labels) if s.kind == "mlm" else s)
                            for name, s in heads.items()}
         heads = self.head_specs
-        self.heads = nn.ModuleDict({name: build_head(s.kind, hidden, s.num_labels, dropout)
+        self.heads = nn.ModuleDict({name: build_head(s.kind, hidden, s.num_labels, dropout,
+                                                     **({"negatives": s.negatives} if s.kind == "retrieval" else {}))
                                     for name, s in heads.items()})
         self.task_to_head = dict(task_to_head)
         # (module holding the layer list, the list), looked up once; a plain tuple attribute,
@@ -112,6 +114,10 @@ class MultiTaskModel(nn.Module):
         """(loss, logits) of ``task``'s head on ``batch``."""
         name = self.head_for(task)
         head, kind = self.heads[name], self.head_specs[name].kind
+        if kind == "retrieval":  # a dual encoder: queries and candidates through the same encoder
+            cands = {k[len("cand_"):]: v for k, v in batch.items() if k.startswith("cand_")}
+            return head(self._first_states(batch), batch,
+                        candidates=self._first_states(cands) if "input_ids" in cands else None)
         if kind in FIRST_TOKEN_KINDS and self.first_token_shortcut:
             hidden = self.encode_first_token(batch)
         else:
@@ -122,6 +128,23 @@ class MultiTaskModel(nn.Module):
         elif kind == "mlm":
             extra["embeddings"] = self.encoder.get_input_embeddings().weight
         return head(hidden, batch, **extra)
+
+    def _first_states(self, batch: dict) -> torch.Tensor:
+        """Final hidden states a first-token head reads: the first token's alone where the
+        shortcut is on, else every token's."""
+        if self.first_token_shortcut:
+            return self.encode_first_token(batch)
+        return self.encode(batch).last_hidden_state
+
+    def retrieval_head(self, task: str) -> str | None:
+        """The trained dual-encoder head that embeds ``task``'s sentences, if the model has one."""
+        name = self.task_to_head.get(task)
+        return name if name is not None and self.head_specs[name].kind == "retrieval" else None
+
+    @torch.no_grad()
+    def embed_with_head(self, batch: dict, head: str) -> torch.Tensor:
+        """Embeddings of a dual-encoder head (pooled first token, L2-normalized, float32)."""
+        return self.heads[head].pool(self._first_states(batch))
 
     @torch.no_grad()
     def embed(self, batch: dict, layer: int) -> torch.Tensor:
@@ -163,7 +186,7 @@ def head_specs(tasks: list, vocab_size: int) -> tuple[dict[str, HeadSpec], dict[
     heads: dict[str, HeadSpec] = {}
     for t in tasks:
         n = {"span": 2, "multiple_choice": 1, "mlm": vocab_size}.get(t.kind, t.num_labels)
-        spec = HeadSpec(t.kind, n, list(t.labels))
+        spec = HeadSpec(t.kind, n, list(t.labels), getattr(t, "negatives_group", 0))
         if t.head in heads and heads[t.head] != spec:
             raise ValueError(f"tasks sharing head {t.head!r} disagree on its kind or labels")
         heads[t.head] = spec

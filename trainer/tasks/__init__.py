@@ -41,8 +41,11 @@ XTREME-R targets (eval.xtreme.XTREME_R_CATEGORIES; xnli, mlqa and tydiqa as abov
   panx_r     tagging          panx           20,000  as panx (panx), XTREME-R languages
   xquad_r    span             qa             87,599  as xquad (squad_v1), XTREME-R languages
   tatoeba_r  retrieval        -                   -  as tatoeba, XTREME-R languages
-  lareqa     retrieval        -                   -  none (mAP@20 over a multilingual pool)
-  mewslix    retrieval        -                   -  none (mAP@20 over a multilingual pool)
+  lareqa     retrieval        lareqa         87,599  SQuAD 1.1 question -> answer sentence pairs
+                                                     (a dual encoder; mAP@20 over an 11-language pool)
+  mewslix    retrieval        mewslix             -  Wikipedia mention -> entity pairs (a dual
+                                                     encoder; mAP@20 over a multilingual pool)
+  squad_r, mewslix_wiki: their English dev sets as retrieval (checkpoint selection)
 
 The demo's generated suite (synth_*: English intermediate tasks of each head kind, targets in
 en/de/fr/sw) is listed in trainer/tasks/synth.py.
@@ -57,8 +60,8 @@ from trainer.tasks.ccg import CCG
 from trainer.tasks.commonsenseqa import COMMONSENSEQA
 from trainer.tasks.cosmosqa import COSMOSQA
 from trainer.tasks.hellaswag import HELLASWAG
-from trainer.tasks.lareqa import LAREQA
-from trainer.tasks.mewslix import MEWSLIX
+from trainer.tasks.lareqa import LAREQA, SQUAD_R
+from trainer.tasks.mewslix import MEWSLIX, MEWSLIX_WIKI
 from trainer.tasks.mlm import MLM
 from trainer.tasks.mlqa import MLQA, MLQA_GXLT
 from trainer.tasks.mnli import MNLI
@@ -110,6 +113,9 @@ TASKS: dict[str, Task] = {
     "panx_r": PANX_R,
     "lareqa": LAREQA,
     "mewslix": MEWSLIX,
+    # English dev sets that select LAReQA's and Mewsli-X's checkpoints (they train like them)
+    "squad_r": SQUAD_R,
+    "mewslix_wiki": MEWSLIX_WIKI,
     # the generated multilingual suite of the embedded demo (trainer/synth/suite.py)
     **SYNTH_TASKS,
 }

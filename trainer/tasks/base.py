@@ -16,7 +16,8 @@ Canonical example schemas, one per head kind (every reader yields dicts of exact
                     (empty lists where withheld or unanswerable)
   tagging          {"id": str, "tokens": list[str], "tags": list[str]} (tags = [] where withheld)
   mlm              {"id": str, "text": str}
-  retrieval        see RetrievalTask.read_pairs
+  retrieval        scoring: see RetrievalTask.read_pairs; training (a dual encoder, where the
+                   task has a training split): {"id": str, "query": str, "candidate": str}
 """
 from __future__ import annotations
 
@@ -111,11 +112,18 @@ class Task:
     # phase's ``task_epochs`` / ``task_batch`` override them; overriding the targets keeps them.
     target_epochs: float | None = None
     target_batch: int | None = None
+    target_lr: float | None = None  # the run's peak learning rate unless the phase sets ``lr``
     target_before: tuple[tuple[str, float], ...] = ()
     # a retrieval task listed among a per-task phase's targets is scored with the export of this
     # training group's run (XTREME-R scores Tatoeba with the SQuAD v1.1 model: squad_v1)
     target_scored_with: str = ""
     target_source: str = ""
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the task has training data (a retrieval task only where it has a training
+        split: LAReQA and Mewsli-X train a dual encoder; BUCC and Tatoeba do not train)."""
+        return True
 
     def __post_init__(self) -> None:
         if self.kind not in HEAD_KINDS:
@@ -163,7 +171,8 @@ class Task:
         if not LANGUAGE_CODE.fullmatch(lang):
             raise ValueError(f"task {self.name}@{lang}: {lang!r} is not a language code")
         if isinstance(self, RetrievalTask):
-            raise ValueError(f"task {self.name} is scored without training: no {self.name}@{lang}")
+            raise ValueError(f"task {self.name} is a retrieval task: no {self.name}@{lang} (its "
+                             f"training data, if any, is English only)")
         src = self.hub.get(self.train_split)
         keep_hub = src is not None and "{lang}" in f"{src.config}{src.split}"
         hub = {s: h for s, h in self.hub.items() if s != self.train_split or keep_hub}
@@ -206,7 +215,26 @@ class Task:
 
 @dataclass
 class RetrievalTask(Task):
-    """Sentence retrieval (BUCC, Tatoeba): no training, scored from sentence embeddings."""
+    """Retrieval, scored from embeddings: each source sentence (query) against a pool of targets.
+
+    BUCC and Tatoeba do not train: they embed with the encoder's mean-pooled
+    ``model.retrieval_layer``. A retrieval task with a training split (LAReQA, Mewsli-X) trains a
+    dual encoder as the benchmark does: query and candidate through the same encoder, the first
+    token's final state through the head's pooler, L2-normalized; a softmax over the candidates
+    of the other pairs in the batch, in groups of ``negatives_group`` rows (XTREME-R: the per-GPU
+    batch), so the negatives do not depend on the number of ranks. A model that has a trained
+    head for the task embeds with that head, else with the mean-pooled layer; the results record
+    which (``embedding``)."""
+
+    # the longest query and candidate (tokens) in training and scoring; 0: data.max_length
+    # (data.task_max_length of the task, where given, caps both)
+    query_max_length: int = 0
+    candidate_max_length: int = 0
+    negatives_group: int = 0  # rows per in-batch softmax (0: the whole micro-batch)
+
+    @property
+    def trainable(self) -> bool:
+        return self.train_split in self.local
 
     def read_pairs(self, root: str, split: str, lang: str
                    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
@@ -214,6 +242,13 @@ class RetrievalTask(Task):
 
         Sentences are (id, text); gold pairs are (source id, target id)."""
         raise NotImplementedError
+
+    def subset(self, src: list, trg: list, gold: list, limit: int) -> tuple[list, list, list]:
+        """The first ``limit`` sources with their gold pairs, and the pool (dev selection on a
+        subset: ``eval.dev_subset``). The whole pool by default; a task whose pool is made of
+        the sources' documents keeps those of the kept sources."""
+        keep = {i for i, _ in src[:limit]}
+        return src[:limit], trg, [(s, t) for s, t in gold if s in keep]
 
     def perturb_source(self, root: str, split: str, lang: str, src: list[tuple[str, str]],
                        perturb: Callable[[str, str, str], str]) -> list[tuple[str, str]]:

@@ -16,6 +16,9 @@ the real task it stands for, through trainer/tasks/formats.py:
   synth_ner      tagging          synth_ner    all        PAN-X (BIO over PER/ORG/LOC)
   synth_xquad    span             synth_qa     all        XQuAD (trains on synth_qa's data)
   synth_tatoeba  retrieval        -            de fr sw   Tatoeba (X -> English)
+  synth_lareqa   retrieval        synth_lareqa all        LAReQA (a dual encoder trained on
+                                                          synth_qa's question-sentence pairs)
+  synth_squad_r  retrieval        synth_lareqa en         its English dev set (synth_qa's dev)
 
 The files exist only after ``trainer.synth.suite.ensure_generated(root, seed)``, which the
 pipeline runs once on the main process when ``data.synthetic`` is set; readers never generate.
@@ -31,6 +34,7 @@ from trainer.synth.lang import LANGUAGES
 from trainer.synth.suite import DEFAULT_SIZES
 from trainer.synth.world import NLI_LABELS
 from trainer.tasks import formats, squad_format
+from trainer.tasks.lareqa import LAReQATask, SquadRetrievalTask
 from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, Task
 
 SYNTH_LANGUAGES: tuple[str, ...] = LANGUAGES
@@ -173,6 +177,19 @@ SYNTH_TASKS: dict[str, Task] = {t.name: t for t in (
                     "test": "synth/xquad/test-{lang}.json"},
              chance=CHANCE_SPAN_F1, train_size=TRAIN,
              description="Synthetic XQuAD: one set of stories and questions in every language."),
+    LAReQATask(name="synth_lareqa", kind="retrieval", head="synth_lareqa", metric="map@20",
+               languages=SYNTH_LANGUAGES, local={"train": "synth/qa/train-en.json",
+                                                 "test": "synth/xquad/test-{lang}.json"},
+               dev_split="test", scorer="map@20", selection="synth_squad_r", train_size=TRAIN,
+               sentence_case="any", infer_eval_breaks="any", query_max_length=32,
+               candidate_max_length=128, negatives_group=4,
+               description="Synthetic LAReQA: a question's answer sentence among the stories' "
+                           "sentences in all four languages."),
+    SquadRetrievalTask(name="synth_squad_r", kind="retrieval", head="synth_lareqa", metric="map@20",
+                       languages=EN, local=_en("qa", "json"), test_split="validation", scorer="map@20",
+                       sentence_case="any", query_max_length=32, candidate_max_length=128,
+                       negatives_group=4, train_size=TRAIN,
+                       description="Synthetic QA's English dev set as answer-sentence retrieval."),
     ParallelTask(name="synth_tatoeba", kind="retrieval", head="retrieval", metric="accuracy",
                  languages=SYNTH_LANGUAGES[1:], local={"test": "synth/tatoeba/tatoeba.{lang}-eng"},
                  dev_split="test", chance=100 / DEFAULT_SIZES["retrieval"],

@@ -209,10 +209,11 @@ def unmasked(micro) -> dict:
     """The micro-batch without its attention mask when no row is padded (known on the host: its
     real tokens fill the batch), so the encoder skips building the mask and transformers' test
     of it, a read of a device value at every forward. Multiple-choice rows keep it (their length
-    counts choices x the longest choice, not real tokens)."""
+    counts choices x the longest choice, not real tokens; retrieval pairs keep both masks)."""
     batch = micro.batch
     ids = batch.get("input_ids")
-    if "attention_mask" not in batch or ids is None or ids.dim() != 2 or micro.tokens != ids.numel():
+    if ("attention_mask" not in batch or ids is None or ids.dim() != 2 or micro.tokens != ids.numel()
+            or "cand_input_ids" in batch):  # a dual encoder's tokens count both sides
         return batch
     return {k: v for k, v in batch.items() if k != "attention_mask"}
 
