@@ -41,18 +41,30 @@ log = logging.getLogger("xstilts.tasks")
 
 Sentences = list[tuple[str, str]]
 # A sentence ends at . ? or ! (with closing quotes or brackets after it) followed by white
-# space and, for English, a capital, a digit or an opening quote or bracket: "Mr. Smith" and
-# "e.g. this" stay whole, as the benchmark's own breaker keeps them.
+# space and, for English, a capital, a digit or an opening quote or bracket; not after a title
+# ("Mr. Smith") or a single letter (initials: "J. R. Tolkien", "the U.S. Army"), as the
+# benchmark's own breaker keeps them whole.
 _BREAK = re.compile(r"""[.?!][)'"\u201d\]]*\s+(?=[\['"(\u201c]?[A-Z0-9])""")
 _BREAK_ANY = re.compile(r"""[.?!][)'"\u201d\]]*\s+(?=\S)""")
+_NO_BREAK_AFTER = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "lt", "sgt", "capt",
+                   "rev", "gov", "sen", "rep", "no", "vs", "etc", "e.g", "i.e", "fig", "vol", "ca"}
+
+
+def _title_or_initial(text: str, period: int) -> bool:
+    """Whether the word ending at ``text[period]`` (a ".") is a title or a single letter."""
+    word = text[:period].rsplit(None, 1)[-1].lstrip("(\"'") if text[:period].strip() else ""
+    last = word.rsplit(".", 1)[-1]
+    return word.lower() in _NO_BREAK_AFTER or (len(last) == 1 and last.isalpha())
 
 
 def infer_sentence_breaks(text: str, any_case: bool = False) -> list[tuple[int, int]]:
     """[start, end) character offsets of the sentences of ``text`` (SQuAD's training and dev
     paragraphs carry none). ``any_case``: a sentence may start with a lower-case letter (the
-    synthetic languages)."""
+    synthetic languages, which have no abbreviations)."""
     breaks, start = [], 0
     for m in (_BREAK_ANY if any_case else _BREAK).finditer(text):
+        if not any_case and text[m.start()] == "." and _title_or_initial(text, m.start()):
+            continue
         end = m.start() + len(m.group().rstrip())
         breaks.append((start, end))
         start = m.end()
