@@ -51,6 +51,22 @@ def test_a_target_override_keeps_each_tasks_settings():
     assert steps == -(-10 * 21253 // 32)  # 10 epochs of the English treebanks
 
 
+def test_retrieval_targets_keep_their_settings_under_an_override_and_task_lr_wins():
+    _, runs = _runs(BASELINE, 'phases.target.tasks=["xnli", "lareqa", "mewslix"]')
+    by = {r.tasks[0].name: r.phase for r in runs["target"]}
+    assert (by["lareqa"].epochs, by["lareqa"].lr, by["lareqa"].task_batch) == (3.0, 2e-5, {"lareqa": 16})
+    assert (by["mewslix"].epochs, by["mewslix"].lr, by["mewslix"].task_batch) == (2.0, 1e-5, {"mewslix": 32})
+    assert by["xnli"].lr == 0.0  # optim.lr: xnli has no learning rate of its own
+    _, runs = _runs(BASELINE, 'phases.target.tasks=["xnli", "mewslix"]', 'phases.target.task_lr={"mewslix": 2e-5}',
+                    "phases.target.lr=3e-5")
+    by = {r.tasks[0].name: r.phase.lr for r in runs["target"]}
+    assert by == {"xnli": 3e-5, "mewslix": 2e-5}  # task_lr, then the phase's lr, then the task's
+    with pytest.raises(ConfigError, match=r"task_lr\.mewslix: expected a positive learning rate"):
+        load(BASELINE, ['phases.target.task_lr={"mewslix": -1}'])
+    with pytest.raises(ConfigError, match="task_lr: only a per-task phase"):
+        load(BASELINE, ['phases.intermediate.task_lr={"mnli": 1e-5}'])
+
+
 def test_the_phases_own_task_epochs_win_over_the_tasks():
     _, runs = _runs(BASELINE, 'phases.target.tasks=["udpos_r", "xnli"]', 'phases.target.task_epochs={"udpos_r": 3}')
     by = {r.tasks[0].name: r.phase.epochs for r in runs["target"]}

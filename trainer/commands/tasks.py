@@ -17,9 +17,14 @@ def run(args, _overrides) -> int:
 
 
 def target(t) -> str:
-    """``10 epochs, batch 16, after siqa (5 epochs)``: what a per-task phase trains by default."""
+    """``10 epochs, batch 16, after siqa (5 epochs)``: what a per-task phase trains by default
+    (a dual encoder's learning rate and in-batch groups too)."""
     parts = [f"{t.target_epochs:g} epochs"] if t.target_epochs is not None else []
     if t.target_batch is not None:
         parts.append(f"batch {t.target_batch}")
+    if t.target_lr is not None:
+        parts.append(f"lr {t.target_lr:g}")
+    if getattr(t, "negatives_group", 0):
+        parts.append(f"negatives in groups of {t.negatives_group}")
     parts += [f"after {name} ({epochs:g} epochs)" for name, epochs in t.target_before]
     return ", ".join(parts) or "-"

@@ -56,7 +56,7 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
         start, target = init, target_phase(phase, ts[0])
         for name, epochs in ts[0].target_before:
             stage = dataclasses.replace(phase, epochs=float(epochs), max_steps=0, task_epochs={}, task_batch={},
-                                        evaluate=False, selection=False, retrieval=[])
+                                        task_lr={}, evaluate=False, selection=False, retrieval=[])
             run = PhaseRun(f"{phase.name}/{g}/{name}", stage, [get_task(name)], start,
                            os.path.join(base, g, name), stage_of=ts[0].name)
             runs.append(run)
@@ -78,13 +78,14 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
 def target_phase(phase: PhaseConfig, task: Task) -> PhaseConfig:
     """``phase`` as it trains ``task`` in a per-task run: the phase's ``task_epochs`` /
     ``task_batch`` for the task, else the task's own target settings (Task.target_epochs,
-    target_batch: the benchmark scripts'), else the phase's ``epochs`` / batch; the phase's ``lr``
-    where set, else the task's ``target_lr``, else ``optim.lr``."""
+    target_batch: the benchmark scripts'), else the phase's ``epochs`` / batch; the learning rate
+    from the phase's ``task_lr``, else its ``lr``, else the task's ``target_lr``, else ``optim.lr``."""
     epochs = phase.task_epochs.get(task.name, task.target_epochs)
     batch = phase.task_batch.get(task.name, task.target_batch)
-    lr = phase.lr or task.target_lr or 0.0
-    return dataclasses.replace(phase, epochs=float(phase.epochs if epochs is None else epochs), lr=lr,
-                               task_epochs={}, task_batch={} if batch is None else {task.name: int(batch)})
+    lr = phase.task_lr.get(task.name) or phase.lr or task.target_lr or 0.0
+    return dataclasses.replace(phase, epochs=float(phase.epochs if epochs is None else epochs), lr=float(lr),
+                               task_epochs={}, task_lr={},
+                               task_batch={} if batch is None else {task.name: int(batch)})
 
 
 def main_runs(runs: list[PhaseRun]) -> list[PhaseRun]:

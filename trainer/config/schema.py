@@ -266,6 +266,9 @@ class PhaseConfig:
     """Per-task epochs of a per-task phase, e.g. {udpos = 10, tydiqa = 15}; others use `epochs`."""
     lr: float = 0.0
     """Peak learning rate of this phase (0 = optim.lr)."""
+    task_lr: dict = field(default_factory=dict)
+    """Per-task peak learning rate of a per-task phase, e.g. {mewslix = 2e-5}; it wins over `lr`.
+    A target with a rate of its own (LAReQA 2e-5, Mewsli-X 1e-5) uses it where `lr` is 0."""
     global_batch: int = 0
     """Global batch of this phase (0 = deepspeed.global_batch)."""
     selection: bool = True

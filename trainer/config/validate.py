@@ -117,20 +117,23 @@ def _check_selection(cfg: Config) -> None:
 
 def _check_task_batch(cfg: Config) -> None:
     for i, phase in enumerate(cfg.phases):
-        if phase.task_batch and not phase.per_task:
-            raise ConfigError(f"phases.{i}.task_batch: only a per-task phase has one run per task")
+        for key in ("task_batch", "task_lr"):
+            if getattr(phase, key) and not phase.per_task:
+                raise ConfigError(f"phases.{i}.{key}: only a per-task phase has one run per task")
         # a table may name tasks the phase does not train (one recipe, several target lists:
         # a sweep's targets), but only tasks that exist: a misspelt key would do nothing
         for key, value in [*(("task_batch", kv) for kv in phase.task_batch.items()),
-                           *(("task_epochs", kv) for kv in phase.task_epochs.items())]:
+                           *(("task_epochs", kv) for kv in phase.task_epochs.items()),
+                           *(("task_lr", kv) for kv in phase.task_lr.items())]:
             task, n = value
             if not _known_task(task):
                 raise ConfigError(f"phases.{i}.{key}.{task}: unknown task (tasks of this phase: "
                                   f"{', '.join(phase.tasks)})")
             integer = key == "task_batch"
             if isinstance(n, bool) or not isinstance(n, (int if integer else (int, float))) or n <= 0:
-                raise ConfigError(f"phases.{i}.{key}.{task}: expected a positive "
-                                  f"{'number of rows' if integer else 'number of epochs'}, got {n!r}")
+                what = {"task_batch": "number of rows", "task_epochs": "number of epochs",
+                        "task_lr": "learning rate"}[key]
+                raise ConfigError(f"phases.{i}.{key}.{task}: expected a positive {what}, got {n!r}")
 
 
 def _known_task(name: str) -> bool:
