@@ -355,3 +355,18 @@ def test_the_trained_head_scores_every_language_and_says_so(synth_lareqa_runs):
     assert sorted(task["languages"]) == ["de", "en", "fr", "sw"] and task["metric"] == "map@20"
     assert task["embedding"].startswith("dual-encoder head synth_lareqa")
     assert all(0.0 < v["map@20"] <= 100.0 for v in task["languages"].values())
+
+
+def test_real_squad_dev_as_sentence_retrieval(real_data, tmp_path):
+    """SQuAD v1.1's real dev sample: every answer lies inside an inferred sentence, and the first
+    paragraph (Super Bowl 50) has its four sentences, "U.S." and "Levi's" kept whole."""
+    os.makedirs(tmp_path / "squad")
+    os.symlink(os.path.join(real_data, "squad", "dev-v1.1.subset.json"), tmp_path / "squad" / "dev-v1.1.json")
+    src, pool, gold = get_task("squad_r").read_pairs(str(tmp_path), "validation", "en")
+    assert len(src) == len(gold) == 200 and len({c for _, c in gold}) < 200  # several questions per sentence
+    first = [t for c, t in pool if c.startswith("en_1_")]
+    assert [t.split()[0] for t in first] == ["Super", "The", "The", "As"]
+    assert len({t[-60:] for t in first}) == 1  # each is followed by the same paragraph
+    pairs = list(get_task("lareqa").read_local(os.path.join(tmp_path, "squad", "dev-v1.1.json"), "train", "en",
+                                               SkipCounter()))
+    assert len(pairs) == 200 and pairs[0]["query"] == src[0][1]
