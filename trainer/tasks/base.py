@@ -258,4 +258,14 @@ class RetrievalTask(Task):
         return [(i, perturb(i, "text", t)) for i, t in src]
 
 
+def selection_set(target: RetrievalTask, cls: type, name: str, local: dict[str, str], description: str,
+                  **extra) -> RetrievalTask:
+    """An English dev set, as a ``cls`` task, that selects the checkpoints of the dual encoder
+    ``target``: scored as it is, with its head, lengths and in-batch groups."""
+    return cls(name=name, kind="retrieval", head=target.head, metric=target.metric, languages=("en",),
+               local=local, test_split="validation", scorer=target.scorer,
+               query_max_length=target.query_max_length, candidate_max_length=target.candidate_max_length,
+               negatives_group=target.negatives_group, description=description, **extra)
+
+
 Reader = Callable[[str, str, str, SkipCounter], Iterator[dict]]

@@ -35,7 +35,7 @@ from typing import Iterator
 
 from eval.xtreme import LANGUAGES
 from trainer.tasks import squad_format
-from trainer.tasks.base import DataError, RetrievalTask, SkipCounter
+from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, selection_set
 
 log = logging.getLogger("xstilts.tasks")
 
@@ -280,19 +280,8 @@ LAREQA = LAReQATask(
     description="LAReQA: retrieve the answer sentence of a question from a pool in 11 languages.",
 )
 
-SQUAD_R = SquadRetrievalTask(
-    name="squad_r",
-    kind="retrieval",
-    head="lareqa",
-    metric="map@20",
-    languages=("en",),
-    local={"train": "squad/train-v1.1.json", "validation": "squad/dev-v1.1.json"},
-    test_split="validation",
-    scorer="map@20",
-    train_size=87_599,
-    query_max_length=96,
-    candidate_max_length=256,
-    negatives_group=4,
-    description="SQuAD v1.1 as English answer-sentence retrieval (LAReQA's training data and "
-                "its English dev set).",
-)
+SQUAD_R = selection_set(
+    LAREQA, SquadRetrievalTask, "squad_r",
+    {"train": "squad/train-v1.1.json", "validation": "squad/dev-v1.1.json"},
+    "SQuAD v1.1 as English answer-sentence retrieval (LAReQA's training data and its English dev set).",
+    train_size=87_599)

@@ -33,7 +33,7 @@ from trainer.tasks import formats
 from dataclasses import dataclass
 from typing import Iterator
 
-from trainer.tasks.base import DataError, RetrievalTask, SkipCounter
+from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, selection_set
 
 Sentences = list[tuple[str, str]]
 ENTITIES = "mewslix/candidate_set_entities.jsonl"
@@ -215,18 +215,8 @@ MEWSLIX = MewsliXTask(
     description="Mewsli-X: link WikiNews entity mentions to WikiData entities by description.",
 )
 
-MEWSLIX_WIKI = WikipediaPairsTask(
-    name="mewslix_wiki",
-    kind="retrieval",
-    head="mewslix",
-    metric="map@20",
-    languages=("en",),
-    local={"train": "mewslix/wikipedia_pairs-train.jsonl", "validation": "mewslix/wikipedia_pairs-dev.jsonl"},
-    test_split="validation",
-    scorer="map@20",
-    query_max_length=64,
-    candidate_max_length=64,
-    negatives_group=8,
-    description="Mewsli-X's English Wikipedia mention-entity pairs as retrieval over their entities "
-                "(its training data and its English dev set).",
-)
+MEWSLIX_WIKI = selection_set(
+    MEWSLIX, WikipediaPairsTask, "mewslix_wiki",
+    {"train": "mewslix/wikipedia_pairs-train.jsonl", "validation": "mewslix/wikipedia_pairs-dev.jsonl"},
+    "Mewsli-X's English Wikipedia mention-entity pairs as retrieval over their entities (its training "
+    "data and its English dev set).")

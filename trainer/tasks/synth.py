@@ -35,7 +35,7 @@ from trainer.synth.suite import DEFAULT_SIZES
 from trainer.synth.world import NLI_LABELS
 from trainer.tasks import formats, squad_format
 from trainer.tasks.lareqa import LAReQATask, SquadRetrievalTask
-from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, Task
+from trainer.tasks.base import DataError, RetrievalTask, SkipCounter, Task, selection_set
 
 SYNTH_LANGUAGES: tuple[str, ...] = LANGUAGES
 MULTILINGUAL = "mul"  # ISO 639-2 "multiple languages": the MLM corpus mixes all four
@@ -185,13 +185,11 @@ SYNTH_TASKS: dict[str, Task] = {t.name: t for t in (
                candidate_max_length=128, negatives_group=4,
                description="Synthetic LAReQA: a question's answer sentence among the stories' "
                            "sentences in all four languages."),
-    SquadRetrievalTask(name="synth_squad_r", kind="retrieval", head="synth_lareqa", metric="map@20",
-                       languages=EN, local=_en("qa", "json"), test_split="validation", scorer="map@20",
-                       sentence_case="any", query_max_length=32, candidate_max_length=128,
-                       negatives_group=4, train_size=TRAIN,
-                       description="Synthetic QA's English dev set as answer-sentence retrieval."),
     ParallelTask(name="synth_tatoeba", kind="retrieval", head="retrieval", metric="accuracy",
                  languages=SYNTH_LANGUAGES[1:], local={"test": "synth/tatoeba/tatoeba.{lang}-eng"},
                  dev_split="test", chance=100 / DEFAULT_SIZES["retrieval"],
                  description="Synthetic Tatoeba: find the English translation among all candidates."),
 )}
+SYNTH_TASKS["synth_squad_r"] = selection_set(
+    SYNTH_TASKS["synth_lareqa"], SquadRetrievalTask, "synth_squad_r", _en("qa", "json"),
+    "Synthetic QA's English dev set as answer-sentence retrieval.", sentence_case="any", train_size=TRAIN)
