@@ -205,6 +205,8 @@ def embedding_note(model, task: Task, layer: int) -> str:
     if head:
         return f"dual-encoder head {head} (pooled first token, trained)"
     return f"mean of hidden layer {layer} (no trained head)"
+
+
 SHARED = "*"  # the language of a retrieval part that every language shares
 
 
