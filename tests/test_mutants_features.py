@@ -223,3 +223,27 @@ def test_retrieval_pairs_encode_each_side_alone(wt):
 def test_a_batch_without_columns_names_the_missing_column(wt):
     with pytest.raises(KeyError, match="text_a"):
         run("classification", {}, wt)
+
+
+def test_span_defaults_clip_questions_at_64_and_stride_128(wt):
+    """featurize's defaults are XTREME's run_squad settings: questions cut at 64 tokens, windows
+    overlapping by 128 tokens."""
+    words = (WORDS * 20)[:300]
+    context = " ".join(words)
+    batch = {"id": ["q"], "question": [" ".join(WORDS * 4)], "context": [context],
+             "answers": [{"text": [], "answer_start": []}]}
+    out = featurize("span", batch, wt, max_length=256, is_train=False)
+    first, second = out["offset_mapping"][:2]
+    assert first[1 + 64] == [-1, -1] and first[1 + 63] == [-1, -1] and first[1 + 64 + 1] != [-1, -1]
+    assert out["input_ids"][0][1:65] == ids(" ".join((WORDS * 4)[:64]))
+    room = 256 - 64 - 3
+    starts = [o[0] for o in first if o != [-1, -1]]
+    assert len(starts) == room
+    assert [o for o in second if o != [-1, -1]][0][0] == starts[room - 128]
+
+
+def test_a_span_batch_with_no_trainable_row_keeps_every_column(wt):
+    batch = {**SPAN, "answers": [{"text": ["dog"], "answer_start": [0]}]}
+    out = run("span", batch, wt, max_length=10, doc_stride=2, max_query_length=2, stats={})
+    assert out == {"input_ids": [], "example_idx": [], "length": [], "token_type_ids": [],
+                   "start_positions": [], "end_positions": []}
