@@ -201,8 +201,9 @@ def perturb_text(text: str, p: Perturbation, key: Sequence[object], lang: str = 
     words, seps = _words(text)
     if p.kind == "word_drop":
         keep = [i for i, w in enumerate(words) if not w or rng.random() >= p.rate]
-        if not any(words[i] for i in keep):  # never empty a text
-            keep = [next((i for i, w in enumerate(words) if w), 0)]
+        if not any(words[i] for i in keep):  # never empty a text; a leading space stays
+            first = next((i for i, w in enumerate(words) if w), 0)
+            keep = [i for i, w in enumerate(words) if not w or i == first]
         if len(keep) == len(words):
             return text
         out = "".join(words[i] + seps[i] for i in keep)
