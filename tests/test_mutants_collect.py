@@ -101,3 +101,27 @@ def test_score_on_main_reports_the_balance_scalars_and_timings(caplog):
     assert {k: stats[k] for k in ("ranks", "balance", "items", "examples", "busy_s", "cost")} == {
         "ranks": 2, "balance": 1.5, "items": [1, 1], "examples": [2, 1], "busy_s": [3.0, 1.0], "cost": [2.0, 1.0]}
     assert 0.0 <= stats["score_s"] < 60.0
+
+
+def test_item_values_per_kind():
+    pos = FakeTask("pos", "tagging", metric="accuracy")
+    pred = FakePredictor({("pos", "en"): {"tags": [["DET", "NOUN", "VERB"], ["NOUN"]]}})
+    form, values = collect.item_values(pred, pos, "en", [["DET", "VERB", "VERB"], ["NOUN"]])
+    assert (form, values) == ("counts", [[2, 3], [1, 1]])  # right tokens, tokens
+    ner = FakeTask("ner", "tagging", metric="f1")
+    pred = FakePredictor({("ner", "en"): {"tags": [["B-PER", "I-PER", "O"]]}})
+    form, values = collect.item_values(pred, ner, "en", [["B-PER", "O", "O"]])
+    assert form == "counts" and values == [[0, 1, 1]]  # chunks right, predicted, gold
+
+    class Squad(FakeTask):
+        def score(self, predictions, references, lang):
+            self.seen.append(lang)
+            em = [predictions[r["id"]] in r["answers"]["text"] for r in references]
+            return {"exact_match": 100.0 * sum(em) / len(em), "f1": 50.0}
+
+    qa = Squad("xquad", "span", metric="f1")
+    pred = FakePredictor({("xquad", "de"): {"id": ["a", "b"], "answers": [{"text": ["x"]}, {"text": ["y"]}]}})
+    form, values = collect.item_values(pred, qa, "de", {"a": "x", "b": "z"})
+    assert form == "mean" and values == [pytest.approx(0.75), pytest.approx(0.25)] and qa.seen == ["de", "de"]
+    metrics, answers = collect.score_examples(pred, qa, "de", ["x", "z"])
+    assert answers == {"a": "x", "b": "z"} and qa.seen[-1] == "de"
