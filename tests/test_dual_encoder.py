@@ -370,3 +370,30 @@ def test_real_squad_dev_as_sentence_retrieval(real_data, tmp_path):
     pairs = list(get_task("lareqa").read_local(os.path.join(tmp_path, "squad", "dev-v1.1.json"), "train", "en",
                                                SkipCounter()))
     assert len(pairs) == 200 and pairs[0]["query"] == src[0][1]
+
+
+def test_pair_collation_pads_each_side_to_its_own_multiple_with_type_ids():
+    rows = [{"input_ids": [2, 9, 3], "token_type_ids": [0, 0, 0], "cand_input_ids": [2, 7, 7, 7, 7, 3],
+             "cand_token_type_ids": [0] * 6, "example_idx": 0},
+            {"input_ids": [2, 3], "token_type_ids": [0, 0], "cand_input_ids": [2, 8, 3],
+             "cand_token_type_ids": [0] * 3, "example_idx": 1}]
+    b = collate("retrieval", rows, pad_id=1, pad_to_multiple_of=4)
+    assert b["input_ids"].tolist() == [[2, 9, 3, 1], [2, 3, 1, 1]]
+    assert b["cand_input_ids"].tolist() == [[2, 7, 7, 7, 7, 3, 1, 1], [2, 8, 3, 1, 1, 1, 1, 1]]
+    assert b["cand_attention_mask"].tolist() == [[1] * 6 + [0] * 2, [1] * 3 + [0] * 5]
+    assert b["cand_token_type_ids"].shape == (2, 8) and b["token_type_ids"].shape == (2, 4)
+    assert b["meta"] == [{"example_idx": 0}, {"example_idx": 1}] and "labels" not in b
+
+
+def test_truncated_pairs_are_counted_by_either_side(caplog):
+    from trainer.data.streams import report_truncation
+
+    cfg = config.load(None, ["phases=[]"])
+    lareqa = get_task("lareqa")  # limits 96 (query) and 256 (candidate)
+    lengths = [96 + 10, 95 + 256, 95 + 255, 20 + 30]  # query + candidate
+    cands = [10, 256, 255, 30]
+    with caplog.at_level("WARNING", logger="xstilts.data"):
+        assert report_truncation(lareqa, lengths, cfg, cands) == 2
+    assert ("lareqa: 2 of 4 training pairs reached the query limit (96 tokens) or the candidate limit (256) "
+            "and were truncated") in caplog.text
+    assert report_truncation(lareqa, [50], cfg, [40]) == 0
