@@ -66,11 +66,13 @@ def plan_runs(cfg: Config, phase: PhaseConfig, exports: dict[str, str]) -> list[
     for t in tasks:  # retrieval targets that do not train go with the run that scores them
         if not t.trainable:
             host = next((r for r in runs if not r.stage_of and r.tasks[0].train_group == t.target_scored_with), None)
+            if host is None and t.target_scored_with:
+                raise ConfigError(f"phases.{phase.name}.tasks: {t.name} is scored with the {t.target_scored_with} "
+                                  f"run's export; add a target of that training group (e.g. xquad_r for "
+                                  f"squad_v1) or score it from a phase's `retrieval`")
             if host is None:
-                raise ConfigError(f"phases.{phase.name}.tasks: {t.name} is scored with the "
-                                  f"{t.target_scored_with or 'its own'} run's export; add a target of that "
-                                  f"training group (e.g. xquad_r for squad_v1) or score it from a phase's "
-                                  f"`retrieval`")
+                raise ConfigError(f"phases.{phase.name}.tasks: {t.name} trains nothing and names no run to be "
+                                  f"scored with; score it from a phase's `retrieval`")
             host.retrieval.append(t)
     return runs
 
