@@ -397,3 +397,26 @@ def test_truncated_pairs_are_counted_by_either_side(caplog):
     assert ("lareqa: 2 of 4 training pairs reached the query limit (96 tokens) or the candidate limit (256) "
             "and were truncated") in caplog.text
     assert report_truncation(lareqa, [50], cfg, [40]) == 0
+
+
+def test_one_pair_collates():
+    b = collate("retrieval", [{"input_ids": [2, 3], "cand_input_ids": [2, 5, 3], "cand_token_type_ids": [0, 0, 0],
+                               "token_type_ids": [0, 0]}], pad_id=1)
+    assert b["cand_token_type_ids"].tolist() == [[0, 0, 0]] and b["cand_attention_mask"].tolist() == [[1, 1, 1]]
+
+
+def test_training_pairs_load_with_their_lengths_and_truncation_is_reported(tmp_path, caplog):
+    from trainer.data.streams import load_train_features
+    from trainer.runtime.dist import DistInfo
+
+    write_squad(str(tmp_path / "data" / "squad" / "train-v1.1.json"),
+                [(CTX, [("q1", "Which is second?", CTX.index("Beta")), ("q2", "Which is third?", CTX.index("Gamma"))])])
+    tok = h.build_tok(str(tmp_path / "tok"))
+    cfg = config.load(None, ["phases=[]", f"data.root={tmp_path / 'data'}", f"run.out={tmp_path / 'run'}",
+                             f"model.tokenizer={tok}", 'data.task_max_length={"lareqa": 8}'])
+    with caplog.at_level("WARNING", logger="xstilts.data"):
+        features = load_train_features(cfg, get_task("lareqa"), load_tokenizer(tok), DistInfo())
+    cand = [len(c) for c in features["cand_input_ids"]]
+    assert features["cand_length"] == cand == [8, 8]
+    assert features["length"] == [len(q) + c for q, c in zip(features["input_ids"], cand)]
+    assert "lareqa: 2 of 2 training pairs reached the query limit (8 tokens) or the candidate limit (8)" in caplog.text
