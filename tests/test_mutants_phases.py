@@ -20,7 +20,7 @@ CFG = config.load(None, ["phases=[]", "run.out=/r"])
 def test_the_stage_before_xcopa_is_a_plain_unscored_run():
     phase = PhaseConfig(name="target", per_task=True, epochs=2.0, max_steps=0, evaluate=True, selection=True,
                         task_epochs={"xcopa": 7, "siqa": 9}, task_batch={"xcopa": 8}, task_lr={"xcopa": 3e-5},
-                        retrieval=[], tasks=["xcopa"], heads="fresh")
+                        retrieval=["tatoeba"], tasks=["xcopa"], heads="fresh")
     runs = plan_runs(CFG, phase, {"pretrained": "pretrained"})
     stage, copa = runs
     assert stage.name == "target/xcopa/siqa" and stage.out == os.path.join("/r", "target", "xcopa", "siqa")
