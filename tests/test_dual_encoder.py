@@ -420,3 +420,14 @@ def test_training_pairs_load_with_their_lengths_and_truncation_is_reported(tmp_p
     assert features["cand_length"] == cand == [8, 8]
     assert features["length"] == [len(q) + c for q, c in zip(features["input_ids"], cand)]
     assert "lareqa: 2 of 2 training pairs reached the query limit (8 tokens) or the candidate limit (8)" in caplog.text
+
+
+def test_results_and_their_aggregate_keep_how_retrieval_embedded():
+    from eval.results import aggregate_runs, build_results
+
+    info = {"lareqa": {"metric": "map@20", "chance": 0.0, "split": "test",
+                       "embedding": "dual-encoder head lareqa (pooled first token, trained)"}}
+    runs = [build_results({"lareqa": {"de": {"map@20": v}}}, task_info=info) for v in (40.0, 44.0)]
+    assert runs[0]["tasks"]["lareqa"]["embedding"] == info["lareqa"]["embedding"]
+    agg = aggregate_runs(runs)["tasks"]["lareqa"]
+    assert agg["embedding"] == info["lareqa"]["embedding"] and agg["split"] == "test"
