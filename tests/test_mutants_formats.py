@@ -429,3 +429,45 @@ def test_csv_reads_every_line_end_convention(tmp_path):
         path = put(tmp_path, end.join(["id,text", "1,a", '2,"b c"', ""]), "ends.csv")
         assert [row for _, row in formats.read_csv(path, strict())] == [{"id": "1", "text": "a"},
                                                                         {"id": "2", "text": "b c"}], repr(end)
+
+
+def test_csv_line_numbers_count_line_feeds_only(tmp_path):
+    # a lone "\r" inside a quoted field is text, not a line: the next record's line is 3, as the
+    # UTF-8 error's count of the same file says
+    path = put(tmp_path, b'id,text\n1,"a\rb"\n2,c\n3,\xff\n', "cr.csv")
+    with pytest.raises(DataError) as err:
+        list(formats.read_csv(path, strict()))
+    assert err.value.line == 4
+    path = put(tmp_path, 'id,text\n1,"a\rb"\n2,c,extra\n3,d\n', "cr2.csv")
+    skips = lenient()
+    assert list(formats.read_csv(path, skips)) == [(2, {"id": "1", "text": "a\rb"}),
+                                                   (4, {"id": "3", "text": "d"})]
+    assert skips.examples == [f"{path}:3: expected 2 CSV fields, found 3"]
+    # old Mac line ends throughout: "\r" is the line end, for records and for the UTF-8 count
+    mac = put(tmp_path, b"id,text\r1,a\r2,\xff\r", "mac.csv")
+    fails(lambda: list(formats.read_csv(mac, lenient())), "invalid UTF-8", 3, mac)
+
+
+def test_csv_quote_left_open_or_text_after_a_quote_names_the_record(tmp_path):
+    # a quote never closed would swallow every line after it into one field
+    open_quote = put(tmp_path, 'id,text\n1,a\n2,"never closed\n3,b\n4,c\n', "open.csv")
+    fails(lambda: list(formats.read_csv(open_quote, lenient())),
+          "malformed CSV record: unexpected end of data", 3, open_quote)
+    after = put(tmp_path, 'id,text\n1,"a"b\n', "after.csv")
+    fails(lambda: list(formats.read_csv(after, lenient())),
+          "malformed CSV record: ',' expected after '\"'", 2, after)
+    header = put(tmp_path, '"id,text\n1,a\n', "header.csv")
+    fails(lambda: list(formats.read_csv(header, lenient())),
+          "malformed CSV record: unexpected end of data", 1, header)
+
+
+def test_conllu_empty_form_or_tag_is_a_bad_line(tmp_path):
+    data = "\n".join([row10("1", "", "X"), row10("2", "b", "Y"), "",
+                      row10("1", "c", ""), "", row10("1", "d", "Z"), ""]) + "\n"
+    path = put(tmp_path, data, "empty.conllu")
+    fails(lambda: list(formats.read_conllu(path, strict())),
+          "empty FORM (CoNLL-U writes _ for no value)", 1, path)
+    skips = lenient()
+    assert list(formats.read_conllu(path, skips)) == [(6, "", ["d"], ["Z"])]
+    assert skips.examples == [f"{path}:1: empty FORM (CoNLL-U writes _ for no value)",
+                              f"{path}:4: empty column 4 (CoNLL-U writes _ for no value)"]

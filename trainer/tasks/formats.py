@@ -2,7 +2,7 @@
 
 Every reader takes the file path and a ``SkipCounter``; a bad row becomes a ``DataError`` naming
 the file and its 1-based line, which the counter raises or counts (``data.skip_bad_rows``).
-Problems with a whole file (empty, not JSON at all) always raise. Text is decoded as strict
+Problems with a whole file (empty, not JSON at all, a CSV quote left open) always raise. Text is decoded as strict
 UTF-8 line by line, and lines are split on "\\n" only: ``str.splitlines`` would also break on
 U+2028, U+0085 or \\x1c-\\x1e, which occur inside XNLI and PAWS-X sentences.
 
@@ -21,7 +21,7 @@ SQuAD-format JSON has its own module, squad_format.py.
 from __future__ import annotations
 
 import csv
-import io
+import re
 import json
 import os
 from typing import Iterator, Sequence
@@ -262,6 +262,11 @@ def read_conllu(path: str, skips: SkipCounter, column: int = 3
             continue
         if "-" in cols[0] or "." in cols[0]:
             continue
+        if not cols[1] or not cols[column]:
+            bad = True
+            what = "FORM" if not cols[1] else f"column {column + 1}"
+            skips.handle(DataError(path, n, f"empty {what} (CoNLL-U writes _ for no value)"))
+            continue
         if not forms:
             start = n
         forms.append(cols[1])
@@ -294,25 +299,39 @@ def read_csv(path: str, skips: SkipCounter, required: Sequence[str] = ()
     check_nonempty(path)
     with open(path, "rb") as raw:
         data = raw.read()
+    # lines end at "\n", as everywhere else, so that a "\r" inside a quoted field does not shift
+    # the line numbers; a file without any "\n" but with "\r" has old Mac line ends
+    end = b"\r" if b"\n" not in data and b"\r" in data else b"\n"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         # the file is parsed as a whole (records span lines), so bad bytes stop it
-        raise DataError(path, data.count(b"\n", 0, e.start) + 1, "invalid UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+        raise DataError(path, data.count(end, 0, e.start) + 1, "invalid UTF-8") from None
+    # strict: a quote left open at the end of the file, or text after a closing quote, is an
+    # error naming the record's first line, not a field that swallows the rest of the file
+    e = end.decode()
+    reader = csv.reader(re.findall(f"[^{e}]*{e}|[^{e}]+$", text), strict=True)
+    header = _csv_record(path, reader)
     if not header:
         raise DataError(path, 1, "CSV holds no header row")
     missing = [c for c in required if c not in header]
     if missing:
         raise DataError(path, 1, f"CSV header lacks column(s) {missing}")
     start = reader.line_num + 1
-    for row in reader:
+    while (row := _csv_record(path, reader, start)) is not None:
         if row and len(row) != len(header):
             skips.handle(DataError(path, start, f"expected {len(header)} CSV fields, found {len(row)}"))
         elif row:
             yield start, dict(zip(header, row))
         start = reader.line_num + 1
+
+
+def _csv_record(path: str, reader, start: int = 1) -> list[str] | None:
+    """The next record, None at the end; a malformed record ends the file with its line."""
+    try:
+        return next(reader, None)
+    except csv.Error as e:
+        raise DataError(path, start, f"malformed CSV record: {e}") from None
 
 
 # ---------------------------------------------------------------- retrieval files
