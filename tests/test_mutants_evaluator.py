@@ -147,3 +147,33 @@ def test_stand_in_matches_the_real_signatures():
         real = list(inspect.signature(getattr(tdist, name)).parameters)
         fake = list(inspect.signature(getattr(FakeGroup, name)).parameters)[1:]
         assert fake == real[:len(fake)], name
+
+
+def test_a_set_with_no_gathered_item_is_reported_by_name():
+    merged = {item("de", 0, 2): [1, 2]}
+    with pytest.raises(RuntimeError, match=r"^xnli/fr: gathered 0 predictions for 3 examples$"):
+        E.assemble(merged, {("xnli", "de", ""): 2, ("xnli", "fr", ""): 3})
+    # a planned set of no examples assembles to nothing
+    assert E.assemble(merged, {("xnli", "de", ""): 2, ("xnli", "fr", ""): 0}) == {
+        ("xnli", "de", ""): [1, 2], ("xnli", "fr", ""): []}
+
+
+def test_an_example_dearer_than_the_budget_is_an_item_of_its_own_and_no_item_is_empty():
+    items = E.chunk_by_cost("xnli", "en", [10, 1, 1, 9, 2], budget=5)
+    assert [(i.start, i.stop, i.cost) for i in items] == [(0, 1, 10.0), (1, 3, 2.0), (3, 4, 9.0),
+                                                          (4, 5, 2.0)]
+
+
+def test_a_wrong_count_names_the_retrieval_part():
+    items = E.chunk_by_cost("bucc2018", "de", [1, 1], budget=5, part="src")
+    with pytest.raises(RuntimeError, match=r"^bucc2018/de/src \[0:2\]: predict returned 1 results "
+                                           r"for 2 examples$"):
+        E.run(items, lambda it: [0])
+
+
+def test_busy_time_is_the_sum_over_items(monkeypatch):
+    ticks = iter(range(0, 100, 1))
+    monkeypatch.setattr(E.time, "perf_counter", lambda: float(next(ticks)))
+    items = E.chunk_by_cost("xnli", "en", [1] * 6, budget=2)  # 3 items, each timed start/stop
+    _, report = E.run(items, lambda it: [0] * (it.stop - it.start))
+    assert report.busy_s == 3.0
