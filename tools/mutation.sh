@@ -14,6 +14,8 @@
 # of cores). `tools/mutation.sh --report [PATH...]` prints the report of the last run only;
 # `tools/mutation.sh --again [PATH...]` runs only the mutants not checked yet or not killed
 # (after new tests: the killed ones stay killed, so this is the quick re-check).
+# `tools/mutation.sh --sample N PATH...` runs N mutants of each file drawn at random (seeded by
+# the file), an estimate of its kill rate where all of them would take hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/mutmut ] || { echo "tools/mutation.sh: run ./install.sh test first" >&2; exit 2; }
@@ -31,7 +33,14 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # the tests run in mutants/, one level deeper than the checkout: point them at ../shared
 [ -d ../shared/data/real ] && export XSTILTS_REAL_DATA="$(cd ../shared/data/real && pwd)"
 names=()
-if [ "${1:-}" = "--again" ]; then
+if [ "${1:-}" = "--sample" ]; then
+  n=${2:?tools/mutation.sh --sample N PATH...: N mutants of each file, drawn at random}
+  shift 2
+  [ -d mutants ] || { echo "tools/mutation.sh --sample: no mutants/ yet; run tools/mutation.sh on one small file first" \
+    "(e.g. trainer/config/batch.py): it creates the mutants of every file" >&2; exit 2; }
+  mapfile -t names < <(.venv/bin/python tools/mutation_report.py --sample "$n" "$@")
+  [ ${#names[@]} -gt 0 ] || exec .venv/bin/python tools/mutation_report.py "$@"
+elif [ "${1:-}" = "--again" ]; then
   shift
   [ -d mutants ] || { echo "tools/mutation.sh --again: no earlier run in mutants/" >&2; exit 2; }
   mapfile -t names < <(.venv/bin/python tools/mutation_report.py --open "$@")

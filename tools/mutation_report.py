@@ -4,6 +4,9 @@ that tools/mutation_equivalent.txt does not list as equivalent.
     python tools/mutation_report.py [PATH...]      PATH: a package or file, e.g. eval trainer/data
     python tools/mutation_report.py --open [PATH...]   names of the mutants not checked yet or
                                                        not killed (what `tools/mutation.sh --again` runs)
+    python tools/mutation_report.py --sample N [PATH...]   N mutants of each file drawn at random
+                                                       (the same N for the same file every time),
+                                                       those not checked yet (`tools/mutation.sh --sample`)
 
 Killed counts a mutant some test failed on. A timeout (or -9: a test that hung asleep, out of
 reach of mutmut's CPU-time limit, ended by hand) is listed apart and counts against the rate:
@@ -100,9 +103,29 @@ def open_names(paths: list[str]) -> list[str]:
             for name, code in codes.items() if code not in KILLED and name not in equivalent]
 
 
+def sample_names(n: int, paths: list[str]) -> list[str]:
+    """``n`` mutants of each file of ``paths`` drawn at random, seeded by the file's path (so a
+    sample can be re-run and extended: a larger ``n`` keeps the smaller one's draws), less those
+    already checked. The checked part of a sampled file estimates the file's kill rate."""
+    import random
+
+    out = []
+    for source, codes in read_results().items():
+        if wanted(source, paths):
+            names = sorted(codes)
+            random.Random(source).shuffle(names)
+            out += [name for name in names[:n] if codes[name] is None]
+    return out
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--open"]:
         print("\n".join(open_names(argv[1:])))
+        return 0
+    if argv[:1] == ["--sample"]:
+        if len(argv) < 2 or not argv[1].isdigit():
+            raise SystemExit("--sample needs a number of mutants per file")
+        print("\n".join(sample_names(int(argv[1]), argv[2:])))
         return 0
     results = {s: c for s, c in read_results().items() if wanted(s, argv)}
     if not results:
