@@ -4,6 +4,7 @@ model allows, the task-keyed tables, noise settings and language codes. Each fai
 from __future__ import annotations
 
 import re
+import string
 
 from eval.attack import NEEDS_DICTIONARY, check_setting
 from eval.perturb import settings
@@ -66,7 +67,7 @@ def validate(cfg: Config) -> None:
     if not (cfg.model.dropout == -1 or 0 <= cfg.model.dropout < 1) or isinstance(cfg.model.dropout, bool):
         raise ConfigError(f"model.dropout: expected -1 (the pretrained config's) or a rate in [0, 1), "
                           f"got {cfg.model.dropout!r}")
-    if cfg.run.until and cfg.run.until not in seen:
+    if cfg.run.until and cfg.run.until not in {p.name for p in cfg.phases}:
         raise ConfigError(f"run.until: no phase named {cfg.run.until!r} (phases: {', '.join(p.name for p in cfg.phases)})")
     _check_languages(cfg)
     _check_lengths(cfg)
@@ -174,11 +175,21 @@ def _check_task_tables(cfg: Config) -> None:
         if not isinstance(where, str) or not where or where in ("hub:",):
             raise ConfigError(f"data.train_files.{task}: expected a path or hub:ID, got {where!r}")
         try:  # a bad pattern fails here, not when the data is loaded
+            _only_lang_fields(where)
             given_hub(where, "xx") if where.startswith("hub:") else where.format(lang="xx")
         except (KeyError, IndexError, ValueError) as e:
             raise ConfigError(f"data.train_files.{task}: {where!r} is not a valid pattern "
                               f"(it may hold {{lang}} and nothing else in braces; hub sources are "
                               f"hub:ID[:CONFIG[:SPLIT]]): {e!r}") from None
+
+
+def _only_lang_fields(pattern: str) -> None:
+    """Raise ValueError when ``pattern`` holds a replacement field other than a plain ``{lang}``
+    (an index, attribute, conversion or format spec would depend on the language code)."""
+    fields = {"{" + name + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}"
+              for _, name, spec, conv in string.Formatter().parse(pattern) if name is not None}
+    if fields - {"{lang}"}:
+        raise ValueError(f"fields other than {{lang}}: {', '.join(sorted(fields - {'{lang}'}))}")
 
 
 def given_hub(given: str, lang: str) -> tuple[str, str | None, str]:
