@@ -186,3 +186,8 @@ def test_a_value_json_cannot_hold_is_refused_by_name(tmp_path):
     with pytest.raises(TypeError, match="^cannot write object to JSON$"):
         R.write_examples([result(after=Outcome(1.0, False, object()))], str(tmp_path / "b.jsonl"))
     assert R._plain(np.float64(1.5)) == 1.5 and R._plain(np.arange(2)) == [0, 1]
+
+
+def test_tagging_outcome_of_one_word_is_its_cross_entropy():
+    o = R.tagging_outcome([[0.25, 0.75]], ["B-PER"], ["O", "B-PER"])
+    assert o == Outcome(pytest.approx(-math.log(0.75)), True, ["B-PER"])
