@@ -99,9 +99,9 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
 EVERY = Dictionary([("en", w, "de", w.upper()) for w in WORDS])
 
 
-def _documented_rng(kind: str, task: str, lang: str, id: str, what: str) -> random.Random:
-    """The seed of the documentation: (seed, kind, task, language, example id, what)."""
-    text = "\x1f".join(["0", kind, task, lang, id, what])
+def _documented_rng(kind: str, *key: str) -> random.Random:
+    """The seed of the documentation: (seed 0, kind, task, language, example id, word or step)."""
+    text = "\x1f".join(["0", kind, *key])
     return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
 
 
@@ -210,3 +210,62 @@ def test_translation_variants_sample_the_cap_in_dictionary_order():
 def test_translation_variants_only_into_the_languages_asked():
     assert translation_variants("dog", "en", LEX, random.Random(0), 8, ("fr", "it")) == ["dog_fr", "dog_it"]
     assert translation_variants("dog", "en", LEX, random.Random(0), 1, ("nl",)) == ["dog_nl"]
+
+
+def test_a_span_example_without_answers_or_a_tagging_one_without_aligned_tags_is_refused():
+    with pytest.raises(ValueError, match=r"^example 'q': no gold label \(span\); an attack needs one"):
+        check_gold("span", {"id": "q", "context": "c", "question": "Who?"})
+    check_gold("span", {"id": "q", "answers": {"text": [], "answer_start": []}})
+    with pytest.raises(ValueError, match=r"^example 't': no gold label \(tagging\)"):
+        check_gold("tagging", {"id": "t", "tokens": ["a", "b"], "tags": ["O"]})
+    with pytest.raises(ValueError, match=r"^example None: no gold label \(tagging\)"):
+        check_gold("tagging", {"tokens": ["a"], "tags": []})
+    check_gold("tagging", {"id": "t", "tokens": ["a"], "tags": ["O"]})
+
+
+def test_a_head_kind_without_an_attack_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^no attack for head kind 'regression'; attackable: "
+                                         r"classification, multiple_choice, span, tagging$"):
+        View("regression", {"text_a": "a"})
+
+
+def test_a_removed_token_takes_its_tag_with_it():
+    ex = {"id": "1", "tokens": ["Anna", "lives", "in", "Berlin", "now"],
+          "tags": ["B-PER", "O", "O", "B-LOC", "O"]}
+    v = View("tagging", ex)
+    assert v.slots == [("tokens", 1), ("tokens", 2), ("tokens", 4)]
+    words = v.words()
+    words["tokens"][2] = None
+    words["tokens"][4] = "then"
+    assert v.build(words) == {"id": "1", "tokens": ["Anna", "lives", "Berlin", "then"],
+                              "tags": ["B-PER", "O", "B-LOC", "O"]}
+    assert ex["tokens"][2] == "in" and v.build(v.words()) == ex
+
+
+# ---------------------------------------------------------------- a search's candidates
+
+
+def test_a_words_character_candidates_are_seeded_by_the_example_and_the_word():
+    from eval.attack import Search
+
+    ex = _ex("alpha beta")
+    for kind in ("char_greedy", "random_char"):
+        s = Search(ex, AttackSetting(kind, seed=0), "classification", "sst2", "en")
+        for i, word in enumerate(["alpha", "beta"]):
+            rng = _documented_rng(kind, "sst2", "en", "1", "text_a", str(i))
+            assert s.candidates(("text_a", i)) == char_variants(word, rng, 2)
+
+
+def test_code_mix_candidates_are_a_seeded_sample_into_the_target_languages():
+    from eval.attack import Search
+
+    many = Dictionary([("en", "alpha", lang, f"alpha_{lang}") for lang in ("de", "fr", "es", "it")])
+    s = Search(_ex("alpha"), AttackSetting("codemix_greedy", max_translations=2), "classification",
+               "sst2", "en", many)
+    got = s.candidates(("text_a", 0))
+    rng = _documented_rng("codemix_greedy", "sst2", "en", "1", "text_a", "0")
+    chosen = set(rng.sample(range(4), 2))
+    assert got == [f for i, f in enumerate(["alpha_de", "alpha_fr", "alpha_es", "alpha_it"]) if i in chosen]
+    s = Search(_ex("alpha"), AttackSetting("codemix_greedy", targets=("fr", "it")), "classification",
+               "sst2", "en", many)
+    assert s.candidates(("text_a", 0)) == ["alpha_fr", "alpha_it"]
