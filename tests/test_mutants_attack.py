@@ -269,3 +269,14 @@ def test_code_mix_candidates_are_a_seeded_sample_into_the_target_languages():
     s = Search(_ex("alpha"), AttackSetting("codemix_greedy", targets=("fr", "it")), "classification",
                "sst2", "en", many)
     assert s.candidates(("text_a", 0)) == ["alpha_fr", "alpha_it"]
+
+
+# ---------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("name,value", [("edits_per_kind", 0), ("edits_per_kind", True),
+                                        ("max_translations", -1), ("max_translations", 2.0)])
+def test_a_setting_with_a_bad_count_is_refused_with_its_value(name, value):
+    with pytest.raises(ValueError, match=rf"^attack {name} must be a positive integer, got {value!r}$"):
+        AttackSetting("char_greedy", **{name: value})
+    assert getattr(AttackSetting("char_greedy", **{name: 1}), name) == 1
