@@ -471,3 +471,12 @@ def test_conllu_empty_form_or_tag_is_a_bad_line(tmp_path):
     assert list(formats.read_conllu(path, skips)) == [(6, "", ["d"], ["Z"])]
     assert skips.examples == [f"{path}:1: empty FORM (CoNLL-U writes _ for no value)",
                               f"{path}:4: empty column 4 (CoNLL-U writes _ for no value)"]
+
+
+def test_conllu_empty_form_is_told_apart_from_an_empty_lemma(tmp_path):
+    # FORM is the second column, LEMMA the third: an empty LEMMA with a FORM is not refused here
+    line = lambda form, lemma, upos: "\t".join(["1", form, lemma, upos] + ["_"] * 6)  # noqa: E731
+    path = put(tmp_path, line("Ja", "", "INTJ") + "\n\n" + line("", "ja", "INTJ") + "\n", "lemma.conllu")
+    skips = lenient()
+    assert list(formats.read_conllu(path, skips)) == [(1, "", ["Ja"], ["INTJ"])]
+    assert skips.examples == [f"{path}:3: empty FORM (CoNLL-U writes _ for no value)"]
