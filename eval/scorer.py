@@ -199,9 +199,10 @@ class Skips:
 
 
 def _pairs(pred_dir: str, label_dir: str, folder: str, wanted: Sequence[str] | None, skip: Skips,
-           languages: Sequence[str] | None) -> dict[str, list[str]]:
-    """Task -> languages to score from one folder on both sides; everything else reported."""
-    have = {side: read_folder(root, folder) for side, root in (("pred", pred_dir), ("label", label_dir))}
+           languages: Sequence[str] | None, pred_folder: str | None = None) -> dict[str, list[str]]:
+    """Task -> languages to score from one folder on both sides (the predictions' under its own
+    name where it differs: a legacy folder on one side); everything else reported."""
+    have = {"pred": read_folder(pred_dir, pred_folder or folder), "label": read_folder(label_dir, folder)}
     for side in have.values():
         for path, why in side.stray:
             skip(path, why)
@@ -249,7 +250,11 @@ def score_predictions(pred_dir: str, label_dir: str, tasks: Sequence[str] | None
             if task not in TARGETS:
                 raise ScoreError(f"unknown task {task!r} (known: {', '.join(sorted(TARGETS))})")
             folder = next((f for f in family_folder(task) if os.path.isdir(os.path.join(label_dir, f))), None)
-            got = _pairs(pred_dir, label_dir, folder, [task], skip, languages) if folder else {}
+            pred_folder = next((f for f in family_folder(task) if os.path.isdir(os.path.join(pred_dir, f))), None)
+            if folder and not pred_folder:
+                skip(os.path.join(pred_dir, folder), "missing task folder (the labels have one)")
+                continue
+            got = _pairs(pred_dir, label_dir, folder, [task], skip, languages, pred_folder) if folder else {}
             if not got:
                 wanted = f" for languages {', '.join(languages)}" if languages else ""
                 skip(os.path.join(label_dir, folder or task), f"no label files{wanted} for task {task}")

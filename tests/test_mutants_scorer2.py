@@ -284,3 +284,27 @@ def test_help_description_is_its_own_paragraph(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         S.main(["--help"])
     assert "\n\nScore XTREME-layout prediction files against labels.\n\n" in capsys.readouterr().out
+
+
+def test_named_task_whose_prediction_folder_is_missing_is_skipped_or_refused(tmp_path):
+    labels, preds = str(tmp_path / "labels"), str(tmp_path / "preds")
+    _write(f"{labels}/xnli/test-de.tsv", "entailment\n")
+    _write(f"{labels}/pawsx/test-de.tsv", "1\n")
+    _write(f"{preds}/pawsx/test-de.tsv", "1\n")
+    res = S.score_predictions(preds, labels, tasks=["xnli", "pawsx"], allow_missing=True)
+    assert res["skipped"] == [{"path": os.path.join(preds, "xnli"),
+                               "reason": "missing task folder (the labels have one)"}]
+    assert set(res["tasks"]) == {"pawsx"}
+    with pytest.raises(S.ScoreError) as err:
+        S.score_predictions(preds, labels, tasks=["xnli"])
+    assert _message(err) == (f"{os.path.join(preds, 'xnli')}: missing task folder (the labels have one) "
+                             f"(--allow-missing scores the rest and lists what it skipped)")
+
+
+def test_named_task_scored_from_a_legacy_folder_on_one_side(tmp_path):
+    # labels in the official udpos folder, predictions in the udpos_r folder earlier versions wrote
+    labels, preds = str(tmp_path / "labels"), str(tmp_path / "preds")
+    _write(f"{labels}/udpos/test-lt.tsv", "NOUN\nVERB\n\n")
+    _write(f"{preds}/udpos_r/test-lt.tsv", "NOUN\nVERB\n\n")
+    res = S.score_predictions(preds, labels, tasks=["udpos_r"])
+    assert res["tasks"]["udpos_r"]["languages"]["lt"]["f1"] == 100.0 and res["skipped"] == []
