@@ -461,3 +461,8 @@ def test_no_time_limit_in_any_case(text):
                                            ("1-2:03", 93780), ("1-2:03:04", 93784), ("0-0:0:9", 9)])
 def test_each_slurm_time_format_in_seconds(text, seconds):
     assert time_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("where", ["data/{lang}/train-{lang}.jsonl", "hub:org/xnli-{lang}:{lang}:train", "plain.tsv"])
+def test_a_pattern_of_plain_lang_fields_only_is_accepted(where):
+    assert config.from_dict(_train_files(where)).data.train_files == {"xnli": where}
