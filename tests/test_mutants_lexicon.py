@@ -82,3 +82,12 @@ def test_a_concept_lexicon_keeps_each_forms_own_capital(tmp_path):
     assert d.translations("hund", "de") == ["dog", "chien"]
     assert d.translations("Dog", "en") == ["Hund", "Chien"]
     assert d.translations("chien", "fr", to=["de"]) == ["Hund"]
+
+
+def test_a_second_form_of_a_concept_in_one_language_is_its_own_source(tmp_path):
+    # "Köter" is a second German form of c1: it is looked up as written (lower-cased in the file's
+    # own entry), so a capital at the start of a sentence carries over, unlike the noun "Hund"
+    path = put(tmp_path, "lexicon.tsv", "c1\ten\tdog\nc1\tde\tHund\nc1\tde\tköter\n")
+    d = Dictionary.read([path])
+    assert d.translations("Köter", "de") == ["Dog"]
+    assert d.translations("Hund", "de") == ["dog"]
