@@ -38,6 +38,22 @@ def pytest_configure(config) -> None:
 
 
 @pytest.fixture
+def figures(monkeypatch):
+    """The matplotlib figures the code under test closes, kept for inspection."""
+    import matplotlib.pyplot as plt
+
+    closed = []
+    real = plt.close
+
+    def close(fig=None):
+        closed.append(fig)
+        real(fig)
+
+    monkeypatch.setattr(plt, "close", close)
+    return closed
+
+
+@pytest.fixture
 def ascii_default_open(monkeypatch):
     """``open`` in text mode without an encoding reads and writes ASCII, as under an ASCII locale
     (so a test can tell a file opened as UTF-8 from one opened in the locale's encoding); the

@@ -304,3 +304,13 @@ def fault_time(output: str) -> float:
     found = re.findall(r"xstilts fault: .* \(t=([0-9.]+)\)", output)
     assert found, "the fault never fired:\n" + output[-3000:]
     return float(found[0])
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG file's header."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 import sys
 
 import numpy as np
 import pytest
+from tests.helpers import png_size
 
 from eval.alignment import (cka_matrix, language_report, layer_measures, linear_cka, pair_cosines, plot,
                             retrieval_accuracy)
@@ -154,29 +154,6 @@ def _report() -> dict:
     return {"task": "tatoeba", "split": "test",
             "languages": {"de": {"per_layer": rows([10.0, 50.0, 40.0])},
                           "fr": {"per_layer": rows([5.0, 30.0, 60.0])}}}
-
-
-def png_size(path) -> tuple[int, int]:
-    with open(path, "rb") as f:
-        head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", head[16:24])
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """The figures ``plot`` closes, kept for inspection."""
-    import matplotlib.pyplot as plt
-
-    closed = []
-    real = plt.close
-
-    def close(fig=None):
-        closed.append(fig)
-        real(fig)
-
-    monkeypatch.setattr(plt, "close", close)
-    return closed
 
 
 def test_plot_draws_one_panel_per_measure(tmp_path, figures):

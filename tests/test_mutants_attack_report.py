@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 import sys
 
 import numpy as np
 import pytest
+from tests.helpers import png_size
 
 from eval import attack_report as A
-
-
-def figures_of(row: dict) -> dict:
-    return {k: row[k] for k in A.FIGURES}
 
 
 def lang(examples, clean, attacked, success, words, queries) -> dict:
@@ -72,29 +68,6 @@ def test_drops_of_noise_settings_and_attacks_side_by_side():
                                "word_drop@0.2 pawsx": {"de": -1.0},
                                "char_greedy@0.2 xnli": {"de": 30.0, "fr": 10.0}}
     assert A.drops({"tasks": None, "attacks": None}) == {}
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """The figures ``heatmap`` closes, kept for inspection."""
-    import matplotlib.pyplot as plt
-
-    closed = []
-    real = plt.close
-
-    def close(fig=None):
-        closed.append(fig)
-        real(fig)
-
-    monkeypatch.setattr(plt, "close", close)
-    return closed
-
-
-def png_size(path) -> tuple[int, int]:
-    with open(path, "rb") as f:
-        head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", head[16:24])
 
 
 def test_heatmap_cells_labels_scale_and_size(tmp_path, figures):
