@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from eval.grid import NO_BEST, _best, _cell, build_grid, seed_scores, to_csv, to_markdown, write_grid
-from eval.results import aggregate_runs, format_table, main_metric
+from eval.results import aggregate_runs, build_results, format_table, heatmap, main_metric
+from eval.results import to_csv as results_csv
+from eval.results import to_markdown as results_markdown
+from eval.xtreme import LANGUAGES, TARGETS, XTREME_R_TASKS
 
 
 # ---------------------------------------------------------------- a grid worked by hand
@@ -270,3 +273,87 @@ def test_main_metric_of_an_unknown_task_prefers_f1_to_accuracy():
     assert main_metric("mytask", {"accuracy": 1.0, "f1": 2.0}) == "f1"
     assert main_metric("mytask", {"exact_match": 1.0, "f1": 2.0}) == "em_f1"
     assert main_metric("mytask", {"bleu": 1.0, "accuracy": 2.0}) == "accuracy"
+
+
+def test_a_complete_xtreme_r_run_gets_its_score_and_note():
+    per_task = {}
+    for i, task in enumerate(XTREME_R_TASKS):
+        names = ("exact_match", "f1") if TARGETS[task].metric == "em_f1" else (TARGETS[task].metric,)
+        per_task[task] = {lang: {n: float(10 * i) for n in names} for lang in LANGUAGES[task]}
+    res = build_results(per_task)
+    assert res["xtreme_r_score"] == pytest.approx(45.0)  # (0 + 10 + ... + 90) / 10
+    assert res["xtreme_r_score_note"] == "mean of the ten XTREME-R task scores (QA: (EM+F1)/2)"
+    assert [k for k in res if k.startswith("xtreme_r")] == ["xtreme_r_category_scores", "xtreme_r_score",
+                                                           "xtreme_r_score_note"]
+
+
+def _hand(score, r_score, r_cats) -> dict:
+    return {"tasks": {
+        "xnli": {"metric": "accuracy", "chance": 33.3, "split": "test", "split_note": "dev had no labels",
+                 "languages": {"de": {"accuracy": 70.0}, "fr": {"accuracy": 80.0}}, "averages": {"accuracy": 75.0},
+                 "avg_metric": 75.0},
+        "xquad": {"metric": "em_f1", "chance": None,
+                  "languages": {"de": {"exact_match": 40.0, "f1": 60.0, "em_f1": 50.0}},
+                  "averages": {"em_f1": 50.0, "exact_match": 40.0, "f1": 60.0}, "avg_metric": 50.0}},
+        "skipped": [{"task": "panx", "reason": "no data"}, {"path": "/x/y.tsv", "reason": "unreadable"}],
+        "category_scores": {"classification": 75.0, "QA": 50.0},
+        "xtreme_score": score, "xtreme_score_note": "a note",
+        "xtreme_r_score": r_score, "xtreme_r_category_scores": r_cats, "xtreme_r_score_note": "r note"}
+
+
+HEAD_MD = [
+    "# Results", "", "| task | language | main metric | score | all metrics |", "|---|---|---|---:|---|",
+    "| xnli | de | accuracy | 70.00 | accuracy 70.00 |",
+    "| xnli | fr | accuracy | 80.00 | accuracy 80.00 |",
+    "| xquad | de | em_f1 | 50.00 | exact_match 40.00, f1 60.00, em_f1 50.00 |",
+    "", "## Task averages", "", "| task | main metric | split | languages | average | chance |",
+    "|---|---|---|---:|---:|---:|",
+    "| xnli | accuracy | test (dev had no labels) | 2 | **75.00** | 33.30 |",
+    "| xquad | em_f1 |  | 1 | **50.00** | - |",
+    "", "## Not scored", "", "- panx: no data", "- /x/y.tsv: unreadable",
+    "", "| category | score |", "|---|---:|", "| classification | 75.00 |", "| QA | 50.00 |"]
+
+
+def test_results_markdown_line_by_line():
+    assert results_markdown(_hand(62.5, 55.0, {"retrieval": 44.0})).split("\n") == HEAD_MD + [
+        "", "**XTREME score: 62.50**", "", "_a note_", "",
+        "**XTREME-R score: 55.00**", "", "| XTREME-R category | score |", "|---|---:|", "| retrieval | 44.00 |",
+        "", "_r note_", ""]
+    assert results_markdown(_hand(None, None, {})).split("\n") == HEAD_MD + [
+        "", "**XTREME score: n/a**", "", "_a note_", "",
+        "**XTREME-R score: n/a**", "", "", "_r note_", ""]
+
+
+def test_results_csv_line_by_line():
+    rows = ["task,language,main_metric,score,accuracy,f1,exact_match,em_f1",
+            "xnli,de,accuracy,70.0000,70.0000,,,",
+            "xnli,fr,accuracy,80.0000,80.0000,,,",
+            "xnli,avg,accuracy,75.0000,75.0000,,,",
+            "xquad,de,em_f1,50.0000,,60.0000,40.0000,50.0000",
+            "xquad,avg,em_f1,50.0000,,60.0000,40.0000,50.0000"]
+    assert results_csv(_hand(62.5, None, {})).split("\n") == rows + ["xtreme_score,,,62.5000,,,,", ""]
+    assert results_csv(_hand(None, None, {})).split("\n") == rows + ["xtreme_score,,,,,,,", ""]
+
+
+def test_heatmap_cells_labels_scale_and_size(tmp_path, figures):
+    langs = [f"l{i:02d}" for i in range(12)]  # 12 languages: 0.35 * 12 + 2 = 6.2 inches wide
+    res = {"tasks": {
+        "t": {"metric": "accuracy", "languages": {lg: {"accuracy": 10.0 + i, "f1": 99.0} for i, lg in enumerate(langs)}},
+        # an aggregate plots its mean; a language without the task is a blank cell
+        "u": {"metric": "f1", "languages": {"l00": {"f1": {"mean": 40.4, "std": 1.0, "n": 2}}}}}}
+    path = tmp_path / "heatmap.png"
+    assert heatmap(res, str(path)) is True
+    (fig,) = figures
+    ax, bar = fig.axes
+    (image,) = ax.get_images()
+    data = image.get_array()
+    assert data[0].tolist() == [10.0 + i for i in range(12)]
+    assert data[1, 0] == 40.4 and bool(data.mask[1, 1:].all()) and not data.mask[0].any()
+    assert image.get_clim() == (0.0, 100.0) and image.get_cmap().name == "viridis" and ax.get_aspect() == "auto"
+    assert [t.get_text() for t in ax.get_xticklabels()] == langs
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["t (accuracy)", "u (f1)"]
+    assert [(t.get_text(), t.get_position()) for t in ax.texts] == (
+        [(f"{10 + i}", (i, 0)) for i in range(12)] + [("40", (0, 1))])
+    assert all(t.get_ha() == "center" and t.get_va() == "center" and t.get_fontsize() == 6 for t in ax.texts)
+    assert bar.get_ylabel() == "main metric (%)"
+    assert tuple(fig.get_size_inches()) == pytest.approx((6.2, 2.5))
