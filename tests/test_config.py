@@ -98,6 +98,13 @@ def test_compile_backend_checked_with_the_config(tmp_path):
         config.load(write(tmp_path, RECIPE), ["model.compile=inductr"])
 
 
+def test_flat_unit_checked_with_the_config(tmp_path):
+    assert config.load(write(tmp_path, RECIPE)).model.flat_unit == "layer"
+    assert config.load(write(tmp_path, RECIPE), ["model.flat_unit=encoder"]).model.flat_unit == "encoder"
+    with pytest.raises(ConfigError, match="model.flat_unit: expected one of layer, encoder, got 'model'"):
+        config.load(write(tmp_path, RECIPE), ["model.flat_unit=model"])
+
+
 def test_missing_recipe_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="recipe not found"):
         config.load(str(tmp_path / "nope.toml"))

@@ -1,5 +1,6 @@
-"""Flat parameter layout (model.flat_params): the same training as the plain layout, plain state
-dicts, and exports and checkpoints readable by either layout."""
+"""Flat parameter layout (model.flat_params, per layer or for the whole encoder: model.flat_unit):
+the same training as the plain layout, plain state dicts, and exports and checkpoints readable by
+any layout."""
 import pytest
 import torch
 
@@ -21,11 +22,14 @@ TASKS = {"xnli": "nli", "squad": "qa", "udpos": "pos", "mlm": "mlm"}
 ZERO_GRADIENT = ("attention.self.key.bias", "qa_outputs.bias")
 
 
-def tiny_model(flat: bool, attn: str = "sdpa"):
+UNITS = ("layer", "encoder")
+
+
+def tiny_model(flat: bool, attn: str = "sdpa", unit: str = "layer"):
     cfg = ModelConfig(name="", init_config=dict(TINY), attn_implementation=attn)
     model = build_model(cfg, HEADS, TASKS, "pretrained", seed=0)
     if flat:
-        model.flatten_params(decays)
+        model.flatten_params(decays, unit)
     return model
 
 
@@ -64,12 +68,20 @@ def train(model, steps: int = 8) -> list[float]:
     return losses
 
 
-def test_far_fewer_tensors_same_values():
-    plain, flat = tiny_model(False), tiny_model(True)
+@pytest.mark.parametrize("unit", UNITS)
+def test_far_fewer_tensors_same_values(unit):
+    plain, flat = tiny_model(False), tiny_model(True, unit=unit)
     n_plain = sum(1 for _ in plain.parameters())
-    n_flat = sum(1 for _ in flat.parameters())
-    # embeddings (decay + no-decay), 3 layers x 2, 4 heads (the MLM head has both classes)
-    assert n_plain > 60 and n_flat <= 2 + 3 * 2 + 4 * 2
+    names = [n for n, _ in flat.named_parameters()]
+    # 4 heads x 2 decay classes; the encoder: per layer, 3 layers x 2 and the embeddings' 2; whole, 2
+    encoder = [n for n in names if n.startswith("encoder.")]
+    assert n_plain > 60 and len(names) - len(encoder) == 8
+    if unit == "layer":
+        assert sorted(encoder) == sorted([f"encoder.embeddings.{f}" for f in ("flat_decay", "flat_no_decay")]
+                                         + [f"encoder.encoder.layer.{i}.{f}" for i in range(3)
+                                            for f in ("flat_decay", "flat_no_decay")])
+    else:
+        assert sorted(encoder) == ["encoder.flat_decay", "encoder.flat_no_decay"]
     assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in flat.parameters())
     a, b = plain.state_dict(), flat.state_dict()
     assert a.keys() == b.keys(), "the flat model's state dict keeps the plain names"
@@ -77,8 +89,14 @@ def test_far_fewer_tensors_same_values():
         assert torch.equal(a[k], b[k]), k
 
 
-def test_training_is_the_plain_layouts():
-    plain, flat = tiny_model(False), tiny_model(True)
+def test_unknown_unit_refused():
+    with pytest.raises(ValueError, match="flat unit 'layers': expected layer or encoder"):
+        tiny_model(True, unit="layers")
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_training_is_the_plain_layouts(unit):
+    plain, flat = tiny_model(False), tiny_model(True, unit=unit)
     losses_plain, losses_flat = train(plain), train(flat)
     assert losses_flat == pytest.approx(losses_plain, rel=1e-5, abs=1e-6)
     a, b = plain.state_dict(), flat.state_dict()
@@ -88,18 +106,20 @@ def test_training_is_the_plain_layouts():
         torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
-def test_optimizer_groups_hold_the_same_elements_in_the_same_order():
+@pytest.mark.parametrize("unit", UNITS)
+def test_optimizer_groups_hold_the_same_elements_in_the_same_order(unit):
     """ZeRO-2 flattens each optimizer group: the same elements in the same order means the same
     partitions, so optimizer states are interchangeable between the layouts."""
-    plain, flat = tiny_model(False), tiny_model(True)
-    for gp, gf in zip(param_groups(plain, 0.01), param_groups(flat, 0.01)):
+    plain, flat = tiny_model(False), tiny_model(True, unit=unit)
+    for gp, gf in zip(param_groups(plain, 0.01), param_groups(flat, 0.01), strict=True):
         assert gp["weight_decay"] == gf["weight_decay"]
         assert torch.equal(torch.cat([p.detach().reshape(-1) for p in gp["params"]]),
                            torch.cat([p.detach().reshape(-1) for p in gf["params"]]))
 
 
-def test_plain_state_loads_into_flat_and_back():
-    plain, flat = tiny_model(False), tiny_model(True)
+@pytest.mark.parametrize("unit", UNITS)
+def test_plain_state_loads_into_flat_and_back(unit):
+    plain, flat = tiny_model(False), tiny_model(True, unit=unit)
     train(plain, steps=4)
     flat.load_state_dict(plain.state_dict())
     for k, v in plain.state_dict().items():
@@ -111,34 +131,45 @@ def test_plain_state_loads_into_flat_and_back():
     assert torch.equal(plain("xnli", b)[1], fresh("xnli", b)[1])
 
 
-def test_flat_checkpoint_weights_expand_to_plain_names():
+@pytest.mark.parametrize("unit", UNITS)
+def test_flat_checkpoint_weights_expand_to_plain_names(unit):
     """A DeepSpeed checkpoint's fp32 weights are named after the tensors the engine saw (the flat
-    ones); the export turns them back into the plain model's names."""
-    plain, flat = tiny_model(False), tiny_model(True)
-    named = {n: p.detach() for n, p in flat.named_parameters()}
+    ones, of either unit); the export turns them back into the plain model's names."""
+    plain, flat = tiny_model(False), tiny_model(True, unit=unit)
+    train(flat, steps=2)  # values that differ from a fresh model's
+    named = {n: p.detach().clone() for n, p in flat.named_parameters()}
     assert any(n.endswith("flat_decay") for n in named)
     expanded = tiny_model(False).plain_state(named, decays)
-    want = dict(plain.named_parameters())
-    assert expanded.keys() == want.keys()
-    for k, v in want.items():
-        assert torch.equal(expanded[k], v.detach()), k
+    want = flat.state_dict()
+    assert expanded.keys() == dict(plain.named_parameters()).keys()
+    for k, v in expanded.items():
+        assert torch.equal(v, want[k]), k
 
 
 ENGINE_PARITY = """
-import json, sys, torch
+import json, sys, tempfile, torch
 sys.path.insert(0, 'tests')
 from test_flat import batches, tiny_model
 from trainer.config import Config
+from trainer.engine import checkpoint
 from trainer.engine.build import build_engine, fill_ds_config, load_ds_json
+from trainer.engine.checkpoint import CheckpointError
 from trainer.runtime import dist
 dist.init(dist.discover(), '', 60, False)
-out = {}
-for flat in (False, True):
+
+
+def engine_of(flat, unit):
     ds = fill_ds_config(load_ds_json('ds_configs/zero2_bf16.json'), Config(), lr=1e-3, global_batch=8,
                         world_size=1, total_steps=8, device='cpu')
     ds['bf16']['enabled'] = False
-    engine = build_engine(tiny_model(flat), ds)
+    engine = build_engine(tiny_model(flat, unit=unit), ds)
     engine.train()
+    return engine
+
+
+out, engines = {}, {}
+for flat, unit in ((False, 'layer'), (True, 'layer'), (True, 'encoder')):
+    engine = engines[f"{flat}-{unit}"] = engine_of(flat, unit)
     torch.manual_seed(3)
     losses = []
     for task, b in batches(8):
@@ -146,17 +177,27 @@ for flat in (False, True):
         engine.backward(loss)
         engine.step()
         losses.append(loss.item())
-    out[str(flat)] = {"losses": losses, "tensors": sum(1 for _ in engine.module.parameters()),
-                      "state": {k: v.float().tolist() for k, v in engine.module.state_dict().items()}}
+    out[f"{flat}-{unit}"] = {"losses": losses, "tensors": sum(1 for _ in engine.module.parameters()),
+                             "state": {k: v.float().tolist() for k, v in engine.module.state_dict().items()}}
+# a checkpoint resumes with the layout that wrote it, and is refused by name with another
+ckpt = tempfile.mkdtemp()
+checkpoint.save(engines['True-layer'], ckpt, 8, {"step": 8}, dist.DistInfo())
+out["same_layout"] = checkpoint.load(engine_of(True, 'layer'), ckpt)
+try:
+    checkpoint.load(engine_of(True, 'encoder'), ckpt)
+    out["other_layout"] = None
+except CheckpointError as e:
+    out["other_layout"] = str(e)
 print(json.dumps(out))
 dist.shutdown()
 """
 
 
 @pytest.mark.slow
-def test_zero2_engine_trains_both_layouts_alike(repo_root):
+def test_zero2_engine_trains_every_layout_alike(repo_root):
     """Through DeepSpeed ZeRO-2 (one rank, fp32 on CPU; a child process, as torch.distributed
-    would leak into other tests): the same losses and weights, with far fewer hooked tensors."""
+    would leak into other tests): the same losses and weights, with far fewer hooked tensors; a
+    checkpoint of one layout is refused by name by another."""
     import json
     import subprocess
     import sys
@@ -165,12 +206,17 @@ def test_zero2_engine_trains_both_layouts_alike(repo_root):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    plain, flat = res["False"], res["True"]
-    assert flat["tensors"] < plain["tensors"] / 4
-    assert flat["losses"] == pytest.approx(plain["losses"], rel=1e-5, abs=1e-6)
-    assert flat["state"].keys() == plain["state"].keys()
-    for k, v in plain["state"].items():
-        if not k.endswith(ZERO_GRADIENT):
-            torch.testing.assert_close(torch.tensor(flat["state"][k]), torch.tensor(v), rtol=1e-5, atol=1e-6,
-                                       msg=k)
-
+    plain = res["False-layer"]
+    assert res["True-layer"]["tensors"] < plain["tensors"] / 4
+    assert res["True-encoder"]["tensors"] == 2 + 8  # the encoder's two, two per head
+    for unit in ("layer", "encoder"):
+        flat = res[f"True-{unit}"]
+        assert flat["losses"] == pytest.approx(plain["losses"], rel=1e-5, abs=1e-6)
+        assert flat["state"].keys() == plain["state"].keys()
+        for k, v in plain["state"].items():
+            if not k.endswith(ZERO_GRADIENT):
+                torch.testing.assert_close(torch.tensor(flat["state"][k]), torch.tensor(v), rtol=1e-5,
+                                           atol=1e-6, msg=f"{unit}: {k}")
+    assert res["same_layout"]["step"] == 8
+    assert "written with other parameter tensors" in res["other_layout"]
+    assert "model.flat_params and model.flat_unit settings" in res["other_layout"]

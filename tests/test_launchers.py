@@ -104,6 +104,26 @@ def test_compiled_layers_train_like_eager_under_zero2(ws, deepspeed_run):
     assert names[0] == names[1]
 
 
+@pytest.mark.slow
+def test_whole_encoder_flat_unit_trains_like_one_rank_under_zero2(ws, single_run):
+    """``model.flat_unit = encoder``: the encoder in one flat tensor per decay class, partitioned
+    across 2 ZeRO-2 ranks inside the tensor, trains as 1 rank with the per-layer unit does."""
+    out, r = train(ws, "deepspeed", "flat_encoder", extra=["--model.flat_unit=encoder", *EXACT])
+    # one head: the encoder's 2 tensors and the head's 2 (the per-layer unit of the 1-rank run: 8)
+    assert "4 parameter tensors (model.flat_params = True, model.flat_unit = encoder)" in r.output, r.tail()
+    assert "8 parameter tensors (model.flat_params = True, model.flat_unit = layer)" in single_run[1].output
+    got, ref = h.losses(out), h.losses(single_run[0])
+    assert sorted(got) == sorted(ref) == list(range(1, STEPS + 1))
+    for step in ref:
+        assert got[step] == pytest.approx(ref[step], abs=WORLD_SIZE_TOL), (step, got, ref)
+    from safetensors.torch import load_file
+
+    got_w, ref_w = (load_file(os.path.join(run, "inter", "export", "model.safetensors")) for run in (out, single_run[0]))
+    assert got_w.keys() == ref_w.keys()
+    for k in ref_w:
+        torch.testing.assert_close(got_w[k], ref_w[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
 def _tags(logdir: str) -> set[str]:
     """Summary tags of every event file directly in ``logdir``."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader

@@ -51,6 +51,14 @@ class ModelConfig:
     per weight-decay class: 52 tensors for XLM-R Large instead of 393, so ZeRO-2's per-tensor hooks
     and optimizer-step loops run 7x fewer times; same values and updates, and state dicts and
     exports keep the plain names. A resume uses the setting of the run that wrote the checkpoint."""
+    flat_unit: str = "layer"
+    """What one flat tensor (per weight-decay class) holds when ``flat_params`` is on. ``layer``:
+    each encoder layer, the embeddings and each head apart (52 tensors for XLM-R Large); a layer's
+    gradient is complete when its backward ends, so across ranks ZeRO-2 reduces it while the
+    layers below still compute (``overlap_comm``). ``encoder``: the whole encoder in one (4
+    tensors with one head): fewer gradient hooks and optimizer-step loops, but no gradient is
+    complete before backward ends, so nothing overlaps, and the encoder's gradients are held twice
+    at that moment; for one GPU. A resume uses the setting of the run that wrote the checkpoint."""
     compile: str = ""
     """torch.compile backend for the encoder layers in training ("" = off; "inductor" on a GPU).
     Each layer is compiled in place, so parameter names and checkpoints are unchanged; one

@@ -67,6 +67,8 @@ def validate(cfg: Config) -> None:
     if not (cfg.model.dropout == -1 or 0 <= cfg.model.dropout < 1) or isinstance(cfg.model.dropout, bool):
         raise ConfigError(f"model.dropout: expected -1 (the pretrained config's) or a rate in [0, 1), "
                           f"got {cfg.model.dropout!r}")
+    if cfg.model.flat_unit not in FLAT_UNITS:
+        raise ConfigError(f"model.flat_unit: expected one of {', '.join(FLAT_UNITS)}, got {cfg.model.flat_unit!r}")
     if cfg.run.until and cfg.run.until not in {p.name for p in cfg.phases}:
         raise ConfigError(f"run.until: no phase named {cfg.run.until!r} (phases: {', '.join(p.name for p in cfg.phases)})")
     _check_languages(cfg)
@@ -81,6 +83,7 @@ def validate(cfg: Config) -> None:
 
 
 # RoBERTa-family position ids start after the padding index: two positions are never usable.
+FLAT_UNITS = ("layer", "encoder")  # model.flat_unit (MultiTaskModel.flat_units)
 POSITION_OFFSET = {"xlm-roberta": 2, "roberta": 2, "camembert": 2}
 
 

@@ -53,31 +53,36 @@ class MultiTaskModel(nn.Module):
             raise KeyError(f"no head mapped for task {task!r} (mapped: {sorted(self.task_to_head)})")
         return self.task_to_head[task]
 
-    def flat_units(self) -> list[tuple[str, nn.Module]]:
-        """(name, module) of the units whose parameters share flat tensors: each encoder layer,
-        each other part of the encoder (embeddings, ...), each head."""
+    def flat_units(self, unit: str = "layer") -> list[tuple[str, nn.Module]]:
+        """(name, module) of the units whose parameters share flat tensors. ``layer``: each encoder
+        layer, each other part of the encoder (embeddings, ...), each head; ``encoder``: the whole
+        encoder, each head."""
+        if unit not in ("layer", "encoder"):
+            raise ValueError(f"flat unit {unit!r}: expected layer or encoder")
         stack = getattr(self.encoder, "encoder", None)
         layers = getattr(stack, "layer", None)
-        if not isinstance(layers, nn.ModuleList):
+        if unit == "encoder" or not isinstance(layers, nn.ModuleList):
             units = [("encoder", self.encoder)]
         else:
             units = [(f"encoder.{n}", m) for n, m in self.encoder.named_children() if m is not stack]
             units += [(f"encoder.encoder.layer.{i}", m) for i, m in enumerate(layers)]
         return units + [(f"heads.{n}", h) for n, h in self.heads.items()]
 
-    def flatten_params(self, decays: Decays) -> int:
-        """Hold the trainable parameters in a few flat tensors (trainer.model.flat); ``decays(name,
-        parameter)`` splits each unit's parameters by weight-decay class. The state dict keeps the
-        plain names. Returns the tensor count."""
-        self._flat = FlatLayout(plan(self.flat_units(), decays))
+    def flatten_params(self, decays: Decays, unit: str = "layer") -> int:
+        """Hold the trainable parameters in a few flat tensors (trainer.model.flat), one per
+        weight-decay class of each ``unit`` (``flat_units``); ``decays(name, parameter)`` gives the
+        class. The state dict keeps the plain names. Returns the tensor count."""
+        self._flat = FlatLayout(plan(self.flat_units(unit), decays))
         self.register_state_dict_post_hook(_plain_state_hook)
         self.register_load_state_dict_pre_hook(_flat_load_hook)
         return sum(1 for p in self.parameters() if p.requires_grad)
 
     def plain_state(self, state: dict, decays: Decays) -> dict:
         """``state`` (flat tensors' keys, as in a DeepSpeed checkpoint's optimizer partitions, of
-        a model built like this plain one) under the plain parameter names."""
-        return {k: v.clone() for k, v in expand_state(plan(self.flat_units(), decays), state).items()}
+        a model built like this plain one, with either unit) under the plain parameter names."""
+        for unit in ("layer", "encoder"):  # the two layouts' flat tensors have distinct keys
+            state = expand_state(plan(self.flat_units(unit), decays), state)
+        return {k: v.clone() for k, v in state.items()}
 
     def encode(self, batch: dict, output_hidden_states: bool = False):
         if self._flat is not None:  # every pass reads views of the current flat tensors
