@@ -12,7 +12,8 @@ out of time is recorded under ``failed`` and the next one runs):
                 ``train_step``), the paper's global batch of 32 rows in one micro-batch, at 128
                 and 256 tokens
   host_proxy    ``host_overhead.py``: host time per optimizer step, xstilts against HF, on this
-                machine's CPU and GPU (XLM-R Large layout at hidden 16)
+                machine's CPU and GPU (XLM-R Large layout at hidden 16), and xstilts with
+                ``model.flat_unit = encoder`` as a third side
   side_by_side  ``throughput.py``: xstilts, HF Trainer + DeepSpeed with ``group_by_length`` and
                 HF with ``max_length`` padding, lengths rounded to a multiple of 8 on both sides,
                 global batch 32, one GPU, 3 alternating rounds of 24 steps (4 warm-up), medians
@@ -25,7 +26,7 @@ Each step's figures are written as JSON under OUT_DIR (``<step>.json``, logs und
 ``mfu`` / ``mfu_compiled`` (at the first length; ``*_by_seq`` for all), ``ratio_vs_hf_best`` and
 ``ratio_vs_hf_max_length`` (real tokens/s of xstilts over HF's, median of paired rounds: above 1 is
 faster), ``host_ms_per_step``, ``host_hf_ms_per_step``, ``host_ratio_vs_hf`` (host ms, below 1 is
-cheaper), ``device``, ``seconds``, ``failed``. With ``--cpu``: the small encoder (4 layers, hidden
+cheaper), ``host_ratio_layer_vs_encoder`` (the default ``model.flat_unit`` over ``encoder``), ``device``, ``seconds``, ``failed``. With ``--cpu``: the small encoder (4 layers, hidden
 256) instead of XLM-R Large, fp32, 4-row micro-batches at 32 and 64 tokens, 2 steps, compiled
 with ``aot_eager`` (the same tracing, without inductor's minutes of C++ code generation), one
 round of the side by side (3 steps per variant; 3 rounds on GPU) and 3 of the host proxy. On two
@@ -70,6 +71,7 @@ def steps(cpu: bool, out: str, work: str) -> list[tuple[str, str, list[str], int
         side = ["--shape", "large", "--micro", "32", "--global-batch", "32", "--steps", "24", "--warmup", "4"]
         host = ["--rounds", "10"]
         caps = (90, 300, 60, 180)
+    host += ["--ref", "model.flat_unit=encoder"]  # what one GPU's setting buys on this host
     if not cpu:
         side += ["--repeats", "3"]
     side += ["--ranks", "1", "--pad-multiple", "8", "--variants", *SIDE_BY_SIDE,
@@ -151,6 +153,7 @@ def summarize(fig: dict, failed: dict, seconds: float, cpu: bool) -> dict:
             "host_ms_per_step": _num(host.get("xstilts", {}).get("ms_per_step")),
             "host_hf_ms_per_step": _num(host.get("hf", {}).get("ms_per_step")),
             "host_ratio_vs_hf": _num(host.get("ratio_vs_hf")),
+            "host_ratio_layer_vs_encoder": _num(host.get("ratio_vs_ref")),
             "seconds": round(seconds, 1), "failed": failed}
 
 

@@ -1,6 +1,6 @@
 """Host work per optimizer step, side by side: xstilts against HF Trainer + DeepSpeed.
 
-  python benchmarks/host_overhead.py [--rounds 15] [--steps 5] [--micro 32] [--json FILE]
+  python benchmarks/host_overhead.py [--rounds 15] [--steps 5] [--micro 32] [--seq 16] [--json FILE]
 
 A CPU proxy of what the host does per step on a GPU. The encoder has XLM-R Large's layout (24
 layers, 389 parameter tensors, the same modules, one ZeRO-2 gradient hook per parameter tensor
@@ -12,9 +12,9 @@ DeepSpeed's per-tensor bookkeeping in the gradient hooks and the optimizer step.
 Both sides train the same encoder shape with a 3-way classification head, with the same filled
 DeepSpeed JSON (``ds_configs/zero2_bf16.json`` through ``trainer.engine.build.fill_ds_config``:
 ZeRO-2, fused AdamW, clipping; fp32 on CPU, bf16 on GPU), on the same batch: the paper's global
-batch of 32 rows of 16 tokens, one micro-batch per step (what ``deepspeed.micro_batch = 0``
-gives on one rank; ``--micro 4`` accumulates 8 micro-batches on both sides). One process, one
-rank, one thread:
+batch of 32 rows of 16 tokens (``--seq``: another row length, the same operations), one
+micro-batch per step (what ``deepspeed.micro_batch = 0`` gives on one rank; ``--micro 4``
+accumulates 8 micro-batches on both sides). One process, one rank, one thread:
 
   xstilts  the model as ``trainer.training.loop.train`` builds it (``prepare_model``) and the
            loop's own step, ``trainer.training.loop.train_step``, on the engine of
@@ -151,14 +151,14 @@ def filled_ds(cfg, total_steps: int) -> dict:
                           world_size=1, total_steps=total_steps, device=dist.device_type(), path=cfg.deepspeed.config)
 
 
-def rows(vocab: int) -> list[dict]:
-    """The batch both sides train on every step: 32 rows of 16 tokens, 3-way labels."""
+def rows(vocab: int, seq: int = SEQ) -> list[dict]:
+    """The batch both sides train on every step: 32 rows of ``seq`` tokens, 3-way labels."""
     import torch
 
     gen = torch.Generator().manual_seed(common.SEED)
-    ids = torch.randint(5, vocab, (ROWS, SEQ), generator=gen)
+    ids = torch.randint(5, vocab, (ROWS, seq), generator=gen)
     labels = torch.randint(0, 3, (ROWS,), generator=gen)
-    return [{"input_ids": ids[i], "attention_mask": torch.ones(SEQ, dtype=torch.long), "labels": labels[i]}
+    return [{"input_ids": ids[i], "attention_mask": torch.ones(seq, dtype=torch.long), "labels": labels[i]}
             for i in range(ROWS)]
 
 
@@ -180,12 +180,12 @@ class XstiltsSide:
         self.engine.train()
         clock.engine_side[id(self.engine)] = side
         self.tensors = sum(1 for p in model.parameters() if p.requires_grad)
-        data = rows(PROXY["vocab_size"])
+        data = rows(PROXY["vocab_size"], a.seq)
         cuda = self.engine.device.type == "cuda"
         self.micros = []
         for i in range(0, ROWS, a.micro):
             batch = {k: torch.stack([r[k] for r in data[i:i + a.micro]]) for k in data[0]}
-            self.micros.append(Micro(pin(batch) if cuda else batch, a.micro * SEQ, a.micro))
+            self.micros.append(Micro(pin(batch) if cuda else batch, a.micro * a.seq, a.micro))
         self.meter, self.done = Meter(), 0
 
     def step(self) -> None:
@@ -212,7 +212,7 @@ def hf_trainer(a, callback):
 
     cfg = xstilts_config(a)
     o = cfg.optim
-    data = rows(PROXY["vocab_size"])
+    data = rows(PROXY["vocab_size"], a.seq)
 
     class Rows(torch.utils.data.Dataset):
         def __len__(self) -> int:
@@ -249,7 +249,7 @@ def run(a) -> dict:
     dist.init(info, "", 600, False)
     load0 = os.getloadavg()[0]
     print(f"# host_overhead: {common.machine()}; {a.precision}; XLM-R Large layout at hidden "
-          f"{PROXY['hidden_size']}, global batch {ROWS} rows of {SEQ} tokens in micro-batches of {a.micro}; "
+          f"{PROXY['hidden_size']}, global batch {ROWS} rows of {a.seq} tokens in micro-batches of {a.micro}; "
           f"{a.rounds} alternated rounds of {a.steps} steps; load average {load0:.2f}", flush=True)
     clock = Clock()
     clock.wrap_engine()
@@ -315,7 +315,7 @@ def summarize(clock: Clock, a, tensors: dict, reads: dict, load0: float) -> dict
         sides[s] = {"ms_per_step": common.median(per_round), "rounds_ms": per_round, **split,
                     "param_tensors": tensors[s], "scalar_reads_per_step": reads.get(s)}
     ratios = [x / h for x, h in zip(sides["xstilts"]["rounds_ms"], sides["hf"]["rounds_ms"])]
-    out = {"machine": common.machine(), "precision": a.precision, "micro": a.micro, "rows": ROWS, "seq": SEQ,
+    out = {"machine": common.machine(), "precision": a.precision, "micro": a.micro, "rows": ROWS, "seq": a.seq,
            "shape": PROXY, "rounds": a.rounds, "steps": a.steps, "set": a.set, "ds_json": a.ds_json or common.DS_JSON,
            "ref_set": a.ref, "ref_ds_json": a.ref_ds_json,
            "load1_before": load0, "load1_after": os.getloadavg()[0],
@@ -356,6 +356,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5, help="timed steps per side per round")
     p.add_argument("--warmup", type=int, default=3, help="untimed first steps per side")
     p.add_argument("--micro", type=int, default=ROWS, help=f"rows per micro-batch (a divisor of {ROWS})")
+    p.add_argument("--seq", type=int, default=SEQ, help="tokens per row (4: a quarter of the arithmetic of the "
+                   "matrix products, a sixteenth of the attention's, the same operations)")
     p.add_argument("--precision", default="", choices=["", "fp32", "bf16"],
                    help="default: bf16 on GPU, fp32 on CPU (bf16 is emulated on CPUs without AVX-512 BF16)")
     p.add_argument("--ds-json", default="", help="DeepSpeed JSON for both sides (default ds_configs/zero2_bf16.json)")

@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 KEYS = {"mode", "device", "mfu", "mfu_compiled", "mfu_by_seq", "mfu_compiled_by_seq", "ratio_vs_hf_best",
-        "ratio_vs_hf_max_length", "host_ms_per_step", "host_hf_ms_per_step", "host_ratio_vs_hf", "seconds",
-        "failed"}
+        "ratio_vs_hf_max_length", "host_ms_per_step", "host_hf_ms_per_step", "host_ratio_vs_hf",
+        "host_ratio_layer_vs_encoder", "seconds", "failed"}
 FIGURES = ("mfu", "mfu_compiled", "ratio_vs_hf_best", "ratio_vs_hf_max_length", "host_ms_per_step",
-           "host_hf_ms_per_step", "host_ratio_vs_hf")
+           "host_hf_ms_per_step", "host_ratio_vs_hf", "host_ratio_layer_vs_encoder")
 
 
 @pytest.mark.slow
