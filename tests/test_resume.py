@@ -142,11 +142,14 @@ def test_two_rank_checkpoint_resumes_on_one_rank(ws_b, ref_b, killed_in_save):
 
 
 @pytest.mark.slow
-def test_one_rank_checkpoint_resumes_on_two_ranks(ws_b, ref_b, tmp_path):
-    out = str(tmp_path / "run")
-    r = train(ws_b, out, str(tmp_path / "log1"), ranks=1, fault="exit@3")
+@pytest.mark.parametrize("unit", ["layer", "encoder"])
+def test_one_rank_checkpoint_resumes_on_two_ranks(ws_b, ref_b, tmp_path, unit):
+    """Also with the whole encoder in one flat tensor per class (``model.flat_unit = encoder``,
+    the one-GPU setting): its universal conversion joins the tensor's partitions back."""
+    out, unit_arg = str(tmp_path / "run"), [f"--model.flat_unit={unit}"]
+    r = train(ws_b, out, str(tmp_path / "log1"), ranks=1, fault="exit@3", extra=unit_arg)
     assert r.rc == 3, r.tail()
-    r = train(ws_b, out, str(tmp_path / "log2"), ranks=2, extra=["--resume"])
+    r = train(ws_b, out, str(tmp_path / "log2"), ranks=2, extra=["--resume", *unit_arg])
     assert r.rc == 0, r.tail()
     assert "resumed at step 3" in r.output and "written by 1 ranks, now 2" in r.output
     got = h.losses(out)
