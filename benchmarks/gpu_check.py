@@ -26,8 +26,9 @@ Each step's figures are written as JSON under OUT_DIR (``<step>.json``, logs und
 ``mfu`` / ``mfu_compiled`` (at the first length; ``*_by_seq`` for all), ``ratio_vs_hf_best`` and
 ``ratio_vs_hf_max_length`` (real tokens/s of xstilts over HF's, median of paired rounds: above 1 is
 faster), ``host_ms_per_step``, ``host_hf_ms_per_step``, ``host_ratio_vs_hf`` (host ms, below 1 is
-cheaper), ``host_ratio_layer_vs_encoder`` (the default ``model.flat_unit`` over ``encoder``), ``device``, ``seconds``, ``failed``. With ``--cpu``: the small encoder (4 layers, hidden
-256) instead of XLM-R Large, fp32, 4-row micro-batches at 32 and 64 tokens, 2 steps, compiled
+cheaper), ``host_ratio_layer_vs_encoder`` (the default ``model.flat_unit`` over ``encoder``),
+``device``, ``seconds``, ``failed``. With ``--cpu``: the small encoder (4 layers, hidden 256)
+instead of XLM-R Large, fp32, 4-row micro-batches at 32 and 64 tokens, 2 steps, compiled
 with ``aot_eager`` (the same tracing, without inductor's minutes of C++ code generation), one
 round of the side by side (3 steps per variant; 3 rounds on GPU) and 3 of the host proxy. On two
 loaded CPU cores the side by side's launches take most of the time (each one imports torch and

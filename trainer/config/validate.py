@@ -82,8 +82,8 @@ def validate(cfg: Config) -> None:
     check_slurm(cfg.slurm, "slurm")
 
 
-# RoBERTa-family position ids start after the padding index: two positions are never usable.
 FLAT_UNITS = ("layer", "encoder")  # model.flat_unit (MultiTaskModel.flat_units)
+# RoBERTa-family position ids start after the padding index: two positions are never usable.
 POSITION_OFFSET = {"xlm-roberta": 2, "roberta": 2, "camembert": 2}
 
 
