@@ -140,6 +140,69 @@ def test_first_token_last_layer_gives_the_full_encoders_loss_and_gradients(arch,
         assert any("layer.2.output.dense" in n for n in d1)
 
 
+@pytest.mark.parametrize("arch", ["xlm-roberta", "bert"])
+@pytest.mark.parametrize("train", [False, True])
+def test_direct_layer_loop_is_transformers_forward(arch, train):
+    """``model.direct_layers``: the project's loop over the layers' own modules gives transformers'
+    outputs and gradients for every head kind, padded or not, with dropout drawing the same masks
+    in training (same seed), and with the first-token shortcut on top."""
+    cfg = ModelConfig(name="", arch=arch, init_config=dict(TINY, num_hidden_layers=3), attn_implementation="sdpa")
+    model = build_model(cfg, HEADS, TASKS, "pretrained", seed=3).double().train(train)
+    assert model.direct_layers
+    span = {"start_positions": torch.tensor([1, 2, 0, 3]), "end_positions": torch.tensor([2, 4, 0, 5])}
+    cases = [("xnli", _padded() | {"labels": torch.tensor([0, 2, 1, 1])}), ("squad", _padded() | span),
+             ("squad", batch(b=4) | span), ("udpos", _padded() | {"labels": torch.randint(0, 5, (4, 9))}),
+             ("csqa", _padded(b=2, choices=4) | {"labels": torch.tensor([3, 0])})]
+    calls = []
+    layer_call = type(model.encoder.encoder.layer[0]).__call__
+    for task, b in cases:
+        results = []
+        for direct in (True, False):
+            model.set_direct_layers(direct)
+            model.zero_grad()
+            torch.manual_seed(11)
+            type(model.encoder.encoder.layer[0]).__call__ = lambda *a, **k: calls.append(direct) or layer_call(*a, **k)
+            try:
+                loss, logits = model(task, b)
+            finally:
+                type(model.encoder.encoder.layer[0]).__call__ = layer_call
+            loss.backward()
+            results.append((loss.detach(), logits.detach(),
+                            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        (l1, g1, d1), (l0, g0, d0) = results
+        assert torch.allclose(l1, l0, rtol=1e-12, atol=1e-12), task
+        assert torch.allclose(g1, g0, rtol=1e-12, atol=1e-12), task
+        assert d1.keys() == d0.keys() and len(d0) > 20
+        for n in d0:
+            assert torch.allclose(d1[n], d0[n], rtol=1e-10, atol=1e-12), (task, n)
+    assert True not in calls and False in calls  # the direct loop never went through a layer's call
+    if train:  # dropout acted: the training loss differs from the evaluation one
+        model.eval()
+        with torch.no_grad():
+            assert not torch.allclose(model(*cases[0])[0], l1)
+
+
+def test_direct_layers_off_for_eager_attention_other_encoders_by_config_and_under_compile():
+    assert not tiny_model().direct_layers  # eager attention: transformers' own forward
+    import transformers as tf
+
+    from trainer.model.multitask import MultiTaskModel
+
+    electra = tf.ElectraModel(tf.ElectraConfig(**TINY, embedding_size=16))
+    electra.config._attn_implementation = "sdpa"
+    model = MultiTaskModel(electra, HEADS, TASKS)
+    assert model._first_token is not None and not model.direct_layers  # it projects its embeddings
+    cfg = ModelConfig(name="", init_config=dict(TINY), direct_layers=False)
+    assert not build_model(cfg, HEADS, TASKS, "pretrained").direct_layers
+    cfg = ModelConfig(name="", init_config=dict(TINY))
+    model = build_model(cfg, HEADS, TASKS, "pretrained")
+    assert model.direct_layers
+    from trainer.model.multitask import compile_layers
+
+    compile_layers(model, "eager")
+    assert not model.direct_layers
+
+
 def test_first_token_shortcut_off_for_other_heads_and_by_config():
     m = tiny_model()
     calls = []

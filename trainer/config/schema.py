@@ -46,6 +46,12 @@ class ModelConfig:
     first_token_shortcut: bool = True
     """Sentence-level heads (classification, multiple choice) read only the first token: compute
     the last layer for that token alone (same loss and gradients, less work)."""
+    direct_layers: bool = True
+    """Run a BERT-family encoder's layers (BERT, RoBERTa, XLM-R, mBERT; ``sdpa`` attention) with
+    the project's own loop over the layers' own modules: the same operations and random draws,
+    without transformers' per-layer wrappers, which cost host time at every layer of every pass.
+    Off: through the transformers model's forward. Compiled layers (``compile``) always run
+    through their own call."""
     flat_params: bool = True
     """Train with each layer's (and the embeddings' and each head's) parameters in one flat tensor
     per weight-decay class: 52 tensors for XLM-R Large instead of 393, so ZeRO-2's per-tensor hooks

@@ -67,6 +67,7 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
         encoder, mlm = _load_pretrained_encoder(model_cfg, need_mlm)
         model = MultiTaskModel(encoder, heads, task_to_head)
         model.set_first_token_shortcut(model_cfg.first_token_shortcut)
+        model.set_direct_layers(model_cfg.direct_layers)
         for name, spec in heads.items():
             if spec.kind == "mlm" and mlm:
                 model.heads[name].load_state_dict(mlm)
@@ -77,6 +78,7 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
                                            trust_remote_code=model_cfg.trust_remote_code, **dropout_kwargs(model_cfg))
     model = MultiTaskModel(encoder, heads, task_to_head)
     model.set_first_token_shortcut(model_cfg.first_token_shortcut)
+    model.set_direct_layers(model_cfg.direct_layers)
     if carry_heads:
         load_heads(model, init, meta, only_matching=True)
     return model

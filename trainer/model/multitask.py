@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
 
-from trainer.model.first_token import FIRST_TOKEN_KINDS, first_token_layer, first_token_layers
+from trainer.model.first_token import FIRST_TOKEN_KINDS, bert_layer, first_token_layer, first_token_layers, keep_mask
 from trainer.model.flat import Decays, FlatLayout, expand_state, plan
 from trainer.model.heads import build_head
+
+
+# encoders whose forward the direct layer loop (MultiTaskModel.encode) repeats: mBERT is "bert"
+DIRECT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 @dataclass
@@ -41,7 +46,22 @@ class MultiTaskModel(nn.Module):
         # so the layers are not registered twice
         self._first_token = first_token_layers(encoder)
         self.first_token_shortcut = self._first_token is not None
+        self.direct_layers = self._direct_possible()
         self._flat: FlatLayout | None = None  # set by flatten_params
+
+    def _direct_possible(self) -> bool:
+        """The encoder's forward is embeddings, then the layers, nothing between (ELECTRA, for one,
+        projects the embeddings first), and its attention is ``sdpa``."""
+        config = self.encoder.config
+        return (self._first_token is not None and getattr(config, "model_type", "") in DIRECT_TYPES
+                and getattr(config, "_attn_implementation", "sdpa") == "sdpa")
+
+    def set_direct_layers(self, on: bool) -> None:
+        """Run the encoder's layers with the project's own loop (``bert_layer``: the layers' own
+        modules, the same operations, without transformers' per-layer wrappers; the default where
+        the encoder is a BERT-family stack with ``sdpa`` attention) or through the transformers
+        model's forward (off). Compiled layers always run through their own call."""
+        self.direct_layers = bool(on) and self._direct_possible()
 
     def set_first_token_shortcut(self, on: bool) -> None:
         """Sentence-level heads get the last layer computed for the first token alone (on, the
@@ -94,6 +114,13 @@ class MultiTaskModel(nn.Module):
         if ids.dim() == 3:  # multiple choice: (batch, choices, seq) -> (batch*choices, seq)
             kwargs = {k: v.flatten(0, 1) for k, v in kwargs.items() if v is not None}
             ids = ids.flatten(0, 1)
+        if self.direct_layers and not output_hidden_states:
+            stack, _ = self._first_token
+            hidden = self.encoder.embeddings(input_ids=ids, token_type_ids=kwargs.get("token_type_ids"))
+            keep = keep_mask(kwargs.get("attention_mask"))
+            for layer in stack.layer:  # all of them, or all but the last under the first-token shortcut
+                hidden = bert_layer(layer, hidden, keep)
+            return BaseModelOutput(last_hidden_state=hidden)
         return self.encoder(input_ids=ids, output_hidden_states=output_hidden_states,
                             return_dict=True, **kwargs)
 
@@ -181,6 +208,7 @@ def compile_layers(model: MultiTaskModel, backend: str) -> int:
     stack = getattr(model.encoder, "encoder", None)
     layers = getattr(stack, "layer", None)
     targets = list(layers) if isinstance(layers, nn.ModuleList) and len(layers) else [model.encoder]
+    model.direct_layers = False  # compiled layers run through their own (compiled) call
     for module in targets:
         module.compile(backend=backend)
     return len(targets)
