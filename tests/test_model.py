@@ -153,6 +153,9 @@ def test_direct_layer_loop_is_transformers_forward(arch, train):
     cases = [("xnli", _padded() | {"labels": torch.tensor([0, 2, 1, 1])}), ("squad", _padded() | span),
              ("squad", batch(b=4) | span), ("udpos", _padded() | {"labels": torch.randint(0, 5, (4, 9))}),
              ("csqa", _padded(b=2, choices=4) | {"labels": torch.tensor([3, 0])})]
+    if arch == "bert":  # mBERT's pairs carry segment ids
+        for _, b in cases:
+            b["token_type_ids"] = (torch.arange(b["input_ids"].shape[-1]) >= 4).long().expand_as(b["input_ids"])
     calls = []
     layer_call = type(model.encoder.encoder.layer[0]).__call__
     for task, b in cases:
@@ -180,6 +183,22 @@ def test_direct_layer_loop_is_transformers_forward(arch, train):
         model.eval()
         with torch.no_grad():
             assert not torch.allclose(model(*cases[0])[0], l1)
+
+
+@torch.no_grad()
+def test_hidden_states_of_every_layer_come_from_transformers_forward():
+    """Retrieval embeds from a middle layer (``output_hidden_states``): those passes keep
+    transformers' forward, whose states the direct loop's last layer equals."""
+    cfg = ModelConfig(name="", init_config=dict(TINY, num_hidden_layers=3), attn_implementation="sdpa")
+    model = build_model(cfg, HEADS, TASKS, "pretrained", seed=3).double().eval()
+    assert model.direct_layers
+    b = _padded()
+    states = model.encode(b, output_hidden_states=True).hidden_states
+    assert len(states) == 4
+    assert torch.allclose(states[-1], model.encode(b).last_hidden_state, rtol=1e-12, atol=1e-12)
+    embedded = model.embed(b, 2)
+    model.set_direct_layers(False)
+    assert torch.equal(embedded, model.embed(b, 2))
 
 
 def test_direct_layers_off_for_eager_attention_other_encoders_by_config_and_under_compile():
