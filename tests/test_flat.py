@@ -89,6 +89,35 @@ def test_far_fewer_tensors_same_values(unit):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.parametrize("unit", UNITS)
+def test_query_key_value_joined_where_side_by_side(unit):
+    """Each layer's query, key and value weights (and biases) lie side by side in their flat
+    tensor: the layout also gives them as one view of it, and each projection reads its slice.
+    A decay rule that interleaves them (one class for all) gets no join, and the same outputs."""
+    model = tiny_model(True, unit=unit)
+    assert model._flat.joined == 2 * 3
+    layer = model.encoder.encoder.layer[1]
+    attn = layer.attention.self
+    weight, bias = attn.qkv_weight, attn.qkv_bias
+    assert weight.shape == (96, 32) and bias.shape == (96,)
+    flat = (layer if unit == "layer" else model.encoder).flat_decay
+    assert weight.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+    for i, proj in enumerate((attn.query, attn.key, attn.value)):
+        assert proj.weight.shape == (32, 32) and proj.weight.data_ptr() == weight[32 * i].data_ptr()
+        assert proj.bias.data_ptr() == bias[32 * i:].data_ptr()
+    plain = tiny_model(False)
+    for name, p in plain.named_parameters():  # the joined view holds the plain weights, in order
+        if name == "encoder.encoder.layer.1.attention.self.key.weight":
+            assert torch.equal(weight[32:64], p)
+    one_class = tiny_model(False)
+    one_class.flatten_params(lambda name, p: True, unit)
+    assert one_class._flat.joined == 0
+    assert "qkv_weight" not in vars(one_class.encoder.encoder.layer[1].attention.self)
+    b = next(batches(1))[1]
+    model.eval(), one_class.eval()
+    torch.testing.assert_close(model("xnli", b)[1], one_class("xnli", b)[1])
+
+
 def test_unknown_unit_refused():
     with pytest.raises(ValueError, match="flat unit 'layers': expected layer or encoder"):
         tiny_model(True, unit="layers")
@@ -214,9 +243,12 @@ def test_zero2_engine_trains_every_layout_alike(repo_root):
         assert flat["losses"] == pytest.approx(plain["losses"], rel=1e-5, abs=1e-6)
         assert flat["state"].keys() == plain["state"].keys()
         for k, v in plain["state"].items():
+            # atol: the flat layout's one product of the joined query, key and value projections
+            # rounds differently from the plain layout's three in float32; Adam turns a last-bit
+            # difference in a near-zero gradient into up to a few thousandths of a step (lr 1e-3)
             if not k.endswith(ZERO_GRADIENT):
                 torch.testing.assert_close(torch.tensor(flat["state"][k]), torch.tensor(v), rtol=1e-5,
-                                           atol=1e-6, msg=f"{unit}: {k}")
+                                           atol=5e-6, msg=f"{unit}: {k}")
     assert res["same_layout"]["step"] == 8
     assert "written with other parameter tensors" in res["other_layout"]
     assert "model.flat_params and model.flat_unit settings" in res["other_layout"]

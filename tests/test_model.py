@@ -142,13 +142,20 @@ def test_first_token_last_layer_gives_the_full_encoders_loss_and_gradients(arch,
 
 @pytest.mark.parametrize("arch", ["xlm-roberta", "bert"])
 @pytest.mark.parametrize("train", [False, True])
-def test_direct_layer_loop_is_transformers_forward(arch, train):
+@pytest.mark.parametrize("flat", ["", "layer", "encoder"])
+def test_direct_layer_loop_is_transformers_forward(arch, train, flat):
     """``model.direct_layers``: the project's loop over the layers' own modules gives transformers'
     outputs and gradients for every head kind, padded or not, with dropout drawing the same masks
-    in training (same seed), and with the first-token shortcut on top."""
+    in training (same seed), and with the first-token shortcut on top. In the flat layout (either
+    unit) the loop makes one product of the joined query, key and value projections."""
+    from trainer.engine.build import decays
+
     cfg = ModelConfig(name="", arch=arch, init_config=dict(TINY, num_hidden_layers=3), attn_implementation="sdpa")
     model = build_model(cfg, HEADS, TASKS, "pretrained", seed=3).double().train(train)
     assert model.direct_layers
+    if flat:
+        model.flatten_params(decays, flat)
+        assert model._flat.joined == 2 * 3  # weights and biases of each of the 3 layers
     span = {"start_positions": torch.tensor([1, 2, 0, 3]), "end_positions": torch.tensor([2, 4, 0, 5])}
     cases = [("xnli", _padded() | {"labels": torch.tensor([0, 2, 1, 1])}), ("squad", _padded() | span),
              ("squad", batch(b=4) | span), ("udpos", _padded() | {"labels": torch.randint(0, 5, (4, 9))}),
@@ -156,8 +163,10 @@ def test_direct_layer_loop_is_transformers_forward(arch, train):
     if arch == "bert":  # mBERT's pairs carry segment ids
         for _, b in cases:
             b["token_type_ids"] = (torch.arange(b["input_ids"].shape[-1]) >= 4).long().expand_as(b["input_ids"])
-    calls = []
+    calls, queries = [], []
     layer_call = type(model.encoder.encoder.layer[0]).__call__
+    first_query = model.encoder.encoder.layer[0].attention.self.query
+    first_query.register_forward_hook(lambda *a: queries.append(model.direct_layers))
     for task, b in cases:
         results = []
         for direct in (True, False):
@@ -175,10 +184,12 @@ def test_direct_layer_loop_is_transformers_forward(arch, train):
         (l1, g1, d1), (l0, g0, d0) = results
         assert torch.allclose(l1, l0, rtol=1e-12, atol=1e-12), task
         assert torch.allclose(g1, g0, rtol=1e-12, atol=1e-12), task
-        assert d1.keys() == d0.keys() and len(d0) > 20
+        assert d1.keys() == d0.keys() and len(d0) > (1 if flat else 20)
         for n in d0:
             assert torch.allclose(d1[n], d0[n], rtol=1e-10, atol=1e-12), (task, n)
     assert True not in calls and False in calls  # the direct loop never went through a layer's call
+    # the joined projections replace the query's own product in the direct loop
+    assert (True in queries) is not bool(flat) and False in queries
     if train:  # dropout acted: the training loss differs from the evaluation one
         model.eval()
         with torch.no_grad():

@@ -15,8 +15,14 @@ optimizer sees the same flat partitions and training is the same. The model's st
 plain: a state-dict hook writes each flat tensor under the plain names it holds, and a load hook
 gathers plain names back into the flat tensor, so checkpoints' module weights and exports are
 those of the plain model and load into either layout (``expand_state`` does the same for a dict
-read from a checkpoint's optimizer partitions). Single-device code: no deepspeed, no
-torch.distributed.
+read from a checkpoint's optimizer partitions).
+
+Joins: parameters of equal shape that lie next to each other in one flat tensor (a layer's query,
+key and value weights, and their biases) can also be read as one view, written to a module
+attribute the model names (``Join``), and each of them is then a slice of that view. A model
+that reads the joined view makes one matrix product where the plain model makes three. Where the
+plan does not put them side by side (another decay rule), the join is left out and the model
+reads them one by one. Single-device code: no deepspeed, no torch.distributed.
 """
 from __future__ import annotations
 
@@ -73,10 +79,37 @@ def plan(units: list[tuple[str, nn.Module]], decays: Decays) -> list[FlatGroup]:
     return groups
 
 
-class FlatLayout:
-    """The flat tensors of a model and the views its modules read."""
+@dataclass
+class Join:
+    """Parameters ``parts`` ((module, attribute) pairs, equal shapes), read also as one view
+    stacked along the first dimension, written to ``module.<attr>``."""
+    module: nn.Module
+    attr: str
+    parts: list[tuple[nn.Module, str]]
 
-    def __init__(self, groups: list[FlatGroup]):
+
+def _joined(group: FlatGroup, join: Join) -> int | None:
+    """Index in ``group`` of the first of ``join``'s parts when they lie there side by side, in
+    order, untied and of one shape; else None."""
+    firsts = [owner[0] if len(owner) == 1 else None for owner in group.owners]
+    try:
+        start = next(i for i, o in enumerate(firsts) if o is not None and o[0] is join.parts[0][0]
+                     and o[1] == join.parts[0][1])
+    except StopIteration:
+        return None
+    span = range(start, start + len(join.parts))
+    if span.stop > len(firsts):
+        return None
+    if any(firsts[i] is None or firsts[i][0] is not m or firsts[i][1] != a for i, (m, a) in zip(span, join.parts)):
+        return None
+    return start if len({group.shapes[i] for i in span}) == 1 else None
+
+
+class FlatLayout:
+    """The flat tensors of a model and the views its modules read (``joins``: see the module's
+    docstring)."""
+
+    def __init__(self, groups: list[FlatGroup], joins: list[Join] = ()):
         self.groups = groups
         for g in groups:
             params = [getattr(owner[0][0], owner[0][1]) for owner in g.owners]
@@ -86,20 +119,49 @@ class FlatLayout:
                 for module, attr in owner:
                     del module._parameters[attr]
             g.unit.register_parameter(g.name, flat)
-        # per group: the flat tensor's owner and name, the sizes, and per view its shape and the
-        # module dicts (and attribute) that read it
-        self._targets = [(g.unit, g.name, g.sizes, [(shape, [(m.__dict__, a) for m, a in owner])
-                                                    for owner, shape in zip(g.owners, g.shapes)])
-                         for g in groups]
+        # per group: the flat tensor's owner and name, the split sizes, and per split its shape,
+        # the module dicts (and attribute) that read it, and for a join the shape its parts are
+        # unbound from and each part's readers
+        self._targets = [self._group_targets(g, joins) for g in groups]
+        self.joined = sum(1 for t in self._targets for target in t[3] if target[2] is not None)  # joins in use
         self.refresh()
 
+    @staticmethod
+    def _group_targets(g: FlatGroup, joins) -> tuple:
+        readers = [[(m.__dict__, a) for m, a in owner] for owner in g.owners]
+        starts = {}
+        for join in joins:
+            start = _joined(g, join)
+            if start is not None:
+                starts[start] = join
+        sizes, targets, i = [], [], 0
+        while i < len(g.shapes):
+            join = starts.get(i)
+            if join is None:
+                sizes.append(g.sizes[i])
+                targets.append((g.shapes[i], readers[i], None))
+                i += 1
+                continue
+            n, shape = len(join.parts), g.shapes[i]
+            sizes.append(g.sizes[i] * n)
+            targets.append((torch.Size([n * shape[0], *shape[1:]]), [(join.module.__dict__, join.attr)],
+                            (torch.Size([n, *shape]), readers[i:i + n])))
+            i += n
+        return g.unit, g.name, sizes, targets
+
     def refresh(self) -> None:
-        """Point every module at views of the current flat tensors (one split per tensor)."""
+        """Point every module at views of the current flat tensors (one split per tensor; a join's
+        parts are slices of its view)."""
         for unit, name, sizes, targets in self._targets:
-            for view, (shape, owners) in zip(unit._parameters[name].split(sizes), targets):
+            for view, (shape, owners, parts) in zip(unit._parameters[name].split(sizes), targets):
                 view = view.view(shape)
                 for where, attr in owners:
                     where[attr] = view
+                if parts is not None:
+                    stacked, readers = parts
+                    for part, part_owners in zip(view.view(stacked).unbind(0), readers):
+                        for where, attr in part_owners:
+                            where[attr] = part
 
     def plain_state(self, state: dict, prefix: str = "") -> dict:
         """``state`` (keys under ``prefix``) with each flat tensor written as the plain

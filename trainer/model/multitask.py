@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from trainer.model.first_token import FIRST_TOKEN_KINDS, bert_layer, first_token_layer, first_token_layers, keep_mask
-from trainer.model.flat import Decays, FlatLayout, expand_state, plan
+from trainer.model.first_token import (FIRST_TOKEN_KINDS, bert_layers, first_token_layer, first_token_layers, keep_mask,
+                                       qkv_joins)
+from trainer.model.flat import Decays, FlatLayout, Join, expand_state, plan
 from trainer.model.heads import build_head
 
 
@@ -91,8 +92,14 @@ class MultiTaskModel(nn.Module):
     def flatten_params(self, decays: Decays, unit: str = "layer") -> int:
         """Hold the trainable parameters in a few flat tensors (trainer.model.flat), one per
         weight-decay class of each ``unit`` (``flat_units``); ``decays(name, parameter)`` gives the
-        class. The state dict keeps the plain names. Returns the tensor count."""
-        self._flat = FlatLayout(plan(self.flat_units(unit), decays))
+        class. The state dict keeps the plain names. Each BERT-family layer's query, key and value
+        projections are also read as one (``qkv_joins``) where they lie side by side. Returns the
+        tensor count."""
+        joins = []
+        if self._first_token is not None:
+            joins = [Join(module, attr, parts) for layer in self._first_token[1]
+                     for (module, attr), parts in qkv_joins(layer)]
+        self._flat = FlatLayout(plan(self.flat_units(unit), decays), joins)
         self.register_state_dict_post_hook(_plain_state_hook)
         self.register_load_state_dict_pre_hook(_flat_load_hook)
         return sum(1 for p in self.parameters() if p.requires_grad)
@@ -117,9 +124,8 @@ class MultiTaskModel(nn.Module):
         if self.direct_layers and not output_hidden_states:
             stack, _ = self._first_token
             hidden = self.encoder.embeddings(input_ids=ids, token_type_ids=kwargs.get("token_type_ids"))
-            keep = keep_mask(kwargs.get("attention_mask"))
-            for layer in stack.layer:  # all of them, or all but the last under the first-token shortcut
-                hidden = bert_layer(layer, hidden, keep)
+            # all the layers, or all but the last under the first-token shortcut
+            hidden = bert_layers(stack.layer, hidden, keep_mask(kwargs.get("attention_mask")))
             return BaseModelOutput(last_hidden_state=hidden)
         return self.encoder(input_ids=ids, output_hidden_states=output_hidden_states,
                             return_dict=True, **kwargs)
