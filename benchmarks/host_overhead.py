@@ -187,12 +187,21 @@ class XstiltsSide:
             batch = {k: torch.stack([r[k] for r in data[i:i + a.micro]]) for k in data[0]}
             self.micros.append(Micro(pin(batch) if cuda else batch, a.micro * a.seq, a.micro))
         self.meter, self.done = Meter(), 0
+        self.keep_mask = side == "ref" and a.ref_mask
 
     def step(self) -> None:
-        from trainer.training.loop import train_step
+        from trainer.training import loop
 
         self.done += 1
-        train_step(self.engine, "cls", self.micros, self.meter, self.done, 0)
+        if not self.keep_mask:
+            loop.train_step(self.engine, "cls", self.micros, self.meter, self.done, 0)
+            return
+        unmasked = loop.unmasked
+        loop.unmasked = lambda micro: micro.batch  # the step as it was before unmasked()
+        try:
+            loop.train_step(self.engine, "cls", self.micros, self.meter, self.done, 0)
+        finally:
+            loop.unmasked = unmasked
 
     def round(self, steps: int) -> list[float]:
         times = []
@@ -317,7 +326,7 @@ def summarize(clock: Clock, a, tensors: dict, reads: dict, load0: float) -> dict
     ratios = [x / h for x, h in zip(sides["xstilts"]["rounds_ms"], sides["hf"]["rounds_ms"])]
     out = {"machine": common.machine(), "precision": a.precision, "micro": a.micro, "rows": ROWS, "seq": a.seq,
            "shape": PROXY, "rounds": a.rounds, "steps": a.steps, "set": a.set, "ds_json": a.ds_json or common.DS_JSON,
-           "ref_set": a.ref, "ref_ds_json": a.ref_ds_json,
+           "ref_set": a.ref, "ref_ds_json": a.ref_ds_json, "ref_mask": a.ref_mask,
            "load1_before": load0, "load1_after": os.getloadavg()[0],
            "ratio_rounds": ratios, "ratio_vs_hf": common.median(ratios), **sides}
     if "ref" in sides:
@@ -332,7 +341,8 @@ def summarize(clock: Clock, a, tensors: dict, reads: dict, load0: float) -> dict
     print(f"# xstilts / HF: {out['ratio_vs_hf']:.3f} (median of rounds: "
           + " ".join(f"{x:.3f}" for x in ratios) + f"); load average {load0:.2f} -> {out['load1_after']:.2f}")
     if "ref" in sides:
-        print(f"# xstilts / ref ({' '.join(a.ref)} {a.ref_ds_json}): {out['ratio_vs_ref']:.3f} (median of rounds: "
+        what = " ".join(a.ref + ([a.ref_ds_json] if a.ref_ds_json else []) + (["--ref-mask"] if a.ref_mask else []))
+        print(f"# xstilts / ref ({what}): {out['ratio_vs_ref']:.3f} (median of rounds: "
               + " ".join(f"{x:.3f}" for x in out["ratio_vs_ref_rounds"]) + ")")
     return out
 
@@ -366,13 +376,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ref", action="append", default=[], metavar="KEY=VALUE",
                    help="a third side: xstilts with these overrides too (what a change buys, in the same rounds)")
     p.add_argument("--ref-ds-json", default="", help="DeepSpeed JSON of the reference side")
+    p.add_argument("--ref-mask", action="store_true",
+                   help="the reference side passes the attention mask of unpadded batches too (as the step did "
+                   "before it dropped them); with --ref model.flat_params=false --ref model.direct_layers=false: "
+                   "the code before the host-cost changes")
     p.add_argument("--json", default="")
     p.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if ROWS % a.micro:
         p.error(f"--micro {a.micro} does not divide the global batch of {ROWS}")
     a.precision = a.precision or _precision()
-    a.sides = ["hf", "xstilts"] + (["ref"] if a.ref or a.ref_ds_json else [])
+    a.sides = ["hf", "xstilts"] + (["ref"] if a.ref or a.ref_ds_json or a.ref_mask else [])
     a.total = a.warmup + a.rounds * a.steps + 1  # steps per side; the last one counts scalar reads
     return a
 
