@@ -93,11 +93,22 @@ def test_far_fewer_tensors_same_values(unit):
 def test_query_key_value_joined_where_side_by_side(unit):
     """Each layer's query, key and value weights (and biases) lie side by side in their flat
     tensor: the layout also gives them as one view of it, and each projection reads its slice.
-    A decay rule that interleaves them (one class for all) gets no join, and the same outputs."""
+    Decay rules that put them apart get no join (or the weights' alone), and the same outputs."""
+    plain = tiny_model(False)
+    with torch.no_grad():  # no zero biases: a lost bias must show in the outputs
+        g = torch.Generator().manual_seed(5)
+        for p in plain.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    b = next(batches(1))[1]
+    plain.eval()
+    want = plain("xnli", b)[1]
     model = tiny_model(True, unit=unit)
+    model.load_state_dict(plain.state_dict())
     assert model._flat.joined == 2 * 3
     layer = model.encoder.encoder.layer[1]
     attn = layer.attention.self
+    model.eval()
+    torch.testing.assert_close(model("xnli", b)[1], want)
     weight, bias = attn.qkv_weight, attn.qkv_bias
     assert weight.shape == (96, 32) and bias.shape == (96,)
     flat = (layer if unit == "layer" else model.encoder).flat_decay
@@ -105,17 +116,23 @@ def test_query_key_value_joined_where_side_by_side(unit):
     for i, proj in enumerate((attn.query, attn.key, attn.value)):
         assert proj.weight.shape == (32, 32) and proj.weight.data_ptr() == weight[32 * i].data_ptr()
         assert proj.bias.data_ptr() == bias[32 * i:].data_ptr()
-    plain = tiny_model(False)
-    for name, p in plain.named_parameters():  # the joined view holds the plain weights, in order
-        if name == "encoder.encoder.layer.1.attention.self.key.weight":
-            assert torch.equal(weight[32:64], p)
-    one_class = tiny_model(False)
-    one_class.flatten_params(lambda name, p: True, unit)
-    assert one_class._flat.joined == 0
-    assert "qkv_weight" not in vars(one_class.encoder.encoder.layer[1].attention.self)
-    b = next(batches(1))[1]
-    model.eval(), one_class.eval()
-    torch.testing.assert_close(model("xnli", b)[1], one_class("xnli", b)[1])
+    plain_attn = plain.encoder.encoder.layer[1].attention.self
+    assert torch.equal(weight[32:64], plain_attn.key.weight) and torch.equal(bias[64:], plain_attn.value.bias)
+    # other decay rules: one class for all (query's weight and bias interleave with key's); the
+    # value bias decaying (the weights stay side by side, the biases do not); the key projection
+    # in the other class (the query's weight is followed by the value's and the output's)
+    rules = {"one class": (lambda name, p: True, 0),
+             "value bias decays": (lambda name, p: decays(name, p) or name.endswith("value.bias"), 3),
+             "key apart": (lambda name, p: decays(name, p) and ".key." not in name, 0)}
+    for what, (rule, joined) in rules.items():
+        other = tiny_model(False)
+        other.flatten_params(rule, unit)
+        other.load_state_dict(plain.state_dict())
+        assert other._flat.joined == joined, what
+        assert ("qkv_weight" in vars(other.encoder.encoder.layer[1].attention.self)) is bool(joined), what
+        assert "qkv_bias" not in vars(other.encoder.encoder.layer[1].attention.self), what
+        other.eval()
+        torch.testing.assert_close(other("xnli", b)[1], want, msg=what)
 
 
 def test_unknown_unit_refused():
