@@ -22,14 +22,15 @@ TASKS = {"xnli": "nli", "squad": "qa", "udpos": "pos", "mlm": "mlm"}
 ZERO_GRADIENT = ("attention.self.key.bias", "qa_outputs.bias")
 
 
-UNITS = ("layer", "encoder")
+# "span2": flat_unit "layer" with 2 layers per flat tensor (3 layers: spans 0-1 and 2)
+UNITS = ("layer", "encoder", "span2")
 
 
 def tiny_model(flat: bool, attn: str = "sdpa", unit: str = "layer"):
     cfg = ModelConfig(name="", init_config=dict(TINY), attn_implementation=attn)
     model = build_model(cfg, HEADS, TASKS, "pretrained", seed=0)
     if flat:
-        model.flatten_params(decays, unit)
+        model.flatten_params(decays, *(("layer", 2) if unit == "span2" else (unit,)))
     return model
 
 
@@ -76,10 +77,14 @@ def test_far_fewer_tensors_same_values(unit):
     # 4 heads x 2 decay classes; the encoder: per layer, 3 layers x 2 and the embeddings' 2; whole, 2
     encoder = [n for n in names if n.startswith("encoder.")]
     assert n_plain > 60 and len(names) - len(encoder) == 8
+    embeddings = [f"encoder.embeddings.{f}" for f in ("flat_decay", "flat_no_decay")]
     if unit == "layer":
-        assert sorted(encoder) == sorted([f"encoder.embeddings.{f}" for f in ("flat_decay", "flat_no_decay")]
-                                         + [f"encoder.encoder.layer.{i}.{f}" for i in range(3)
-                                            for f in ("flat_decay", "flat_no_decay")])
+        assert sorted(encoder) == sorted(embeddings + [f"encoder.encoder.layer.{i}.{f}" for i in range(3)
+                                                       for f in ("flat_decay", "flat_no_decay")])
+    elif unit == "span2":
+        assert sorted(encoder) == sorted(embeddings + [f"encoder.encoder.{f}_layers_{span}"
+                                                       for span in ("0_1", "2_2")
+                                                       for f in ("flat_decay", "flat_no_decay")])
     else:
         assert sorted(encoder) == ["encoder.flat_decay", "encoder.flat_no_decay"]
     assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in flat.parameters())
@@ -111,7 +116,8 @@ def test_query_key_value_joined_where_side_by_side(unit):
     torch.testing.assert_close(model("xnli", b)[1], want)
     weight, bias = attn.qkv_weight, attn.qkv_bias
     assert weight.shape == (96, 32) and bias.shape == (96,)
-    flat = (layer if unit == "layer" else model.encoder).flat_decay
+    flat = {"layer": lambda: layer.flat_decay, "encoder": lambda: model.encoder.flat_decay,
+            "span2": lambda: model.encoder.encoder.flat_decay_layers_0_1}[unit]()
     assert weight.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
     for i, proj in enumerate((attn.query, attn.key, attn.value)):
         assert proj.weight.shape == (32, 32) and proj.weight.data_ptr() == weight[32 * i].data_ptr()
@@ -126,7 +132,7 @@ def test_query_key_value_joined_where_side_by_side(unit):
              "key apart": (lambda name, p: decays(name, p) and ".key." not in name, 0)}
     for what, (rule, joined) in rules.items():
         other = tiny_model(False)
-        other.flatten_params(rule, unit)
+        other.flatten_params(rule, *(("layer", 2) if unit == "span2" else (unit,)))
         other.load_state_dict(plain.state_dict())
         assert other._flat.joined == joined, what
         assert ("qkv_weight" in vars(other.encoder.encoder.layer[1].attention.self)) is bool(joined), what
@@ -138,6 +144,17 @@ def test_query_key_value_joined_where_side_by_side(unit):
 def test_unknown_unit_refused():
     with pytest.raises(ValueError, match="flat unit 'layers': expected layer or encoder"):
         tiny_model(True, unit="layers")
+    for layers in (0, 1.5, True):
+        with pytest.raises(ValueError, match="flat layers .*: expected a whole number >= 1"):
+            tiny_model(False).flatten_params(decays, "layer", layers)
+
+
+def test_spans_of_layers_longer_than_the_encoder_hold_it_in_one():
+    """More layers per span than the encoder has: one span of all (the embeddings apart)."""
+    model = tiny_model(False)
+    model.flatten_params(decays, "layer", 8)
+    names = [n for n, _ in model.named_parameters() if n.startswith("encoder.encoder.")]
+    assert names == ["encoder.encoder.flat_decay_layers_0_2", "encoder.encoder.flat_no_decay_layers_0_2"]
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -214,7 +231,7 @@ def engine_of(flat, unit):
 
 
 out, engines = {}, {}
-for flat, unit in ((False, 'layer'), (True, 'layer'), (True, 'encoder')):
+for flat, unit in ((False, 'layer'), (True, 'layer'), (True, 'encoder'), (True, 'span2')):
     engine = engines[f"{flat}-{unit}"] = engine_of(flat, unit)
     torch.manual_seed(3)
     losses = []
@@ -229,11 +246,12 @@ for flat, unit in ((False, 'layer'), (True, 'layer'), (True, 'encoder')):
 ckpt = tempfile.mkdtemp()
 checkpoint.save(engines['True-layer'], ckpt, 8, {"step": 8}, dist.DistInfo())
 out["same_layout"] = checkpoint.load(engine_of(True, 'layer'), ckpt)
-try:
-    checkpoint.load(engine_of(True, 'encoder'), ckpt)
-    out["other_layout"] = None
-except CheckpointError as e:
-    out["other_layout"] = str(e)
+for other in ('encoder', 'span2'):
+    try:
+        checkpoint.load(engine_of(True, other), ckpt)
+        out[f"other_layout_{other}"] = None
+    except CheckpointError as e:
+        out[f"other_layout_{other}"] = str(e)
 print(json.dumps(out))
 dist.shutdown()
 """
@@ -255,7 +273,8 @@ def test_zero2_engine_trains_every_layout_alike(repo_root):
     plain = res["False-layer"]
     assert res["True-layer"]["tensors"] < plain["tensors"] / 4
     assert res["True-encoder"]["tensors"] == 2 + 8  # the encoder's two, two per head
-    for unit in ("layer", "encoder"):
+    assert res["True-span2"]["tensors"] == 2 + 2 * 2 + 8  # the embeddings', two per span, the heads'
+    for unit in ("layer", "encoder", "span2"):
         flat = res[f"True-{unit}"]
         assert flat["losses"] == pytest.approx(plain["losses"], rel=1e-5, abs=1e-6)
         assert flat["state"].keys() == plain["state"].keys()
@@ -267,5 +286,6 @@ def test_zero2_engine_trains_every_layout_alike(repo_root):
                 torch.testing.assert_close(torch.tensor(flat["state"][k]), torch.tensor(v), rtol=1e-5,
                                            atol=5e-6, msg=f"{unit}: {k}")
     assert res["same_layout"]["step"] == 8
-    assert "written with other parameter tensors" in res["other_layout"]
-    assert "model.flat_params and model.flat_unit settings" in res["other_layout"]
+    for other in ("encoder", "span2"):
+        assert "written with other parameter tensors" in res[f"other_layout_{other}"]
+        assert "model.flat_params, model.flat_unit and model.flat_layers settings" in res[f"other_layout_{other}"]

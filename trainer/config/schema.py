@@ -65,6 +65,13 @@ class ModelConfig:
     tensors with one head): fewer gradient hooks and optimizer-step loops, but no gradient is
     complete before backward ends, so nothing overlaps, and the encoder's gradients are held twice
     at that moment; for one GPU. A resume uses the setting of the run that wrote the checkpoint."""
+    flat_layers: int = 1
+    """With ``flat_unit = "layer"``: consecutive encoder layers per flat tensor (the last span may
+    be shorter). Fewer tensors means fewer of ZeRO-2's gradient hooks and optimizer-step loops,
+    while a span's gradient is still complete, and reduced, before the layers below it finish.
+    XLM-R Large: 52 tensors with 1, 16 with 4 (a span of 4 layers is 50M values, a quarter of
+    the shipped configs' reduce bucket of 2e8, so ZeRO-2 reduces after the same layers as with
+    1). A resume uses the setting of the run that wrote the checkpoint."""
     compile: str = ""
     """torch.compile backend for the encoder layers in training ("" = off; "inductor" on a GPU).
     Each layer is compiled in place, so parameter names and checkpoints are unchanged; one

@@ -209,9 +209,9 @@ def load(engine, ckpt_dir: str, info: dist.DistInfo | None = None, tag: str | No
                 raise
             # ZeRO's saved partitions follow the parameter tensors they were cut from
             raise CheckpointError(f"{ckpt_dir}/{tag} was written with other parameter tensors: resume "
-                                  "with the model.flat_params and model.flat_unit settings of the run "
-                                  "that wrote it (flat_params false for a checkpoint older than that "
-                                  "setting)") from None
+                                  "with the model.flat_params, model.flat_unit and model.flat_layers "
+                                  "settings of the run that wrote it (flat_params false for a checkpoint "
+                                  "older than that setting)") from None
     else:
         log.info("%s/%s was written by %d ranks and this run has %d: loading it as a universal "
                  "checkpoint", ckpt_dir, tag, saved, info.world_size)

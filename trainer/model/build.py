@@ -87,9 +87,9 @@ def build_model(model_cfg, heads: dict[str, HeadSpec], task_to_head: dict[str, s
 def prepare_model(model: MultiTaskModel, model_cfg, decays: Decays) -> int:
     """What training does to a built model before the engine takes it: ``torch.compile`` of the
     encoder layers (``model.compile``), then flat parameter groups (``model.flat_params``, one per
-    ``model.flat_unit``; ``decays`` names the weight-decay class of a parameter). Returns the
-    number of modules compiled."""
+    ``model.flat_unit`` of ``model.flat_layers`` layers; ``decays`` names the weight-decay class of
+    a parameter). Returns the number of modules compiled."""
     compiled = compile_layers(model, model_cfg.compile) if model_cfg.compile else 0
     if model_cfg.flat_params:
-        model.flatten_params(decays, model_cfg.flat_unit)
+        model.flatten_params(decays, model_cfg.flat_unit, model_cfg.flat_layers)
     return compiled

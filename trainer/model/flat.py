@@ -40,10 +40,16 @@ Decays = Callable[[str, torch.Tensor], bool]
 class FlatGroup:
     unit: nn.Module
     prefix: str  # the unit's name in the model
-    name: str  # the flat tensor's attribute on ``unit``
+    name: str  # the flat tensor's attribute on ``holder``
     names: list[list[str]]  # each plain parameter's names relative to ``unit`` (tied: several)
     owners: list[list[tuple[nn.Module, str]]]  # the (module, attribute) of each of those names
     shapes: list[torch.Size] = field(default_factory=list)
+    decay: bool = True
+    holder: nn.Module | None = None  # the module the flat tensor is registered on (None: ``unit``)
+
+    @property
+    def home(self) -> nn.Module:
+        return self.unit if self.holder is None else self.holder
 
     @property
     def sizes(self) -> list[int]:
@@ -54,12 +60,17 @@ class FlatGroup:
         return f"{self.prefix}.{self.name}"
 
 
-def plan(units: list[tuple[str, nn.Module]], decays: Decays) -> list[FlatGroup]:
-    """The groups of ``units`` ((prefix, module) pairs): per unit, its trainable parameters of one
-    decay class, in ``named_parameters`` order. ``decays(full name, parameter)`` decides the class.
-    A parameter shared by two units has no single home: refused."""
+def plan(units: list[tuple], decays: Decays) -> list[FlatGroup]:
+    """The groups of ``units``: per unit, its trainable parameters of one decay class, in
+    ``named_parameters`` order. A unit is (prefix, module): the flat tensors are that module's
+    ``flat_decay`` and ``flat_no_decay``; or (prefix, module, holder, tag): ``module`` only lists
+    the parameters (under their names relative to ``prefix``), and the flat tensors are
+    ``holder``'s ``flat_decay<tag>`` and ``flat_no_decay<tag>`` (a span of layers, held by the
+    module of the layer list). ``decays(full name, parameter)`` decides the class. A parameter
+    shared by two units has no single home: refused."""
     groups, seen = [], set()
-    for prefix, unit in units:
+    for prefix, unit, *held in units:
+        holder, tag = held if held else (None, "")
         names: dict[int, list[str]] = {}
         params: dict[int, torch.Tensor] = {}
         for name, p in unit.named_parameters(remove_duplicate=False):
@@ -74,8 +85,8 @@ def plan(units: list[tuple[str, nn.Module]], decays: Decays) -> list[FlatGroup]:
             if picked:
                 owners = [[(unit.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names[i]]
                           for i in picked]
-                groups.append(FlatGroup(unit, prefix, FLAT_NAMES[decay], [names[i] for i in picked], owners,
-                                        [params[i].shape for i in picked]))
+                groups.append(FlatGroup(unit, prefix, FLAT_NAMES[decay] + tag, [names[i] for i in picked], owners,
+                                        [params[i].shape for i in picked], decay, holder))
     return groups
 
 
@@ -114,11 +125,11 @@ class FlatLayout:
         for g in groups:
             params = [getattr(owner[0][0], owner[0][1]) for owner in g.owners]
             flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-            flat.decays = g.name == FLAT_NAMES[True]  # read by the optimizer's grouping
+            flat.decays = g.decay  # read by the optimizer's grouping
             for owner in g.owners:
                 for module, attr in owner:
                     del module._parameters[attr]
-            g.unit.register_parameter(g.name, flat)
+            g.home.register_parameter(g.name, flat)
         # per group: the flat tensor's owner and name, the split sizes, and per split its shape,
         # the module dicts (and attribute) that read it, and for a join the shape its parts are
         # unbound from and each part's readers
@@ -147,7 +158,7 @@ class FlatLayout:
             targets.append((torch.Size([n * shape[0], *shape[1:]]), [(join.module.__dict__, join.attr)],
                             (torch.Size([n, *shape]), readers[i:i + n])))
             i += n
-        return g.unit, g.name, sizes, targets
+        return g.home, g.name, sizes, targets
 
     def refresh(self) -> None:
         """Point every module at views of the current flat tensors (one split per tensor; a join's

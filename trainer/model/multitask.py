@@ -4,6 +4,7 @@ and no torch.distributed in this room (the export format is export.py, building 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,8 @@ from trainer.model.flat import Decays, FlatLayout, Join, expand_state, plan
 from trainer.model.heads import build_head
 
 
+# the first span of layers' flat tensors (flat_decay_layers_0_3: spans of 4 layers)
+_SPAN = re.compile(r"\.flat_(?:no_)?decay_layers_(0)_(\d+)$")
 # encoders whose forward the direct layer loop (MultiTaskModel.encode) repeats: mBERT is "bert"
 DIRECT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
 
@@ -74,24 +77,36 @@ class MultiTaskModel(nn.Module):
             raise KeyError(f"no head mapped for task {task!r} (mapped: {sorted(self.task_to_head)})")
         return self.task_to_head[task]
 
-    def flat_units(self, unit: str = "layer") -> list[tuple[str, nn.Module]]:
-        """(name, module) of the units whose parameters share flat tensors. ``layer``: each encoder
-        layer, each other part of the encoder (embeddings, ...), each head; ``encoder``: the whole
-        encoder, each head."""
+    def flat_units(self, unit: str = "layer", layers: int = 1) -> list[tuple]:
+        """The units whose parameters share flat tensors (``trainer.model.flat.plan``). ``layer``:
+        each span of ``layers`` consecutive encoder layers (the last span may be shorter), each
+        other part of the encoder (embeddings, ...), each head; ``encoder``: the whole encoder,
+        each head. One layer per span keeps each layer's flat tensors on the layer itself; a longer
+        span's are held by the module of the layer list, named after the span
+        (``flat_decay_layers_0_3``)."""
         if unit not in ("layer", "encoder"):
             raise ValueError(f"flat unit {unit!r}: expected layer or encoder")
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"flat layers {layers!r}: expected a whole number >= 1")
         stack = getattr(self.encoder, "encoder", None)
-        layers = getattr(stack, "layer", None)
-        if unit == "encoder" or not isinstance(layers, nn.ModuleList):
+        found = getattr(stack, "layer", None)
+        if unit == "encoder" or not isinstance(found, nn.ModuleList):
             units = [("encoder", self.encoder)]
         else:
             units = [(f"encoder.{n}", m) for n, m in self.encoder.named_children() if m is not stack]
-            units += [(f"encoder.encoder.layer.{i}", m) for i, m in enumerate(layers)]
+            if layers == 1:
+                units += [(f"encoder.encoder.layer.{i}", m) for i, m in enumerate(found)]
+            else:
+                for first in range(0, len(found), layers):
+                    last = min(first + layers, len(found)) - 1
+                    span = nn.Module()  # lists the span's parameters under their names in the stack
+                    span.layer = nn.ModuleDict({str(i): found[i] for i in range(first, last + 1)})
+                    units.append(("encoder.encoder", span, stack, f"_layers_{first}_{last}"))
         return units + [(f"heads.{n}", h) for n, h in self.heads.items()]
 
-    def flatten_params(self, decays: Decays, unit: str = "layer") -> int:
+    def flatten_params(self, decays: Decays, unit: str = "layer", layers: int = 1) -> int:
         """Hold the trainable parameters in a few flat tensors (trainer.model.flat), one per
-        weight-decay class of each ``unit`` (``flat_units``); ``decays(name, parameter)`` gives the
+        weight-decay class of each unit (``flat_units``); ``decays(name, parameter)`` gives the
         class. The state dict keeps the plain names. Each BERT-family layer's query, key and value
         projections are also read as one (``qkv_joins``) where they lie side by side. Returns the
         tensor count."""
@@ -99,16 +114,18 @@ class MultiTaskModel(nn.Module):
         if self._first_token is not None:
             joins = [Join(module, attr, parts) for layer in self._first_token[1]
                      for (module, attr), parts in qkv_joins(layer)]
-        self._flat = FlatLayout(plan(self.flat_units(unit), decays), joins)
+        self._flat = FlatLayout(plan(self.flat_units(unit, layers), decays), joins)
         self.register_state_dict_post_hook(_plain_state_hook)
         self.register_load_state_dict_pre_hook(_flat_load_hook)
         return sum(1 for p in self.parameters() if p.requires_grad)
 
     def plain_state(self, state: dict, decays: Decays) -> dict:
         """``state`` (flat tensors' keys, as in a DeepSpeed checkpoint's optimizer partitions, of
-        a model built like this plain one, with either unit) under the plain parameter names."""
-        for unit in ("layer", "encoder"):  # the two layouts' flat tensors have distinct keys
-            state = expand_state(plan(self.flat_units(unit), decays), state)
+        a model built like this plain one, in any layout) under the plain parameter names."""
+        spans = {int(m.group(2)) - int(m.group(1)) + 1 for m in map(_SPAN.search, state) if m}
+        # the layouts' flat tensors have distinct keys: each expands only its own
+        for unit, layers in [("layer", 1), ("encoder", 1)] + [("layer", n) for n in sorted(spans)]:
+            state = expand_state(plan(self.flat_units(unit, layers), decays), state)
         return {k: v.clone() for k, v in state.items()}
 
     def encode(self, batch: dict, output_hidden_states: bool = False):

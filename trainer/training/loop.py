@@ -119,8 +119,9 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         log.info("[%s] heads %s: %s", run.name, run.phase.heads,
                  f"carried {start['carried']} from {run.init}" if start["carried"] else "every head starts anew")
     n = prepare_model(model, cfg.model, decays)
-    log.info("[%s] %d parameter tensors (model.flat_params = %s, model.flat_unit = %s)", run.name,
-             sum(1 for p in model.parameters() if p.requires_grad), cfg.model.flat_params, cfg.model.flat_unit)
+    log.info("[%s] %d parameter tensors (model.flat_params = %s, model.flat_unit = %s, model.flat_layers = %d)",
+             run.name, sum(1 for p in model.parameters() if p.requires_grad), cfg.model.flat_params,
+             cfg.model.flat_unit, cfg.model.flat_layers)
     if cfg.model.compile:
         log.info("[%s] torch.compile (%s): %d encoder module(s), compiled at their first batch",
                  run.name, cfg.model.compile, n)
