@@ -103,7 +103,8 @@ def test_flat_unit_checked_with_the_config(tmp_path):
     assert config.load(write(tmp_path, RECIPE), ["model.flat_unit=encoder"]).model.flat_unit == "encoder"
     with pytest.raises(ConfigError, match="model.flat_unit: expected one of layer, encoder, got 'model'"):
         config.load(write(tmp_path, RECIPE), ["model.flat_unit=model"])
-    assert config.load(write(tmp_path, RECIPE), ["model.flat_layers=4"]).model.flat_layers == 4
+    assert config.load(write(tmp_path, RECIPE)).model.flat_layers == 4
+    assert config.load(write(tmp_path, RECIPE), ["model.flat_layers=1"]).model.flat_layers == 1
     for bad in ("0", "-2"):
         with pytest.raises(ConfigError, match="model.flat_layers: expected a whole number of encoder layers >= 1"):
             config.load(write(tmp_path, RECIPE), [f"model.flat_layers={bad}"])

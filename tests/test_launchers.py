@@ -109,9 +109,11 @@ def test_whole_encoder_flat_unit_trains_like_one_rank_under_zero2(ws, single_run
     """``model.flat_unit = encoder``: the encoder in one flat tensor per decay class, partitioned
     across 2 ZeRO-2 ranks inside the tensor, trains as 1 rank with the per-layer unit does."""
     out, r = train(ws, "deepspeed", "flat_encoder", extra=["--model.flat_unit=encoder", *EXACT])
-    # one head: the encoder's 2 tensors and the head's 2 (the per-layer unit of the 1-rank run: 8)
-    assert "4 parameter tensors (model.flat_params = True, model.flat_unit = encoder)" in r.output, r.tail()
-    assert "8 parameter tensors (model.flat_params = True, model.flat_unit = layer)" in single_run[1].output
+    # one head: the encoder's 2 tensors and the head's 2 (the 1-rank run's default unit, its 2
+    # layers in one span: the embeddings' 2, the span's 2, the head's 2)
+    assert "4 parameter tensors (model.flat_params = True, model.flat_unit = encoder" in r.output, r.tail()
+    assert ("6 parameter tensors (model.flat_params = True, model.flat_unit = layer, model.flat_layers = 4)"
+            in single_run[1].output)
     got, ref = h.losses(out), h.losses(single_run[0])
     assert sorted(got) == sorted(ref) == list(range(1, STEPS + 1))
     for step in ref:

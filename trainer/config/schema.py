@@ -53,25 +53,28 @@ class ModelConfig:
     Off: through the transformers model's forward. Compiled layers (``compile``) always run
     through their own call."""
     flat_params: bool = True
-    """Train with each layer's (and the embeddings' and each head's) parameters in one flat tensor
-    per weight-decay class: 52 tensors for XLM-R Large instead of 393, so ZeRO-2's per-tensor hooks
-    and optimizer-step loops run 7x fewer times; same values and updates, and state dicts and
-    exports keep the plain names. A resume uses the setting of the run that wrote the checkpoint."""
+    """Train with the parameters of each span of encoder layers (``flat_layers``), of the
+    embeddings and of each head in one flat tensor per weight-decay class: 16 tensors for XLM-R
+    Large instead of 393, so ZeRO-2's per-tensor hooks and optimizer-step loops run 25x fewer
+    times; same values and updates, and state dicts and exports keep the plain names. A resume
+    uses the setting of the run that wrote the checkpoint."""
     flat_unit: str = "layer"
     """What one flat tensor (per weight-decay class) holds when ``flat_params`` is on. ``layer``:
-    each encoder layer, the embeddings and each head apart (52 tensors for XLM-R Large); a layer's
-    gradient is complete when its backward ends, so across ranks ZeRO-2 reduces it while the
-    layers below still compute (``overlap_comm``). ``encoder``: the whole encoder in one (4
-    tensors with one head): fewer gradient hooks and optimizer-step loops, but no gradient is
-    complete before backward ends, so nothing overlaps, and the encoder's gradients are held twice
-    at that moment; for one GPU. A resume uses the setting of the run that wrote the checkpoint."""
-    flat_layers: int = 1
+    each span of ``flat_layers`` encoder layers, the embeddings and each head apart (16 tensors
+    for XLM-R Large); a span's gradient is complete when its backward ends, so across ranks
+    ZeRO-2 reduces it while the layers below still compute (``overlap_comm``). ``encoder``: the
+    whole encoder in one (4 tensors with one head): fewer gradient hooks and optimizer-step loops,
+    but no gradient is complete before backward ends, so nothing overlaps, and the encoder's
+    gradients are held twice at that moment; for one GPU. A resume uses the setting of the run
+    that wrote the checkpoint."""
+    flat_layers: int = 4
     """With ``flat_unit = "layer"``: consecutive encoder layers per flat tensor (the last span may
     be shorter). Fewer tensors means fewer of ZeRO-2's gradient hooks and optimizer-step loops,
     while a span's gradient is still complete, and reduced, before the layers below it finish.
-    XLM-R Large: 52 tensors with 1, 16 with 4 (a span of 4 layers is 50M values, a quarter of
-    the shipped configs' reduce bucket of 2e8, so ZeRO-2 reduces after the same layers as with
-    1). A resume uses the setting of the run that wrote the checkpoint."""
+    XLM-R Large: 16 tensors with 4, 52 with 1. A span of 4 layers is 50M values, a quarter of the
+    shipped configs' reduce bucket of 2e8, so ZeRO-2 starts its first reduction after 12 layers
+    (after 15 with 1). A resume uses the setting of the run that wrote the checkpoint
+    (``flat_layers = 1`` for a checkpoint older than this setting)."""
     compile: str = ""
     """torch.compile backend for the encoder layers in training ("" = off; "inductor" on a GPU).
     Each layer is compiled in place, so parameter names and checkpoints are unchanged; one

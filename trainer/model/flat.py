@@ -2,10 +2,10 @@
 
 DeepSpeed's ZeRO-2 registers a gradient hook on every parameter tensor it is given and loops
 over all of them at each optimizer step (gradient norm, overflow test, copy back); XLM-R Large
-has 389. Here each unit of the model (the embeddings, each encoder layer, each head) keeps its
-trainable parameters in one flat tensor per weight-decay class (``<unit>.flat_decay`` and
-``<unit>.flat_no_decay``: 52 tensors for XLM-R Large with one head), and its modules read views
-of them. The views are taken afresh at the start of every pass (``FlatLayout.refresh``, called by
+has 389. Here each unit of the model (the embeddings, each encoder layer or span of layers,
+each head) keeps its trainable parameters in one flat tensor per weight-decay class
+(``<unit>.flat_decay`` and ``<unit>.flat_no_decay``: 52 tensors for XLM-R Large with one head
+and one layer per unit, 16 with spans of 4 layers), and its modules read views of them. The views are taken afresh at the start of every pass (``FlatLayout.refresh``, called by
 ``MultiTaskModel.encode``): one ``split`` per flat tensor, so autograd hands each flat tensor
 its gradient in one piece, and the values always follow the flat tensor, which the engine may
 move, cast or re-point between passes.
