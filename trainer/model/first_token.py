@@ -55,8 +55,9 @@ def keep_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     return None if mask is None else mask.bool()[:, None, None, :]
 
 
-# attributes of a layer's self-attention module holding its query, key and value projections
-# weights and biases stacked in one view, where the flat layout joins them (trainer.model.flat)
+# attributes of a layer's self-attention module holding its query, key and value projections'
+# weights, and their biases, stacked in one view where the flat layout joins them
+# (trainer.model.flat)
 QKV_WEIGHT, QKV_BIAS = "qkv_weight", "qkv_bias"
 
 

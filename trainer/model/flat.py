@@ -5,7 +5,8 @@ over all of them at each optimizer step (gradient norm, overflow test, copy back
 has 389. Here each unit of the model (the embeddings, each encoder layer or span of layers,
 each head) keeps its trainable parameters in one flat tensor per weight-decay class
 (``<unit>.flat_decay`` and ``<unit>.flat_no_decay``: 52 tensors for XLM-R Large with one head
-and one layer per unit, 16 with spans of 4 layers), and its modules read views of them. The views are taken afresh at the start of every pass (``FlatLayout.refresh``, called by
+and one layer per unit, 16 with spans of 4 layers), and its modules read views of them. The
+views are taken afresh at the start of every pass (``FlatLayout.refresh``, called by
 ``MultiTaskModel.encode``): one ``split`` per flat tensor, so autograd hands each flat tensor
 its gradient in one piece, and the values always follow the flat tensor, which the engine may
 move, cast or re-point between passes.
@@ -108,12 +109,12 @@ def _joined(group: FlatGroup, join: Join) -> int | None:
                      and o[1] == join.parts[0][1])
     except StopIteration:
         return None
-    span = range(start, start + len(join.parts))
-    if span.stop > len(firsts):
+    run = range(start, start + len(join.parts))
+    if run.stop > len(firsts):
         return None
-    if any(firsts[i] is None or firsts[i][0] is not m or firsts[i][1] != a for i, (m, a) in zip(span, join.parts)):
+    if any(firsts[i] is None or firsts[i][0] is not m or firsts[i][1] != a for i, (m, a) in zip(run, join.parts)):
         return None
-    return start if len({group.shapes[i] for i in span}) == 1 else None
+    return start if len({group.shapes[i] for i in run}) == 1 else None
 
 
 class FlatLayout:
