@@ -34,7 +34,10 @@ reads of tensors (``item``, ``bool``, ``float``: each one a host synchronisation
 
 ``--ref KEY=VALUE`` (or ``--ref-ds-json``) adds a third side in the same rounds: xstilts with
 those settings on top, so that what one change buys is measured against the same load
-(``ratio_vs_ref``: xstilts / ref, median of rounds).
+(``ratio_vs_ref``: xstilts / ref, median of rounds). ``--ref-mask`` makes that side also pass
+the attention mask of unpadded batches, as the step did before it dropped them; with ``--ref
+model.flat_params=false --ref model.direct_layers=false`` the third side is the code before the
+host-cost changes ("before" in benchmarks/RESULTS.md).
 
 The last line printed is one JSON object: ``xstilts_ms_per_step``, ``hf_ms_per_step``,
 ``ratio_vs_hf`` and the split of each side.
