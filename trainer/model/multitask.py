@@ -17,8 +17,9 @@ from trainer.model.flat import Decays, FlatLayout, Join, expand_state, plan
 from trainer.model.heads import build_head
 
 
-# the first span of layers' flat tensors (flat_decay_layers_0_3: spans of 4 layers)
-_SPAN = re.compile(r"\.flat_(?:no_)?decay_layers_(0)_(\d+)$")
+# the first span of layers' flat tensors, whose last layer gives the span's length
+# (flat_decay_layers_0_3: spans of 4 layers)
+_FIRST_SPAN = re.compile(r"\.flat_(?:no_)?decay_layers_0_(\d+)$")
 # encoders whose forward the direct layer loop (MultiTaskModel.encode) repeats: mBERT is "bert"
 DIRECT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
 
@@ -122,7 +123,7 @@ class MultiTaskModel(nn.Module):
     def plain_state(self, state: dict, decays: Decays) -> dict:
         """``state`` (flat tensors' keys, as in a DeepSpeed checkpoint's optimizer partitions, of
         a model built like this plain one, in any layout) under the plain parameter names."""
-        spans = {int(m.group(2)) - int(m.group(1)) + 1 for m in map(_SPAN.search, state) if m}
+        spans = {int(m.group(1)) + 1 for m in map(_FIRST_SPAN.search, state) if m}
         # the layouts' flat tensors have distinct keys: each expands only its own
         for unit, layers in [("layer", 1), ("encoder", 1)] + [("layer", n) for n in sorted(spans)]:
             state = expand_state(plan(self.flat_units(unit, layers), decays), state)
