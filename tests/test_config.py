@@ -108,6 +108,8 @@ def test_flat_unit_checked_with_the_config(tmp_path):
     for bad in ("0", "-2"):
         with pytest.raises(ConfigError, match="model.flat_layers: expected a whole number of encoder layers >= 1"):
             config.load(write(tmp_path, RECIPE), [f"model.flat_layers={bad}"])
+    with pytest.raises(ConfigError, match="model.flat_layers: expected int, got bool"):
+        config.from_dict({"model": {"flat_layers": True}})
 
 
 def test_missing_recipe_and_bad_toml(tmp_path):

@@ -69,7 +69,7 @@ def validate(cfg: Config) -> None:
                           f"got {cfg.model.dropout!r}")
     if cfg.model.flat_unit not in FLAT_UNITS:
         raise ConfigError(f"model.flat_unit: expected one of {', '.join(FLAT_UNITS)}, got {cfg.model.flat_unit!r}")
-    if isinstance(cfg.model.flat_layers, bool) or not isinstance(cfg.model.flat_layers, int) or cfg.model.flat_layers < 1:
+    if cfg.model.flat_layers < 1:  # the loader has checked that it is an int
         raise ConfigError(f"model.flat_layers: expected a whole number of encoder layers >= 1, "
                           f"got {cfg.model.flat_layers!r}")
     if cfg.run.until and cfg.run.until not in {p.name for p in cfg.phases}:
