@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from tests import helpers as h
-from trainer.runtime import dist, faults
+from trainer.runtime import dist, ended, faults
 from trainer.training.loop import NonFiniteLoss, check_finite
 from trainer.training.state import TrainState
 
@@ -43,9 +44,24 @@ def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
               fault="kill@3:1", timeout=150)
     ended_after_fault(r)
     # The surviving rank says who died (the launcher's own line names whichever rank it
-    # spawned last, whoever died).
-    assert "rank 1 died first; rank 0 failed because of that" in r.output, r.tail()
+    # spawned last, whoever died): from its failed collective, or, when the launcher's SIGTERM
+    # comes first, from its SIGTERM report.
+    assert ("rank 1 died first; rank 0 failed because of that" in r.output
+            or "rank 1 ended first (failed or died); rank 0 was ended because of that" in r.output), r.tail()
     assert "peer rank 1 (pid" in r.output and "EXITED" in r.output
+
+
+@pytest.mark.slow
+def test_rank_ended_by_the_launcher_outside_a_collective_names_the_dead_one(ws, tmp_path):
+    # Rank 0 is busy (outside any collective) when rank 1 dies: no collective fails on rank 0,
+    # and only the launcher's SIGTERM ends it. Its report of that SIGTERM still names rank 1.
+    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
+              fault="kill@3:1,hang@3:0", timeout=150)
+    ended_after_fault(r)
+    assert "xstilts: rank 0: got SIGTERM" in r.output, r.tail()
+    assert "outside any collective" in r.output
+    assert "xstilts: rank 0: peer rank 1 (pid" in r.output and "EXITED" in r.output, r.tail()
+    assert "rank 1 ended first (failed or died); rank 0 was ended because of that" in r.output, r.tail()
 
 
 @pytest.mark.slow
@@ -131,12 +147,20 @@ def test_nan_loss_stops_with_a_usable_checkpoint(ws, tmp_path):
 # ---------------------------------------------------------------- in-process pieces
 
 
-def test_fault_specs_parse_and_refuse():
+def test_fault_specs_parse_and_refuse(monkeypatch):
     assert faults.parse("kill@3:1") == ("kill", 3, 1)
     assert faults.parse("killsave@4") == ("killsave", 4, None)
     for bad in ("boom@3", "kill@x", "kill@3:y", "kill"):
         with pytest.raises(ValueError, match="kind@step"):
             faults.parse(bad)
+    # several faults at once, each for its own rank (or every rank)
+    monkeypatch.setenv(faults.ENV, "kill@3:1, hang@4:0,nan@5")
+    assert faults._specs(0) == [("hang", 4), ("nan", 5)]
+    assert faults._specs(1) == [("kill", 3), ("nan", 5)]
+    assert faults._active("nan", 1) == 5 and faults._active("hang", 1) is None
+    monkeypatch.setenv(faults.ENV, "kill@3:1,boom@2")
+    with pytest.raises(ValueError, match="'boom@2'"):
+        faults.maybe_fail(1, 0)
 
 
 class _Engine:
@@ -219,6 +243,7 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     })
     monkeypatch.setattr(dist, "_store", lambda: store)
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "_reported", [False])
     info = dist.DistInfo(rank=0, world_size=4)
     peers = {r: (status, text) for r, status, text in dist.describe_peers(info, wait_s=0.01)}
     assert peers[1][0] == "gone" and "EXITED" in peers[1][1]
@@ -228,6 +253,74 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     err = capsys.readouterr().err
     assert "rank 0 [inter]: failed after finishing step 2: RuntimeError: boom" in err
     assert "rank 1, 3 died first" in err
+    # The launcher's SIGTERM that follows adds one line, not the same report again.
+    assert dist.ended_report(info) == ["xstilts: rank 0: ended after the failure reported above"]
+    assert capsys.readouterr().err == ""
+    # A rank that the SIGTERM finds before any failure of its own reports the peers itself.
+    monkeypatch.setattr(dist, "_reported", [False])
+    assert dist.ended_report(info) == []
+    err = capsys.readouterr().err
+    assert "xstilts: rank 0: peer rank 1 (pid" in err and "EXITED" in err
+    assert "xstilts: rank 0: rank 1, 3 ended first (failed or died); rank 0 was ended because of that" in err
+    monkeypatch.setattr(dist, "_store", lambda: _Store({}))
+    monkeypatch.setattr(dist, "_reported", [False])
+    dist.ended_report(dist.DistInfo(rank=0, world_size=2))
+    assert "rank 1: never announced itself" in capsys.readouterr().err
+
+
+ENDED = """
+import os, signal, sys, time
+from trainer.runtime import ended
+mode = sys.argv[1]
+if mode == "handled":
+    signal.signal(signal.SIGTERM, lambda *_: print("own handler", flush=True))
+signal.signal(signal.SIGUSR1, lambda *_: print("usr1", flush=True))
+
+def say():
+    if mode == "slow":
+        time.sleep(60)
+    return ["xstilts: rank 3: peer rank 1: EXITED", "xstilts: rank 3: rank 1 ended first"]
+
+ok = ended.install("rank 3", say, limit_s=2.0 if mode == "slow" else 60.0)
+if mode == "uninstalled":
+    ended.uninstall()
+print(f"installed={ok}", flush=True)
+read, _ = os.pipe()
+os.read(read, 1)  # blocked in a system call that every signal handler resumes: only a thread can end it
+"""
+
+
+@pytest.mark.parametrize("mode", ["report", "slow", "uninstalled", "handled"])
+def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
+    p = subprocess.Popen([sys.executable, "-c", ENDED, mode], cwd=h.ROOT, env=h.launch_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == f"installed={mode != 'handled'}"
+        p.send_signal(signal.SIGUSR1)  # another signal with a Python handler: not an end
+        assert p.stdout.readline().strip() == "usr1"
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        if mode == "handled":  # someone else's SIGTERM handler: left alone, the process goes on
+            assert p.stdout.readline().strip() == "own handler"
+            with pytest.raises(subprocess.TimeoutExpired):
+                p.wait(timeout=1.5)
+            return
+        rc = p.wait(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        p.kill()
+        p.wait()
+    err = p.stderr.read()
+    if mode == "uninstalled":  # SIGTERM's default action again: the process ends by the signal
+        assert rc == -signal.SIGTERM and "got SIGTERM" not in err
+        return
+    assert rc == ended.EXIT, err
+    assert "xstilts: rank 3: got SIGTERM (t=" in err
+    assert "its main thread is at <string>:" in err and "outside any collective" in err, err
+    if mode == "report":
+        assert "xstilts: rank 3: peer rank 1: EXITED\nxstilts: rank 3: rank 1 ended first" in err
+    else:  # a report that never comes does not keep the process alive past the limit (2 s)
+        assert "peer rank 1" not in err and took > 1.9
 
 
 def test_timeout_constant_is_not_torch_default():

@@ -41,16 +41,9 @@ def report_failure(info: dist.DistInfo, err: BaseException) -> None:
           file=sys.stderr, flush=True)
     if info.world_size == 1 or not dist.is_initialized():
         return
-    try:
-        peers = dist.describe_peers(info)
-    except Exception as why:  # the report must never hide the original error
-        peers = [(-1, "alive", f"could not check the peers: {why}")]
-    gone = [str(r) for r, status, _ in peers if status == "gone"]
-    lines = [f"xstilts evaluate: rank {info.rank}: peer {text}" for _, _, text in peers]
-    lines.append(f"xstilts evaluate: rank {info.rank}: " + (
+    dist.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy: (
         f"rank {', '.join(gone)} died; the evaluation cannot finish" if gone else
         f"every peer is alive: rank {info.rank} failed on its own"))
-    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def run_evaluate(args) -> int:

@@ -6,7 +6,8 @@ step's Slurm variables, the rendezvous from its node list and job id: runtime/sl
 first network interface), and a single plain process. Also owns the collective timeout: every process
 group, ZeRO's gradient groups included, gets ``deepspeed.timeout_s`` instead of torch's default;
 and the failure report: each rank announces (host, pid) in the rendezvous store and publishes a
-heartbeat there, so that a rank whose collective failed can name the peer that died or stopped.
+heartbeat there, so that a rank whose collective failed can name the peer that died or stopped,
+and so can a rank that the launcher ends with SIGTERM because a peer died (runtime/ended.py).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from trainer.runtime import slurm
+from trainer.runtime import ended, slurm
 from trainer.runtime.ports import free_port
 
 MPI_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
@@ -32,6 +34,9 @@ SLOW_WAIT_S = 2 * 3600
 PORT_TRIES = 5  # picks of a free port for a single plain process (see DistInfo.own_port)
 _slow_group = None
 _flag_group = None  # gloo: a per-step host scalar all-reduce that never waits for the GPU
+# A failing rank reports its peers; the SIGTERM that its launcher sends next must not repeat it.
+_report_lock = threading.Lock()
+_reported = [False]
 
 
 @dataclass
@@ -148,6 +153,8 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
     if info.world_size > 1:
         import torch.distributed as tdist
 
+        ended.install(f"rank {info.rank}", lambda: ended_report(info))
+
         _slow_group = tdist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SLOW_WAIT_S))
         _flag_group = tdist.new_group(backend="gloo", timeout=timeout)
 
@@ -178,6 +185,7 @@ def shutdown() -> None:
     import torch.distributed as tdist
 
     global _slow_group, _flag_group
+    ended.uninstall()
     if is_initialized():
         tdist.destroy_process_group()
     _slow_group = _flag_group = None
@@ -366,6 +374,46 @@ def _beat_status(beat: str | None) -> tuple[str, str]:
     return "busy", f"alive, last finished step {step}, NOT in a collective: main thread at {where}"
 
 
+def peer_report(info: DistInfo, prefix: str, summary: Callable[[list[str], list[str]], str],
+                unless_reported: bool = False) -> bool:
+    """Print one line per peer and a last one, ``summary(gone, busy)`` (the ranks in each state),
+    each after ``prefix``, and mark this process as having reported its peers; with
+    ``unless_reported``, print nothing (and return False) if it already has. Under a lock, so that
+    the SIGTERM thread cannot end the process halfway through the main thread's report."""
+    with _report_lock:
+        if unless_reported and _reported[0]:
+            return False
+        try:
+            peers = describe_peers(info)
+        except Exception as why:  # the report must never hide the original error
+            peers = [(-1, "alive", f"could not check the peers: {why}")]
+        gone = [str(r) for r, status, _ in peers if status == "gone"]
+        busy = [str(r) for r, status, _ in peers if status == "busy"]
+        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(gone, busy)]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        _reported[0] = True
+        return True
+
+
+def ended_report(info: DistInfo) -> list[str]:
+    """What this rank says when SIGTERM ends it (runtime/ended.py): which peers are gone (printed
+    here), unless its own failure report already said so."""
+    prefix = f"xstilts: rank {info.rank}: "
+
+    def summary(gone: list[str], _busy: list[str]) -> str:
+        if gone:
+            # whichever way the peer ended (it died, or failed: waiting for this very rank, say,
+            # which its own report then names), its end is why the launcher ends this rank
+            return (f"rank {', '.join(gone)} ended first (failed or died); rank {info.rank} was ended "
+                    f"because of that")
+        return (f"every peer is alive: rank {info.rank} was ended from outside (the launcher was "
+                f"stopped or the job cancelled)")
+
+    if peer_report(info, prefix, summary, unless_reported=True):
+        return []
+    return [f"{prefix}ended after the failure reported above"]
+
+
 def report_failure(info: DistInfo, step: int, err: BaseException, label: str) -> None:
     """Print what failed on this rank, then the state of every peer (which one died)."""
     head = (f"xstilts: rank {info.rank} {label}: failed after finishing step {step}: "
@@ -373,18 +421,13 @@ def report_failure(info: DistInfo, step: int, err: BaseException, label: str) ->
     print(head, file=sys.stderr, flush=True)  # first, in case the launcher ends us any moment
     if info.world_size == 1 or not is_initialized():
         return
-    try:
-        peers = describe_peers(info)
-    except Exception as why:  # the report must never hide the original error
-        peers = [(-1, "alive", f"could not check the peers: {why}")]
-    gone = [str(r) for r, status, _ in peers if status == "gone"]
-    busy = [str(r) for r, status, _ in peers if status == "busy"]
-    if gone:
-        summary = f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
-    elif busy and "timed out" in str(err).lower():
-        summary = (f"rank {', '.join(busy)} is alive but outside any collective while rank {info.rank} "
-                   f"timed out waiting in one: rank {', '.join(busy)} is stuck")
-    else:
-        summary = f"every peer is alive: rank {info.rank} failed on its own"
-    lines = [f"xstilts: rank {info.rank}: peer {text}" for _, _, text in peers]
-    print("\n".join(lines + [f"xstilts: rank {info.rank}: {summary}"]), file=sys.stderr, flush=True)
+
+    def summary(gone: list[str], busy: list[str]) -> str:
+        if gone:
+            return f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
+        if busy and "timed out" in str(err).lower():
+            return (f"rank {', '.join(busy)} is alive but outside any collective while rank {info.rank} "
+                    f"timed out waiting in one: rank {', '.join(busy)} is stuck")
+        return f"every peer is alive: rank {info.rank} failed on its own"
+
+    peer_report(info, f"xstilts: rank {info.rank}: ", summary)

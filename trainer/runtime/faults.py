@@ -1,4 +1,5 @@
-"""Fault injection for resilience tests and drills: ``XSTILTS_FAULT="kind@step[:rank]"``.
+"""Fault injection for resilience tests and drills: ``XSTILTS_FAULT="kind@step[:rank]"``, or
+several such specs separated by commas (``kill@3:1,hang@3:0``: rank 1 dies while rank 0 is busy).
 
 Kinds, each firing at optimizer step ``step`` (1-based) on ``rank`` (every rank if omitted):
 
@@ -44,15 +45,18 @@ def parse(spec: str) -> tuple[str, int, int | None]:
     return kind, int(step), int(rank) if rank else None
 
 
-def _active(kind: str, rank: int) -> int | None:
-    """The step at which ``kind`` fires on ``rank``, or None when no such fault is set."""
+def _specs(rank: int) -> list[tuple[str, int]]:
+    """(kind, step) of every fault set for ``rank``."""
     spec = os.environ.get(ENV)
     if not spec:
-        return None
-    got, at, who = parse(spec)
-    if got != kind or (who is not None and who != rank):
-        return None
-    return at
+        return []
+    faults = [parse(one.strip()) for one in spec.split(",")]
+    return [(kind, at) for kind, at, who in faults if who is None or who == rank]
+
+
+def _active(kind: str, rank: int) -> int | None:
+    """The step at which ``kind`` fires on ``rank``, or None when no such fault is set."""
+    return next((at for got, at in _specs(rank) if got == kind), None)
 
 
 def _announce(kind: str, step: int, rank: int) -> None:
@@ -67,13 +71,14 @@ def _kill_self() -> None:
 
 def maybe_fail(step: int, rank: int, after_save: bool = False) -> None:
     """Called at the start of each step (and once after a checkpoint, for ``exit``)."""
-    spec = os.environ.get(ENV)
-    if not spec:
+    if not os.environ.get(ENV):
         return
-    kind = parse(spec)[0]
-    at = _active(kind, rank)
-    if at != step:
-        return
+    for kind, at in _specs(rank):
+        if at == step:
+            _fire(kind, step, rank, after_save)
+
+
+def _fire(kind: str, step: int, rank: int, after_save: bool) -> None:
     if kind == "exit":
         if after_save:
             raise Preempted(3)

@@ -1,0 +1,101 @@
+"""What a rank of a multi-rank job says when it is told to end (SIGTERM) outside Slurm.
+
+When one rank exits with an error, the deepspeed launcher and torchrun end the others with
+SIGTERM, and the launcher's own message names whichever rank it spawned last. A survivor that was
+computing, not waiting in a collective, never sees the collective error that would make it report
+the dead peer: with SIGTERM's default action it would end without a word. With this module it
+says which peers are gone, then exits.
+
+The signal is taken at C level and written to a pipe (``signal.set_wakeup_fd``); a daemon thread
+reads the pipe and reports. So the report comes, and the process ends, even while the main thread
+is blocked in a collective or a long kernel, where a Python handler would not run until the call
+returns. The process exits with ``EXIT`` within ``limit_s`` of the signal, report or not.
+
+Inside a Slurm job SIGTERM means "checkpoint and stop" (runtime/preempt.py handles it), and
+``install`` leaves a SIGTERM that already has a handler alone.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Callable
+
+from trainer.runtime.watchdog import main_thread_location
+
+EXIT = 143  # 128 + SIGTERM, what a shell reports for a process that the signal ended
+_installed: list[int] = []  # the pipe's two ends while installed
+
+
+def _ignore(_signum, _frame) -> None:
+    """The Python-level handler: nothing (the thread acts); its presence replaces the default
+    action, which would end the process before the thread could report."""
+
+
+def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> bool:
+    """On SIGTERM, print a line naming ``label`` (this rank) and where its main thread is, then the
+    lines ``say()`` returns, then exit with ``EXIT``. Returns False, and
+    changes nothing, off the main thread, where SIGTERM already has a handler, or where another
+    wakeup fd is set."""
+    if _installed or threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    if previous != -1:  # someone else's: put it back
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return False
+    signal.signal(signal.SIGTERM, _ignore)
+    _installed.extend((read, write))
+    threading.Thread(target=_wait, args=(read, label, say, limit_s), daemon=True, name="xstilts-sigterm").start()
+    return True
+
+
+def uninstall() -> None:
+    """SIGTERM ends the process by default again (the job is over: there is nothing to report)."""
+    if not _installed or threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    write = _installed[1]
+    _installed.clear()
+    os.close(write)  # the thread's read returns b"": it closes its end and ends
+
+
+def _wait(read: int, label: str, say: Callable[[], list[str]], limit_s: float) -> None:
+    # Every signal with a Python handler (SIGINT, SIGUSR1 too) writes its number here.
+    while True:
+        try:
+            got = os.read(read, 64)
+        except OSError:
+            return
+        if not got:
+            os.close(read)
+            return
+        if signal.SIGTERM in got:
+            break
+    where, in_collective = main_thread_location()
+    print(f"xstilts: {label}: got SIGTERM (t={time.time():.3f}): the launcher or the scheduler is "
+          f"ending this rank; its main thread is at {where}, "
+          f"{'in a collective' if in_collective else 'outside any collective'}", file=sys.stderr, flush=True)
+    done = threading.Event()
+
+    def report() -> None:
+        try:
+            lines = say()
+        except Exception as err:  # never let the report keep the process alive
+            lines = [f"xstilts: could not check the peers: {err}"]
+        if lines:
+            print("\n".join(lines), file=sys.stderr, flush=True)
+        done.set()
+
+    threading.Thread(target=report, daemon=True, name="xstilts-sigterm-report").start()
+    done.wait(limit_s)
+    sys.stderr.flush()
+    os._exit(EXIT)
