@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests import helpers as h
-from trainer.runtime import dist, ended, faults
+from trainer.runtime import dist, ended, faults, peers
 from trainer.training.loop import NonFiniteLoss, check_finite
 from trainer.training.state import TrainState
 
@@ -241,30 +241,30 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
         "xstilts/proc/3": '{"host": "elsewhere", "pid": 1}',
         "xstilts/beat/3": "9 2 1 loop.py:168 in train()",
     })
-    monkeypatch.setattr(dist, "_store", lambda: store)
-    monkeypatch.setattr(dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(dist, "_reported", [False])
+    monkeypatch.setattr(peers, "rendezvous_store", lambda: store)
+    monkeypatch.setattr(peers, "_initialized", lambda: True)
+    monkeypatch.setattr(peers, "_reported", [False])
     info = dist.DistInfo(rank=0, world_size=4)
-    peers = {r: (status, text) for r, status, text in dist.describe_peers(info, wait_s=0.01)}
-    assert peers[1][0] == "gone" and "EXITED" in peers[1][1]
-    assert peers[2][0] == "busy" and "faults.py:80" in peers[2][1]
-    assert peers[3][0] == "gone" and "SILENT" in peers[3][1]  # its heartbeat did not advance
-    dist.report_failure(info, 2, RuntimeError("boom"), "[inter]")
+    states = {r: (status, text) for r, status, text in peers.describe_peers(info, wait_s=0.01)}
+    assert states[1][0] == "gone" and "EXITED" in states[1][1]
+    assert states[2][0] == "busy" and "faults.py:80" in states[2][1]
+    assert states[3][0] == "gone" and "SILENT" in states[3][1]  # its heartbeat did not advance
+    peers.report_failure(info, 2, RuntimeError("boom"), "[inter]")
     err = capsys.readouterr().err
     assert "rank 0 [inter]: failed after finishing step 2: RuntimeError: boom" in err
     assert "rank 1, 3 died first" in err
     # The launcher's SIGTERM that follows adds one line, not the same report again.
-    assert dist.ended_report(info) == ["xstilts: rank 0: ended after the failure reported above"]
+    assert peers.ended_report(info) == ["xstilts: rank 0: ended after the failure reported above"]
     assert capsys.readouterr().err == ""
     # A rank that the SIGTERM finds before any failure of its own reports the peers itself.
-    monkeypatch.setattr(dist, "_reported", [False])
-    assert dist.ended_report(info) == []
+    monkeypatch.setattr(peers, "_reported", [False])
+    assert peers.ended_report(info) == []
     err = capsys.readouterr().err
     assert "xstilts: rank 0: peer rank 1 (pid" in err and "EXITED" in err
     assert "xstilts: rank 0: rank 1, 3 ended first (failed or died); rank 0 was ended because of that" in err
-    monkeypatch.setattr(dist, "_store", lambda: _Store({}))
-    monkeypatch.setattr(dist, "_reported", [False])
-    dist.ended_report(dist.DistInfo(rank=0, world_size=2))
+    monkeypatch.setattr(peers, "rendezvous_store", lambda: _Store({}))
+    monkeypatch.setattr(peers, "_reported", [False])
+    peers.ended_report(dist.DistInfo(rank=0, world_size=2))
     assert "rank 1: never announced itself" in capsys.readouterr().err
 
 

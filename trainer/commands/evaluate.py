@@ -19,7 +19,7 @@ from trainer.evaluation.driver import evaluate_plan
 from trainer.evaluation.plan import resolve_plan
 from trainer.evaluation.watch import watch
 from trainer.model.export import EXPORT_META
-from trainer.runtime import dist
+from trainer.runtime import dist, peers
 from trainer.runtime.logs import setup_logging
 from trainer.runtime.tracking import build_tracker
 
@@ -41,7 +41,7 @@ def report_failure(info: dist.DistInfo, err: BaseException) -> None:
           file=sys.stderr, flush=True)
     if info.world_size == 1 or not dist.is_initialized():
         return
-    dist.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy: (
+    peers.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy: (
         f"rank {', '.join(gone)} died; the evaluation cannot finish" if gone else
         f"every peer is alive: rank {info.rank} failed on its own"))
 

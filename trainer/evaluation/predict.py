@@ -30,7 +30,7 @@ from trainer.data.collate import collate, padded_length
 from trainer.data.load import featurize_dataset, int_column, load_examples
 from trainer.data.streams import pad_multiple
 from trainer.evaluation import postprocess as pp
-from trainer.runtime import dist
+from trainer.runtime import dist, peers
 from trainer.runtime.faults import parse
 from trainer.runtime.watchdog import Watchdog
 from trainer.tasks.base import RetrievalTask, Task
@@ -265,7 +265,7 @@ def run_and_gather(cfg, items: list[WorkItem], predict: Callable[[WorkItem], obj
     through the slow group: bounded in hours, not by the short collective timeout, while a dead
     peer still ends it at once (its sockets close); meanwhile only the heartbeat runs, so that
     peers see this rank waiting in a collective rather than stuck."""
-    label, hooks = f"rank {info.rank} [evaluate]", dist.watchdog_hooks(info)
+    label, hooks = f"rank {info.rank} [evaluate]", peers.watchdog_hooks(info)
     watchdog = Watchdog(cfg.deepspeed.watchdog_s, label, **hooks)
     done = [0]
 

@@ -5,7 +5,7 @@ with a message naming the rank, where its main thread is, and whether that is in
 collective: collective timeouts catch a peer that died, the watchdog catches a rank that is
 alive but stuck (and the peers waiting in a collective for it). The heartbeat publishes
 (beat count, last finished step, where the main thread is) through a callback, so that a rank
-whose collective failed can tell which peer stopped (see ``dist.describe_peers``). Both run in
+whose collective failed can tell which peer stopped (see ``peers.describe_peers``). Both run in
 daemon threads; the heartbeat gets its own, because publishing may block on a dead peer and
 must never keep the watchdog from firing.
 """

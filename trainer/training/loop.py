@@ -23,7 +23,7 @@ from trainer.engine.build import build_engine, decays, fill_ds_config, load_ds_j
 from trainer.evaluation.driver import evaluate_model, task_info
 from trainer.model.build import build_model, prepare_model
 from trainer.model.multitask import head_specs
-from trainer.runtime import dist, faults, preempt
+from trainer.runtime import dist, faults, peers, preempt
 from trainer.runtime.tracking import record_progress
 from trainer.runtime.watchdog import Watchdog
 from trainer.tasks import get_task
@@ -147,7 +147,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
                     state.step)
     meter = Meter()
     watchdog = Watchdog(cfg.deepspeed.watchdog_s, f"rank {info.rank} [{run.name}]",
-                        **dist.watchdog_hooks(info))
+                        **peers.watchdog_hooks(info))
     task_of = {t.name: t for t in run.tasks}
     cuda = engine.device.type == "cuda"
     feeder = Feeder(streams, sampler, state.step, steps, prefetch_depth(cfg.data.prefetch, engine.device.type),
@@ -185,7 +185,7 @@ def train(cfg: Config, run: PhaseRun, info: dist.DistInfo, tracker, tokenizer) -
         save(cfg, run, engine, feeder.stream_states(), sampler, state, info, False)
         raise
     except Exception as err:
-        dist.report_failure(info, state.step, err, f"[{run.name}]")
+        peers.report_failure(info, state.step, err, f"[{run.name}]")
         raise
     finally:
         feeder.close()

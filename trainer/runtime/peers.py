@@ -1,0 +1,194 @@
+"""Which peer failed: each rank announces (host, pid) in the rendezvous store and publishes a
+heartbeat there (beat count, last finished step, whether its main thread is in a collective,
+where), so that a rank whose collective failed, whose watchdog fired, or that its launcher ends
+with SIGTERM (runtime/ended.py) can say which peers are gone, stuck or waiting.
+
+The store is the one the default process group rendezvoused through; it lives outside the
+collectives, so it still answers after one of them failed (unless its server, rank 0, is gone,
+which the report then says).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Callable, Protocol
+
+KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
+# A failing rank reports its peers; the SIGTERM that its launcher sends next must not repeat it.
+_report_lock = threading.Lock()
+_reported = [False]
+
+
+class Ranks(Protocol):  # runtime.dist.DistInfo
+    rank: int
+    world_size: int
+
+
+def _initialized() -> bool:
+    import torch.distributed as tdist
+
+    return tdist.is_available() and tdist.is_initialized()
+
+
+def rendezvous_store():
+    # The store the default group rendezvoused through (served by rank 0, or by torchrun's
+    # agent); it lives outside the collectives, so it still answers after one of them failed.
+    from torch.distributed import distributed_c10d as c10d
+
+    return c10d._get_default_store()
+
+
+def announce(info: Ranks) -> None:
+    """Record this rank's host and pid, so that peers on the same host can check it directly."""
+    if info.world_size > 1:
+        me = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+        rendezvous_store().set(f"{KEY}/proc/{info.rank}", me)
+
+
+def watchdog_hooks(info: Ranks) -> dict:
+    """The watchdog's ``heartbeat`` (publish this rank's state) and ``peers`` (describe the
+    others) callbacks; none in a single-process run."""
+    if info.world_size == 1 or not _initialized():
+        return {}
+    store = rendezvous_store()
+
+    def heartbeat(text: str) -> None:
+        store.set(f"{KEY}/beat/{info.rank}", text)
+
+    def peers() -> list[str]:
+        return [text for _, _, text in describe_peers(info)]
+
+    return {"heartbeat": heartbeat, "peers": peers}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child stays a zombie until its launcher reaps it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _read(store, key: str) -> str | None:
+    return store.get(key).decode() if store.check([key]) else None
+
+
+def _local_liveness(pids: dict[int, int], settle_s: float) -> dict[int, bool]:
+    """rank -> alive, for peers on this host. A rank that was just killed closes its sockets
+    before its process is gone, so a peer that still looks alive is looked at again for up to
+    ``settle_s``; the first one seen gone ends the wait."""
+    alive = {r: _pid_alive(pid) for r, pid in pids.items()}
+    deadline = time.monotonic() + settle_s
+    while all(alive.values()) and alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = {r: _pid_alive(pid) for r, pid in pids.items()}
+    return alive
+
+
+def describe_peers(info: Ranks, wait_s: float = 2.5, settle_s: float = 1.0) -> list[tuple[int, str, str]]:
+    """(rank, status, description) of every peer; status is ``gone``, ``busy`` (alive, not in a
+    collective: the stuck one if we timed out waiting), ``waiting`` or ``alive``. Peers on this
+    host are checked by pid; others by whether their heartbeat still advances over ``wait_s``."""
+    try:
+        store = rendezvous_store()
+        procs = {r: _read(store, f"{KEY}/proc/{r}") for r in range(info.world_size) if r != info.rank}
+        beats = {r: _read(store, f"{KEY}/beat/{r}") for r in procs}
+    except Exception:
+        return [(0, "gone", f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
+                            f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
+    host = socket.gethostname()
+    found = {r: json.loads(p) for r, p in procs.items() if p is not None}
+    out = [(r, "gone", f"rank {r}: never announced itself") for r, p in procs.items() if p is None]
+    local = {r: p["pid"] for r, p in found.items() if p["host"] == host}
+    for r, alive in _local_liveness(local, settle_s).items():
+        status, text = _beat_status(_read(store, f"{KEY}/beat/{r}")) if alive else ("gone", "EXITED")
+        out.append((r, status, f"rank {r} (pid {local[r]} on {host}): {text}"))
+    remote = [r for r in found if r not in local]
+    if remote:
+        time.sleep(wait_s)
+    for r in remote:
+        again = _read(store, f"{KEY}/beat/{r}")
+        moving = again is not None and again.split(" ")[0] != (beats[r] or "").split(" ")[0]
+        status, text = _beat_status(again) if moving else (
+            "gone", f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)")
+        out.append((r, status, f"rank {r} (on {found[r]['host']}): {text}"))
+    return sorted(out)
+
+
+def _beat_status(beat: str | None) -> tuple[str, str]:
+    """(status, text) from a heartbeat 'count step in_collective where'."""
+    if not beat:
+        return "alive", "alive (no heartbeat yet)"
+    _, step, in_coll, where = beat.split(" ", 3)
+    if in_coll == "1":
+        return "waiting", f"alive, last finished step {step}, waiting in a collective at {where}"
+    return "busy", f"alive, last finished step {step}, NOT in a collective: main thread at {where}"
+
+
+def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str]], str],
+                unless_reported: bool = False) -> bool:
+    """Print one line per peer and a last one, ``summary(gone, busy)`` (the ranks in each state),
+    each after ``prefix``, and mark this process as having reported its peers; with
+    ``unless_reported``, print nothing (and return False) if it already has. Under a lock, so that
+    the SIGTERM thread cannot end the process halfway through the main thread's report."""
+    with _report_lock:
+        if unless_reported and _reported[0]:
+            return False
+        try:
+            peers = describe_peers(info)
+        except Exception as why:  # the report must never hide the original error
+            peers = [(-1, "alive", f"could not check the peers: {why}")]
+        gone = [str(r) for r, status, _ in peers if status == "gone"]
+        busy = [str(r) for r, status, _ in peers if status == "busy"]
+        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(gone, busy)]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        _reported[0] = True
+        return True
+
+
+def ended_report(info: Ranks) -> list[str]:
+    """What this rank says when SIGTERM ends it (runtime/ended.py): which peers are gone (printed
+    here), unless its own failure report already said so."""
+    prefix = f"xstilts: rank {info.rank}: "
+
+    def summary(gone: list[str], _busy: list[str]) -> str:
+        if gone:
+            # whichever way the peer ended (it died, or failed: waiting for this very rank, say,
+            # which its own report then names), its end is why the launcher ends this rank
+            return (f"rank {', '.join(gone)} ended first (failed or died); rank {info.rank} was ended "
+                    f"because of that")
+        return (f"every peer is alive: rank {info.rank} was ended from outside (the launcher was "
+                f"stopped or the job cancelled)")
+
+    if peer_report(info, prefix, summary, unless_reported=True):
+        return []
+    return [f"{prefix}ended after the failure reported above"]
+
+
+def report_failure(info: Ranks, step: int, err: BaseException, label: str) -> None:
+    """Print what failed on this rank, then the state of every peer (which one died)."""
+    head = (f"xstilts: rank {info.rank} {label}: failed after finishing step {step}: "
+            f"{type(err).__name__}: {err}")
+    print(head, file=sys.stderr, flush=True)  # first, in case the launcher ends us any moment
+    if info.world_size == 1 or not _initialized():
+        return
+
+    def summary(gone: list[str], busy: list[str]) -> str:
+        if gone:
+            return f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
+        if busy and "timed out" in str(err).lower():
+            return (f"rank {', '.join(busy)} is alive but outside any collective while rank {info.rank} "
+                    f"timed out waiting in one: rank {', '.join(busy)} is stuck")
+        return f"every peer is alive: rank {info.rank} failed on its own"
+
+    peer_report(info, f"xstilts: rank {info.rank}: ", summary)
