@@ -158,6 +158,12 @@ def test_fault_specs_parse_and_refuse(monkeypatch):
     assert faults._specs(0) == [("hang", 4), ("nan", 5)]
     assert faults._specs(1) == [("kill", 3), ("nan", 5)]
     assert faults._active("nan", 1) == 5 and faults._active("hang", 1) is None
+    monkeypatch.setenv(faults.ENV, "raise@3:0,raise@5")  # each fires at its step only
+    for step, rank in ((2, 0), (4, 0), (3, 1), (6, 1)):
+        faults.maybe_fail(step, rank)
+    for step, rank in ((3, 0), (5, 0), (5, 1)):
+        with pytest.raises(faults.InjectedFault, match=f"rank {rank} at step {step}"):
+            faults.maybe_fail(step, rank)
     monkeypatch.setenv(faults.ENV, "kill@3:1,boom@2")
     with pytest.raises(ValueError, match="'boom@2'"):
         faults.maybe_fail(1, 0)
@@ -298,6 +304,8 @@ def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
         assert p.stdout.readline().strip() == f"installed={mode != 'handled'}"
         p.send_signal(signal.SIGUSR1)  # another signal with a Python handler: not an end
         assert p.stdout.readline().strip() == "usr1"
+        with pytest.raises(subprocess.TimeoutExpired):
+            p.wait(timeout=0.5)
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         if mode == "handled":  # someone else's SIGTERM handler: left alone, the process goes on
