@@ -288,6 +288,16 @@ def say():
     return ["xstilts: rank 3: peer rank 1: EXITED", "xstilts: rank 3: rank 1 ended first"]
 
 ok = ended.install("rank 3", say, limit_s=2.0 if mode == "slow" else 60.0)
+if mode == "fork":  # a forked child (a worker pool's) ends on SIGTERM and leaves this process be
+    ready, tell = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(tell, b"x")  # the fork hooks have run
+        time.sleep(20)
+        os._exit(0)
+    os.read(ready, 1)
+    os.kill(pid, signal.SIGTERM)
+    print(f"child status {os.waitpid(pid, 0)[1]}", flush=True)
 if mode == "uninstalled":
     ended.uninstall()
 print(f"installed={ok}", flush=True)
@@ -296,11 +306,13 @@ os.read(read, 1)  # blocked in a system call that every signal handler resumes: 
 """
 
 
-@pytest.mark.parametrize("mode", ["report", "slow", "uninstalled", "handled"])
+@pytest.mark.parametrize("mode", ["report", "slow", "uninstalled", "handled", "fork"])
 def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
     p = subprocess.Popen([sys.executable, "-c", ENDED, mode], cwd=h.ROOT, env=h.launch_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        if mode == "fork":
+            assert p.stdout.readline().strip() == f"child status {signal.SIGTERM.value}"
         assert p.stdout.readline().strip() == f"installed={mode != 'handled'}"
         p.send_signal(signal.SIGUSR1)  # another signal with a Python handler: not an end
         assert p.stdout.readline().strip() == "usr1"
@@ -325,7 +337,7 @@ def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
     assert rc == ended.EXIT, err
     assert "xstilts: rank 3: got SIGTERM (t=" in err
     assert "its main thread is at <string>:" in err and "outside any collective" in err, err
-    if mode == "report":
+    if mode in ("report", "fork"):
         assert "xstilts: rank 3: peer rank 1: EXITED\nxstilts: rank 3: rank 1 ended first" in err
     else:  # a report that never comes does not keep the process alive past the limit (2 s)
         assert "peer rank 1" not in err and took > 1.9

@@ -11,6 +11,10 @@ reads the pipe and reports. So the report comes, and the process ends, even whil
 is blocked in a collective or a long kernel, where a Python handler would not run until the call
 returns. The process exits with ``EXIT`` within ``limit_s`` of the signal, report or not.
 
+A child forked after ``install`` (a worker pool, a data-loader worker) gets SIGTERM's default
+action back and no wakeup fd: it would otherwise ignore the SIGTERM that ends it and, through the
+inherited pipe, have this process report and exit instead.
+
 Inside a Slurm job SIGTERM means "checkpoint and stop" (runtime/preempt.py handles it), and
 ``install`` leaves a SIGTERM that already has a handler alone.
 """
@@ -27,6 +31,7 @@ from trainer.runtime.watchdog import main_thread_location
 
 EXIT = 143  # 128 + SIGTERM, what a shell reports for a process that the signal ended
 _installed: list[int] = []  # the pipe's two ends while installed
+_fork_hook: list[bool] = []  # registered once per process
 
 
 def _ignore(_signum, _frame) -> None:
@@ -53,6 +58,9 @@ def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> 
         return False
     signal.signal(signal.SIGTERM, _ignore)
     _installed.extend((read, write))
+    if not _fork_hook:
+        os.register_at_fork(after_in_child=_forget_in_child)
+        _fork_hook.append(True)
     threading.Thread(target=_wait, args=(read, label, say, limit_s), daemon=True, name="xstilts-sigterm").start()
     return True
 
@@ -66,6 +74,19 @@ def uninstall() -> None:
     write = _installed[1]
     _installed.clear()
     os.close(write)  # the thread's read returns b"": it closes its end and ends
+
+
+def _forget_in_child() -> None:
+    if not _installed:
+        return
+    try:  # the forking thread is the child's main thread
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread after all: this child keeps the parent's set-up
+        return
+    for fd in _installed:
+        os.close(fd)
+    _installed.clear()
 
 
 def _wait(read: int, label: str, say: Callable[[], list[str]], limit_s: float) -> None:
