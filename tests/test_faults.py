@@ -300,13 +300,17 @@ if mode == "fork":  # a forked child (a worker pool's) ends on SIGTERM and leave
     print(f"child status {os.waitpid(pid, 0)[1]}", flush=True)
 if mode == "uninstalled":
     ended.uninstall()
+if mode == "replaced":  # another module's wakeup fd: the main thread's handler reports instead
+    theirs = os.pipe()
+    os.set_blocking(theirs[1], False)
+    signal.set_wakeup_fd(theirs[1])
 print(f"installed={ok}", flush=True)
 read, _ = os.pipe()
 os.read(read, 1)  # blocked in a system call that every signal handler resumes: only a thread can end it
 """
 
 
-@pytest.mark.parametrize("mode", ["report", "slow", "uninstalled", "handled", "fork"])
+@pytest.mark.parametrize("mode", ["report", "slow", "uninstalled", "handled", "fork", "replaced"])
 def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
     p = subprocess.Popen([sys.executable, "-c", ENDED, mode], cwd=h.ROOT, env=h.launch_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -337,7 +341,7 @@ def test_sigterm_report_comes_while_the_main_thread_is_blocked(mode):
     assert rc == ended.EXIT, err
     assert "xstilts: rank 3: got SIGTERM (t=" in err
     assert "its main thread is at <string>:" in err and "outside any collective" in err, err
-    if mode in ("report", "fork"):
+    if mode in ("report", "fork", "replaced"):
         assert "xstilts: rank 3: peer rank 1: EXITED\nxstilts: rank 3: rank 1 ended first" in err
     else:  # a report that never comes does not keep the process alive past the limit (2 s)
         assert "peer rank 1" not in err and took > 1.9

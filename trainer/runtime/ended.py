@@ -31,12 +31,22 @@ from trainer.runtime.watchdog import main_thread_location
 
 EXIT = 143  # 128 + SIGTERM, what a shell reports for a process that the signal ended
 _installed: list[int] = []  # the pipe's two ends while installed
+_report: list = []  # (label, say, limit_s) while installed
 _fork_hook: list[bool] = []  # registered once per process
+_ending = threading.Lock()  # held by whichever thread reports first
 
 
-def _ignore(_signum, _frame) -> None:
-    """The Python-level handler: nothing (the thread acts); its presence replaces the default
-    action, which would end the process before the thread could report."""
+def _on_term(_signum, frame) -> None:
+    """The Python-level handler, run by the main thread when it is next in Python. Its presence
+    replaces the default action, which would end the process before the thread could report.
+    The thread has the signal in hand, unless something set another wakeup fd since ``install``:
+    then the report is made here."""
+    if not _installed:
+        return
+    current = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(current)
+    if current != _installed[1]:
+        _end(*_report, frame=frame)
 
 
 def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> bool:
@@ -56,12 +66,13 @@ def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> 
         os.close(read)
         os.close(write)
         return False
-    signal.signal(signal.SIGTERM, _ignore)
+    signal.signal(signal.SIGTERM, _on_term)
     _installed.extend((read, write))
+    _report[:] = [label, say, limit_s]
     if not _fork_hook:
         os.register_at_fork(after_in_child=_forget_in_child)
         _fork_hook.append(True)
-    threading.Thread(target=_wait, args=(read, label, say, limit_s), daemon=True, name="xstilts-sigterm").start()
+    threading.Thread(target=_wait, args=(read,), daemon=True, name="xstilts-sigterm").start()
     return True
 
 
@@ -73,6 +84,7 @@ def uninstall() -> None:
     signal.set_wakeup_fd(-1)
     write = _installed[1]
     _installed.clear()
+    _report.clear()
     os.close(write)  # the thread's read returns b"": it closes its end and ends
 
 
@@ -89,7 +101,7 @@ def _forget_in_child() -> None:
     _installed.clear()
 
 
-def _wait(read: int, label: str, say: Callable[[], list[str]], limit_s: float) -> None:
+def _wait(read: int) -> None:
     # Every signal with a Python handler (SIGINT, SIGUSR1 too) writes its number here.
     while True:
         try:
@@ -99,9 +111,14 @@ def _wait(read: int, label: str, say: Callable[[], list[str]], limit_s: float) -
         if not got:
             os.close(read)
             return
-        if signal.SIGTERM in got:
-            break
-    where, in_collective = main_thread_location()
+        if signal.SIGTERM in got and _installed:
+            _end(*_report)
+
+
+def _end(label: str, say: Callable[[], list[str]], limit_s: float, frame=None) -> None:
+    if not _ending.acquire(blocking=False):  # the other thread is at it already
+        return
+    where, in_collective = main_thread_location(frame)
     print(f"xstilts: {label}: got SIGTERM (t={time.time():.3f}): the launcher or the scheduler is "
           f"ending this rank; its main thread is at {where}, "
           f"{'in a collective' if in_collective else 'outside any collective'}", file=sys.stderr, flush=True)

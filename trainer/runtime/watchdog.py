@@ -27,9 +27,10 @@ HEARTBEAT_S = 1.0
 COLLECTIVE_PATHS = ("torch/distributed/", "deepspeed/comm/", "deepspeed/runtime/zero/")
 
 
-def main_thread_location() -> tuple[str, bool]:
-    """(where the main thread is, whether it is inside a collective), for stuck-rank messages."""
-    frame = sys._current_frames().get(threading.main_thread().ident)
+def main_thread_location(frame=None) -> tuple[str, bool]:
+    """(where the main thread is, whether it is inside a collective), for stuck-rank messages;
+    from ``frame`` (the main thread's, as a signal handler gets it) where given."""
+    frame = frame or sys._current_frames().get(threading.main_thread().ident)
     if frame is None:
         return "unknown", False
     stack = traceback.extract_stack(frame)
