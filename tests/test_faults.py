@@ -157,7 +157,9 @@ def test_fault_specs_parse_and_refuse(monkeypatch):
     monkeypatch.setenv(faults.ENV, "kill@3:1, hang@4:0,nan@5")
     assert faults._specs(0) == [("hang", 4), ("nan", 5)]
     assert faults._specs(1) == [("kill", 3), ("nan", 5)]
-    assert faults._active("nan", 1) == 5 and faults._active("hang", 1) is None
+    assert faults._steps("nan", 1) == [5] and faults._steps("hang", 1) == []
+    monkeypatch.setenv(faults.ENV, "killsave@2,killsave@4:0,")  # every spec counts; a trailing comma is nothing
+    assert faults._steps("killsave", 0) == [2, 4] and faults._steps("killsave", 1) == [2]
     monkeypatch.setenv(faults.ENV, "raise@3:0,raise@5")  # each fires at its step only
     for step, rank in ((2, 0), (4, 0), (3, 1), (6, 1)):
         faults.maybe_fail(step, rank)
@@ -234,6 +236,9 @@ class _Store:
     def get(self, key):
         return self.data[key].encode()
 
+    def set(self, key, value):
+        self.data[key] = value
+
 
 @pytest.mark.slow
 def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys):
@@ -268,10 +273,33 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     err = capsys.readouterr().err
     assert "xstilts: rank 0: peer rank 1 (pid" in err and "EXITED" in err
     assert "xstilts: rank 0: rank 1, 3 ended first (failed or died); rank 0 was ended because of that" in err
+    assert store.data["xstilts/ended/0"] == "1"  # recorded first, for the ranks ended after it
+    # A peer ended by its launcher before this rank is not a cause.
+    store.data["xstilts/ended/1"] = "1"
+    monkeypatch.setattr(peers, "_reported", [False])
+    peers.ended_report(dist.DistInfo(rank=0, world_size=3))
+    err = capsys.readouterr().err
+    assert "peer rank 1 (pid" in err and "EXITED after its launcher's SIGTERM" in err
+    assert "rank 0: no peer ended before it of its own accord: rank 0 was ended from outside" in err
     monkeypatch.setattr(peers, "rendezvous_store", lambda: _Store({}))
     monkeypatch.setattr(peers, "_reported", [False])
     peers.ended_report(dist.DistInfo(rank=0, world_size=2))
     assert "rank 1: never announced itself" in capsys.readouterr().err
+
+    def gone():
+        raise ConnectionError("store gone")
+
+    # Rank 0 (the store's server) is gone: the cause cannot be told from rank 2.
+    monkeypatch.setattr(peers, "rendezvous_store", gone)
+    monkeypatch.setattr(peers, "_reported", [False])
+    peers.ended_report(dist.DistInfo(rank=2, world_size=3))
+    err = capsys.readouterr().err
+    assert "rank 0: the rendezvous store it serves at" in err
+    assert "rank 2: rank 0, which serves the rendezvous store, has ended: whether it failed" in err
+    # ... while a rank that fails on that finds rank 0 the cause, as before
+    monkeypatch.setattr(peers, "_reported", [False])
+    peers.report_failure(dist.DistInfo(rank=2, world_size=3), 4, RuntimeError("closed"), "[inter]")
+    assert "rank 2: rank 0 died first; rank 2 failed because of that" in capsys.readouterr().err
 
 
 ENDED = """
@@ -305,8 +333,10 @@ if mode == "replaced":  # another module's wakeup fd: the main thread's handler 
     os.set_blocking(theirs[1], False)
     signal.set_wakeup_fd(theirs[1])
 print(f"installed={ok}", flush=True)
+if mode in ("report", "slow", "fork"):  # SIGTERM blocked in the main thread: only the thread can act
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 read, _ = os.pipe()
-os.read(read, 1)  # blocked in a system call that every signal handler resumes: only a thread can end it
+os.read(read, 1)  # blocked in a system call: a handler that runs resumes it, only an exit ends it
 """
 
 

@@ -145,10 +145,10 @@ def init(info: DistInfo, backend: str = "", timeout_s: int = 300, cpu_shm_comm: 
     if info.world_size > 1:
         import torch.distributed as tdist
 
-        ended.install(f"rank {info.rank}", lambda: peers.ended_report(info))
-
         _slow_group = tdist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SLOW_WAIT_S))
         _flag_group = tdist.new_group(backend="gloo", timeout=timeout)
+        # last: a failure above never reaches shutdown(), which would take the handler down again
+        ended.install(f"rank {info.rank}", lambda: peers.ended_report(info))
 
 
 def is_initialized() -> bool:

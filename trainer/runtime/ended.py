@@ -1,4 +1,4 @@
-"""What a rank of a multi-rank job says when it is told to end (SIGTERM) outside Slurm.
+"""What a rank of a multi-rank job says when it is told to end (SIGTERM).
 
 When one rank exits with an error, the deepspeed launcher and torchrun end the others with
 SIGTERM, and the launcher's own message names whichever rank it spawned last. A survivor that was
@@ -15,8 +15,11 @@ A child forked after ``install`` (a worker pool, a data-loader worker) gets SIGT
 action back and no wakeup fd: it would otherwise ignore the SIGTERM that ends it and, through the
 inherited pipe, have this process report and exit instead.
 
-Inside a Slurm job SIGTERM means "checkpoint and stop" (runtime/preempt.py handles it), and
-``install`` leaves a SIGTERM that already has a handler alone.
+For ``xstilts train`` inside a Slurm job SIGTERM means "checkpoint and stop" (runtime/preempt.py
+handles it), and ``install`` leaves a SIGTERM that already has a handler alone; everywhere else
+(``evaluate`` under srun too) this module takes it. If another module later sets its own wakeup
+fd, the main thread's handler reports instead, which waits for the main thread to come back to
+Python.
 """
 from __future__ import annotations
 
@@ -41,12 +44,13 @@ def _on_term(_signum, frame) -> None:
     replaces the default action, which would end the process before the thread could report.
     The thread has the signal in hand, unless something set another wakeup fd since ``install``:
     then the report is made here."""
-    if not _installed:
+    report = list(_report)
+    if not _installed or not report:
         return
     current = signal.set_wakeup_fd(-1)
     signal.set_wakeup_fd(current)
     if current != _installed[1]:
-        _end(*_report, frame=frame)
+        _end(*report, frame=frame)
 
 
 def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> bool:
@@ -72,7 +76,7 @@ def install(label: str, say: Callable[[], list[str]], limit_s: float = 20.0) -> 
     if not _fork_hook:
         os.register_at_fork(after_in_child=_forget_in_child)
         _fork_hook.append(True)
-    threading.Thread(target=_wait, args=(read,), daemon=True, name="xstilts-sigterm").start()
+    threading.Thread(target=_wait, args=(read, label, say, limit_s), daemon=True, name="xstilts-sigterm").start()
     return True
 
 
@@ -101,8 +105,10 @@ def _forget_in_child() -> None:
     _installed.clear()
 
 
-def _wait(read: int) -> None:
-    # Every signal with a Python handler (SIGINT, SIGUSR1 too) writes its number here.
+def _wait(read: int, label: str, say: Callable[[], list[str]], limit_s: float) -> None:
+    # Every signal with a Python handler (SIGINT, SIGUSR1 too) writes its number here. A SIGTERM
+    # written just before ``uninstall`` still counts (the pipe is read to its end); one whose
+    # handler another module has since taken over is that module's.
     while True:
         try:
             got = os.read(read, 64)
@@ -111,21 +117,22 @@ def _wait(read: int) -> None:
         if not got:
             os.close(read)
             return
-        if signal.SIGTERM in got and _installed:
-            _end(*_report)
+        if signal.SIGTERM in got and signal.getsignal(signal.SIGTERM) in (_on_term, signal.SIG_DFL):
+            _end(label, say, limit_s)
 
 
 def _end(label: str, say: Callable[[], list[str]], limit_s: float, frame=None) -> None:
     if not _ending.acquire(blocking=False):  # the other thread is at it already
         return
-    where, in_collective = main_thread_location(frame)
-    print(f"xstilts: {label}: got SIGTERM (t={time.time():.3f}): the launcher or the scheduler is "
-          f"ending this rank; its main thread is at {where}, "
-          f"{'in a collective' if in_collective else 'outside any collective'}", file=sys.stderr, flush=True)
     done = threading.Event()
 
-    def report() -> None:
+    def report() -> None:  # every print here: a blocked stderr must not outlast the limit
         try:
+            where, in_collective = main_thread_location(frame)
+            print(f"xstilts: {label}: got SIGTERM (t={time.time():.3f}): the launcher or the scheduler "
+                  f"is ending this rank; its main thread is at {where}, "
+                  f"{'in a collective' if in_collective else 'outside any collective'}",
+                  file=sys.stderr, flush=True)
             lines = say()
         except Exception as err:  # never let the report keep the process alive
             lines = [f"xstilts: could not check the peers: {err}"]
@@ -135,5 +142,7 @@ def _end(label: str, say: Callable[[], list[str]], limit_s: float, frame=None) -
 
     threading.Thread(target=report, daemon=True, name="xstilts-sigterm-report").start()
     done.wait(limit_s)
-    sys.stderr.flush()
-    os._exit(EXIT)
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(EXIT)

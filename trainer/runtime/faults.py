@@ -50,13 +50,13 @@ def _specs(rank: int) -> list[tuple[str, int]]:
     spec = os.environ.get(ENV)
     if not spec:
         return []
-    faults = [parse(one.strip()) for one in spec.split(",")]
+    faults = [parse(one.strip()) for one in spec.split(",") if one.strip()]
     return [(kind, at) for kind, at, who in faults if who is None or who == rank]
 
 
-def _active(kind: str, rank: int) -> int | None:
-    """The step at which ``kind`` fires on ``rank``, or None when no such fault is set."""
-    return next((at for got, at in _specs(rank) if got == kind), None)
+def _steps(kind: str, rank: int) -> list[int]:
+    """The steps at which ``kind`` fires on ``rank`` (none when no such fault is set)."""
+    return [at for got, at in _specs(rank) if got == kind]
 
 
 def _announce(kind: str, step: int, rank: int) -> None:
@@ -99,14 +99,14 @@ def _fire(kind: str, step: int, rank: int, after_save: bool) -> None:
 
 def during_save(step: int, rank: int) -> None:
     """Called by the checkpoint writer between the shards and the rename (``killsave``)."""
-    if _active("killsave", rank) == step:
+    if step in _steps("killsave", rank):
         _announce("killsave", step, rank)
         _kill_self()
 
 
 def poison_loss(loss, step: int, rank: int):
     """``nan``: the loss (and so every gradient) is NaN from the given step on."""
-    at = _active("nan", rank)
+    at = min(_steps("nan", rank), default=None)
     if at is not None and step >= at:
         if step == at and not _announced:
             _announced.append(step)

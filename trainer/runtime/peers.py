@@ -21,6 +21,7 @@ KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # A failing rank reports its peers; the SIGTERM that its launcher sends next must not repeat it.
 _report_lock = threading.Lock()
 _reported = [False]
+_store_gone = [False]  # the last peer report found the store gone (under _report_lock)
 
 
 class Ranks(Protocol):  # runtime.dist.DistInfo
@@ -60,7 +61,9 @@ def watchdog_hooks(info: Ranks) -> dict:
         store.set(f"{KEY}/beat/{info.rank}", text)
 
     def peers() -> list[str]:
-        return [text for _, _, text in describe_peers(info)]
+        with _report_lock:  # the SIGTERM that may follow the watchdog's exit adds one line
+            _reported[0] = True
+            return [text for _, _, text in describe_peers(info)]
 
     return {"heartbeat": heartbeat, "peers": peers}
 
@@ -96,7 +99,9 @@ def _local_liveness(pids: dict[int, int], settle_s: float) -> dict[int, bool]:
 
 
 def describe_peers(info: Ranks, wait_s: float = 2.5, settle_s: float = 1.0) -> list[tuple[int, str, str]]:
-    """(rank, status, description) of every peer; status is ``gone``, ``busy`` (alive, not in a
+    """(rank, status, description) of every peer; status is ``gone``, ``ended`` (gone, but ended
+    by its launcher's SIGTERM: not a cause), ``unreachable`` (the store, which rank 0 serves, does
+    not answer: rank 0 is gone, and nobody else can be checked), ``busy`` (alive, not in a
     collective: the stuck one if we timed out waiting), ``waiting`` or ``alive``. Peers on this
     host are checked by pid; others by whether their heartbeat still advances over ``wait_s``."""
     try:
@@ -104,14 +109,19 @@ def describe_peers(info: Ranks, wait_s: float = 2.5, settle_s: float = 1.0) -> l
         procs = {r: _read(store, f"{KEY}/proc/{r}") for r in range(info.world_size) if r != info.rank}
         beats = {r: _read(store, f"{KEY}/beat/{r}") for r in procs}
     except Exception:
-        return [(0, "gone", f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
+        return [(0, "unreachable", f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
                             f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
     host = socket.gethostname()
     found = {r: json.loads(p) for r, p in procs.items() if p is not None}
     out = [(r, "gone", f"rank {r}: never announced itself") for r, p in procs.items() if p is None]
     local = {r: p["pid"] for r, p in found.items() if p["host"] == host}
     for r, alive in _local_liveness(local, settle_s).items():
-        status, text = _beat_status(_read(store, f"{KEY}/beat/{r}")) if alive else ("gone", "EXITED")
+        if alive:
+            status, text = _beat_status(_read(store, f"{KEY}/beat/{r}"))
+        elif _read(store, f"{KEY}/ended/{r}") is not None:
+            status, text = "ended", "EXITED after its launcher's SIGTERM"
+        else:
+            status, text = "gone", "EXITED"
         out.append((r, status, f"rank {r} (pid {local[r]} on {host}): {text}"))
     remote = [r for r in found if r not in local]
     if remote:
@@ -119,8 +129,12 @@ def describe_peers(info: Ranks, wait_s: float = 2.5, settle_s: float = 1.0) -> l
     for r in remote:
         again = _read(store, f"{KEY}/beat/{r}")
         moving = again is not None and again.split(" ")[0] != (beats[r] or "").split(" ")[0]
-        status, text = _beat_status(again) if moving else (
-            "gone", f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)")
+        if moving:
+            status, text = _beat_status(again)
+        elif _read(store, f"{KEY}/ended/{r}") is not None:
+            status, text = "ended", "got its launcher's SIGTERM"
+        else:
+            status, text = "gone", f"SILENT: no heartbeat for {wait_s:g} s (gone, or the whole process froze)"
         out.append((r, status, f"rank {r} (on {found[r]['host']}): {text}"))
     return sorted(out)
 
@@ -148,7 +162,8 @@ def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str
             peers = describe_peers(info)
         except Exception as why:  # the report must never hide the original error
             peers = [(-1, "alive", f"could not check the peers: {why}")]
-        gone = [str(r) for r, status, _ in peers if status == "gone"]
+        _store_gone[0] = any(status == "unreachable" for _, status, _ in peers)
+        gone = [str(r) for r, status, _ in peers if status in ("gone", "unreachable")]
         busy = [str(r) for r, status, _ in peers if status == "busy"]
         lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(gone, busy)]
         print("\n".join(lines), file=sys.stderr, flush=True)
@@ -158,17 +173,26 @@ def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str
 
 def ended_report(info: Ranks) -> list[str]:
     """What this rank says when SIGTERM ends it (runtime/ended.py): which peers are gone (printed
-    here), unless its own failure report already said so."""
+    here), unless its own failure report already said so. It first records in the store that it
+    was ended, so that peers ended after it do not take it for the cause."""
     prefix = f"xstilts: rank {info.rank}: "
+    try:
+        rendezvous_store().set(f"{KEY}/ended/{info.rank}", "1")
+    except Exception:  # the store is gone with rank 0: the report below says so
+        pass
 
     def summary(gone: list[str], _busy: list[str]) -> str:
+        if gone == ["0"] and _store_gone[0]:
+            return ("rank 0, which serves the rendezvous store, has ended: whether it failed or was "
+                    "ended by its launcher cannot be told from here (the rank that failed first "
+                    "reports itself)")
         if gone:
             # whichever way the peer ended (it died, or failed: waiting for this very rank, say,
             # which its own report then names), its end is why the launcher ends this rank
             return (f"rank {', '.join(gone)} ended first (failed or died); rank {info.rank} was ended "
                     f"because of that")
-        return (f"every peer is alive: rank {info.rank} was ended from outside (the launcher was "
-                f"stopped or the job cancelled)")
+        return (f"no peer ended before it of its own accord: rank {info.rank} was ended from outside "
+                f"(the launcher was stopped or the job cancelled)")
 
     if peer_report(info, prefix, summary, unless_reported=True):
         return []
