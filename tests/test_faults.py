@@ -160,6 +160,17 @@ def test_fault_specs_parse_and_refuse(monkeypatch):
     assert faults._steps("nan", 1) == [5] and faults._steps("hang", 1) == []
     monkeypatch.setenv(faults.ENV, "killsave@2,killsave@4:0,")  # every spec counts; a trailing comma is nothing
     assert faults._steps("killsave", 0) == [2, 4] and faults._steps("killsave", 1) == [2]
+
+    def killed():
+        raise faults.InjectedFault("killed")
+
+    monkeypatch.setattr(faults, "_kill_self", killed)
+    for step, fires in ((2, True), (3, False), (4, True)):
+        if fires:
+            with pytest.raises(faults.InjectedFault):
+                faults.during_save(step, 0)
+        else:
+            faults.during_save(step, 0)
     monkeypatch.setenv(faults.ENV, "raise@3:0,raise@5")  # each fires at its step only
     for step, rank in ((2, 0), (4, 0), (3, 1), (6, 1)):
         faults.maybe_fail(step, rank)
@@ -300,6 +311,11 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     monkeypatch.setattr(peers, "_reported", [False])
     peers.report_failure(dist.DistInfo(rank=2, world_size=3), 4, RuntimeError("closed"), "[inter]")
     assert "rank 2: rank 0 died first; rank 2 failed because of that" in capsys.readouterr().err
+    # The watchdog's report of the peers counts as this rank's report too.
+    monkeypatch.setattr(peers, "rendezvous_store", lambda: store)
+    monkeypatch.setattr(peers, "_reported", [False])
+    assert any("EXITED" in line for line in peers.watchdog_hooks(info)["peers"]())
+    assert peers.ended_report(info) == ["xstilts: rank 0: ended after the failure reported above"]
 
 
 ENDED = """
