@@ -38,10 +38,15 @@ def ended_after_fault(result: h.Result) -> float:
     return took
 
 
+def faulted(ws, tmp_path, fault: str, launcher: str = "deepspeed", extra: tuple = ()) -> h.Result:
+    """A 2-rank training job under ``launcher`` with ``XSTILTS_FAULT=fault``."""
+    return h.run(h.train_cmd(launcher, ws.recipe, str(tmp_path / "run"), extra=list(extra)),
+                 str(tmp_path / "log"), fault=fault, timeout=150)
+
+
 @pytest.mark.slow
 def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
-    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
-              fault="kill@3:1", timeout=150)
+    r = faulted(ws, tmp_path, "kill@3:1")
     ended_after_fault(r)
     # The surviving rank says who died (the launcher's own line names whichever rank it
     # spawned last, whoever died): from its failed collective, or, when the launcher's SIGTERM
@@ -55,8 +60,7 @@ def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
 def test_rank_ended_by_the_launcher_outside_a_collective_names_the_dead_one(ws, tmp_path):
     # Rank 0 is busy (outside any collective) when rank 1 dies: no collective fails on rank 0,
     # and only the launcher's SIGTERM ends it. Its report of that SIGTERM still names rank 1.
-    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
-              fault="kill@3:1,hang@3:0", timeout=150)
+    r = faulted(ws, tmp_path, "kill@3:1,hang@3:0")
     ended_after_fault(r)
     assert "xstilts: rank 0: got SIGTERM" in r.output, r.tail()
     assert "outside any collective" in r.output
@@ -66,8 +70,7 @@ def test_rank_ended_by_the_launcher_outside_a_collective_names_the_dead_one(ws, 
 
 @pytest.mark.slow
 def test_raising_rank_ends_the_job(ws, tmp_path):
-    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
-              fault="raise@3:1", timeout=150)
+    r = faulted(ws, tmp_path, "raise@3:1")
     ended_after_fault(r)
     assert "xstilts: rank 1 [inter]: failed after finishing step 2: InjectedFault" in r.output, r.tail()
 
@@ -77,8 +80,7 @@ def test_stuck_rank_ends_by_the_collective_timeout(ws, tmp_path):
     # The watchdog is off: only the collective timeout (ZeRO's gradient group included) can
     # end this job; with torch's default it would wait 30 minutes.
     extra = ["--deepspeed.timeout_s=15", "--deepspeed.watchdog_s=0"]
-    r = h.run(h.train_cmd("deepspeed", ws.recipe, str(tmp_path / "run"), extra=extra),
-              str(tmp_path / "log"), fault="hang@3:1", timeout=150)
+    r = faulted(ws, tmp_path, "hang@3:1", extra=extra)
     took = ended_after_fault(r)
     assert took >= 14, "ended before the collective timeout could have fired"
     assert "Timed out" in r.output, r.tail()
@@ -88,8 +90,7 @@ def test_stuck_rank_ends_by_the_collective_timeout(ws, tmp_path):
 @pytest.mark.slow
 def test_stuck_rank_under_mpirun_ends_by_the_watchdog(ws, tmp_path):
     extra = ["--deepspeed.timeout_s=600", "--deepspeed.watchdog_s=15"]
-    r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run"), extra=extra),
-              str(tmp_path / "log"), fault="hang@3:1", timeout=150)
+    r = faulted(ws, tmp_path, "hang@3:1", launcher="mpirun", extra=extra)
     ended_after_fault(r)  # rc: the watchdog's 75, or rank 0's abort once its peer is gone
     # The stuck rank's watchdog fires first (the waiting rank gives it a head start) and names it.
     assert "xstilts watchdog: rank 1 [inter] made no progress" in r.output, r.tail()
@@ -98,8 +99,7 @@ def test_stuck_rank_under_mpirun_ends_by_the_watchdog(ws, tmp_path):
 
 @pytest.mark.slow
 def test_python_exception_under_mpirun_does_not_hang(ws, tmp_path):
-    r = h.run(h.train_cmd("mpirun", ws.recipe, str(tmp_path / "run")), str(tmp_path / "log"),
-              fault="raise@3:1", timeout=150)
+    r = faulted(ws, tmp_path, "raise@3:1", launcher="mpirun")
     ended_after_fault(r)
     assert "InjectedFault" in r.output
 

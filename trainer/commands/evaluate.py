@@ -41,7 +41,7 @@ def report_failure(info: dist.DistInfo, err: BaseException) -> None:
           file=sys.stderr, flush=True)
     if info.world_size == 1 or not dist.is_initialized():
         return
-    peers.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy: (
+    peers.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy, _store_gone: (
         f"rank {', '.join(gone)} died; the evaluation cannot finish" if gone else
         f"every peer is alive: rank {info.rank} failed on its own"))
 

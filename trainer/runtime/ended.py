@@ -142,7 +142,4 @@ def _end(label: str, say: Callable[[], list[str]], limit_s: float, frame=None) -
 
     threading.Thread(target=report, daemon=True, name="xstilts-sigterm-report").start()
     done.wait(limit_s)
-    try:
-        sys.stderr.flush()
-    finally:
-        os._exit(EXIT)
+    os._exit(EXIT)  # no flush here: the report flushed what it printed, and a blocked stderr would hold us

@@ -21,7 +21,6 @@ KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
 # A failing rank reports its peers; the SIGTERM that its launcher sends next must not repeat it.
 _report_lock = threading.Lock()
 _reported = [False]
-_store_gone = [False]  # the last peer report found the store gone (under _report_lock)
 
 
 class Ranks(Protocol):  # runtime.dist.DistInfo
@@ -149,10 +148,10 @@ def _beat_status(beat: str | None) -> tuple[str, str]:
     return "busy", f"alive, last finished step {step}, NOT in a collective: main thread at {where}"
 
 
-def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str]], str],
+def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str], bool], str],
                 unless_reported: bool = False) -> bool:
-    """Print one line per peer and a last one, ``summary(gone, busy)`` (the ranks in each state),
-    each after ``prefix``, and mark this process as having reported its peers; with
+    """Print one line per peer and a last one, ``summary(gone, busy, store_gone)`` (the ranks in
+    each state; whether the store, and so rank 0, is gone), each after ``prefix``, and mark this process as having reported its peers; with
     ``unless_reported``, print nothing (and return False) if it already has. Under a lock, so that
     the SIGTERM thread cannot end the process halfway through the main thread's report."""
     with _report_lock:
@@ -162,10 +161,10 @@ def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str
             peers = describe_peers(info)
         except Exception as why:  # the report must never hide the original error
             peers = [(-1, "alive", f"could not check the peers: {why}")]
-        _store_gone[0] = any(status == "unreachable" for _, status, _ in peers)
         gone = [str(r) for r, status, _ in peers if status in ("gone", "unreachable")]
         busy = [str(r) for r, status, _ in peers if status == "busy"]
-        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(gone, busy)]
+        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(
+            gone, busy, any(status == "unreachable" for _, status, _ in peers))]
         print("\n".join(lines), file=sys.stderr, flush=True)
         _reported[0] = True
         return True
@@ -181,8 +180,8 @@ def ended_report(info: Ranks) -> list[str]:
     except Exception:  # the store is gone with rank 0: the report below says so
         pass
 
-    def summary(gone: list[str], _busy: list[str]) -> str:
-        if gone == ["0"] and _store_gone[0]:
+    def summary(gone: list[str], _busy: list[str], store_gone: bool) -> str:
+        if store_gone:
             return ("rank 0, which serves the rendezvous store, has ended: whether it failed or was "
                     "ended by its launcher cannot be told from here (the rank that failed first "
                     "reports itself)")
@@ -207,7 +206,7 @@ def report_failure(info: Ranks, step: int, err: BaseException, label: str) -> No
     if info.world_size == 1 or not _initialized():
         return
 
-    def summary(gone: list[str], busy: list[str]) -> str:
+    def summary(gone: list[str], busy: list[str], _store_gone: bool) -> str:
         if gone:
             return f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
         if busy and "timed out" in str(err).lower():
