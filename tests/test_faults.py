@@ -52,7 +52,7 @@ def test_killed_rank_ends_the_job_and_is_named(ws, tmp_path):
     # spawned last, whoever died): from its failed collective, or, when the launcher's SIGTERM
     # comes first, from its SIGTERM report.
     assert ("rank 1 died first; rank 0 failed because of that" in r.output
-            or "rank 1 ended first (failed or died); rank 0 was ended because of that" in r.output), r.tail()
+            or "rank 1 ended first (died); rank 0 was ended because of that" in r.output), r.tail()
     assert "peer rank 1 (pid" in r.output and "EXITED" in r.output
 
 
@@ -65,7 +65,7 @@ def test_rank_ended_by_the_launcher_outside_a_collective_names_the_dead_one(ws, 
     assert "xstilts: rank 0: got SIGTERM" in r.output, r.tail()
     assert "outside any collective" in r.output
     assert "xstilts: rank 0: peer rank 1 (pid" in r.output and "EXITED" in r.output, r.tail()
-    assert "rank 1 ended first (failed or died); rank 0 was ended because of that" in r.output, r.tail()
+    assert "rank 1 ended first (died); rank 0 was ended because of that" in r.output, r.tail()
 
 
 @pytest.mark.slow
@@ -73,6 +73,10 @@ def test_raising_rank_ends_the_job(ws, tmp_path):
     r = faulted(ws, tmp_path, "raise@3:1")
     ended_after_fault(r)
     assert "xstilts: rank 1 [inter]: failed after finishing step 2: InjectedFault" in r.output, r.tail()
+    # Rank 0 names rank 1 from the mark it left in the store, even while its process still exits.
+    assert ("rank 0: peer rank 1 (pid" in r.output and "FAILED before this rank: InjectedFault" in r.output
+            and ("rank 1 failed first; rank 0 failed because of that" in r.output
+                 or "rank 1 ended first (failed); rank 0 was ended because of that" in r.output)), r.tail()
 
 
 @pytest.mark.slow
@@ -250,6 +254,10 @@ class _Store:
     def set(self, key, value):
         self.data[key] = value
 
+    def add(self, key, amount):
+        self.data[key] = str(int(self.data.get(key, "0")) + amount)
+        return int(self.data[key])
+
 
 @pytest.mark.slow
 def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys):
@@ -275,6 +283,8 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     err = capsys.readouterr().err
     assert "rank 0 [inter]: failed after finishing step 2: RuntimeError: boom" in err
     assert "rank 1, 3 died first" in err
+    assert store.data.pop("xstilts/failed/0") == "1 RuntimeError: boom"  # for the peers, below
+    del store.data["xstilts/failures"]
     # The launcher's SIGTERM that follows adds one line, not the same report again.
     assert peers.ended_report(info) == ["xstilts: rank 0: ended after the failure reported above"]
     assert capsys.readouterr().err == ""
@@ -283,7 +293,7 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     assert peers.ended_report(info) == []
     err = capsys.readouterr().err
     assert "xstilts: rank 0: peer rank 1 (pid" in err and "EXITED" in err
-    assert "xstilts: rank 0: rank 1, 3 ended first (failed or died); rank 0 was ended because of that" in err
+    assert "xstilts: rank 0: rank 1, 3 ended first (died); rank 0 was ended because of that" in err
     assert store.data["xstilts/ended/0"] == "1"  # recorded first, for the ranks ended after it
     # A peer ended by its launcher before this rank is not a cause.
     store.data["xstilts/ended/1"] = "1"
@@ -292,6 +302,29 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     err = capsys.readouterr().err
     assert "peer rank 1 (pid" in err and "EXITED after its launcher's SIGTERM" in err
     assert "rank 0: no peer ended before it of its own accord: rank 0 was ended from outside" in err
+    # A peer that marked itself failed is a cause, even while its process is still alive.
+    store.data["xstilts/failed/2"] = "1 RuntimeError: own fault"
+    monkeypatch.setattr(peers, "_reported", [False])
+    peers.ended_report(dist.DistInfo(rank=0, world_size=3))
+    err = capsys.readouterr().err
+    assert "peer rank 2 (pid" in err and "FAILED before this rank: RuntimeError: own fault" in err
+    assert "rank 0: rank 2 ended first (failed); rank 0 was ended because of that" in err
+    # This rank fails after it: the mark is second, rank 2 is named first
+    monkeypatch.setattr(peers, "_reported", [False])
+    store.data["xstilts/failures"] = "1"
+    peers.report_failure(dist.DistInfo(rank=0, world_size=3), 5, RuntimeError("closed\nby peer"), "[inter]")
+    assert store.data["xstilts/failed/0"] == "2 RuntimeError: closed by peer"
+    assert "rank 0: rank 2 failed first; rank 0 failed because of that" in capsys.readouterr().err
+    # ... and rank 2's view: rank 0 failed after it, not a cause; its first mark stays
+    monkeypatch.setattr(peers, "_reported", [False])
+    store.data["xstilts/proc/0"] = f'{{"host": "{host}", "pid": {os.getpid()}}}'
+    peers.report_failure(dist.DistInfo(rank=2, world_size=3), 5, RuntimeError("again"), "[inter]")
+    assert store.data["xstilts/failed/2"] == "1 RuntimeError: own fault"
+    err = capsys.readouterr().err
+    assert "peer rank 0 (pid" in err and "failed after this rank: RuntimeError: closed by peer" in err
+    assert "rank 2: no peer failed or died before it: rank 2 failed on its own" in err
+    for key in ("xstilts/failed/0", "xstilts/failed/2", "xstilts/failures", "xstilts/proc/0"):
+        del store.data[key]
     monkeypatch.setattr(peers, "rendezvous_store", lambda: _Store({}))
     monkeypatch.setattr(peers, "_reported", [False])
     peers.ended_report(dist.DistInfo(rank=0, world_size=2))

@@ -39,11 +39,12 @@ def report_failure(info: dist.DistInfo, err: BaseException) -> None:
     """What failed on this rank, then which peers are alive or gone."""
     print(f"xstilts evaluate: rank {info.rank} failed: {type(err).__name__}: {err}",
           file=sys.stderr, flush=True)
+    peers.mark_failed(info, err)
     if info.world_size == 1 or not dist.is_initialized():
         return
-    peers.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda gone, _busy, _store_gone: (
-        f"rank {', '.join(gone)} died; the evaluation cannot finish" if gone else
-        f"every peer is alive: rank {info.rank} failed on its own"))
+    peers.peer_report(info, f"xstilts evaluate: rank {info.rank}: ", lambda c: (
+        f"rank {', '.join(c.gone)} {c.how}; the evaluation cannot finish" if c.gone else
+        f"no peer failed or died before it: rank {info.rank} failed on its own"))
 
 
 def run_evaluate(args) -> int:

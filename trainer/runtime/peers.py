@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 KEY = "xstilts"  # prefix of this project's keys in the rendezvous store
@@ -85,6 +86,35 @@ def _read(store, key: str) -> str | None:
     return store.get(key).decode() if store.check([key]) else None
 
 
+def mark_failed(info: Ranks, err: BaseException) -> None:
+    """Record in the store that this rank failed, why, and in which order among the ranks that
+    failed. A peer whose collective fails when this rank closes its sockets may find this
+    process still alive (printing its traceback, tearing down): the mark names it anyway, and
+    the order tells a cause (failed first) from a consequence. The first mark of a rank stays."""
+    if info.world_size == 1 or not _initialized():
+        return
+    try:
+        store = rendezvous_store()
+        if store.check([f"{KEY}/failed/{info.rank}"]):
+            return
+        order = store.add(f"{KEY}/failures", 1)
+        why = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        store.set(f"{KEY}/failed/{info.rank}", f"{order} {why}")
+    except Exception:  # the store is gone with rank 0: the report says so
+        pass
+
+
+def _failures(store, world_size: int) -> dict[int, tuple[int, str]]:
+    """rank -> (order, why) of the ranks that marked themselves failed."""
+    out = {}
+    for r in range(world_size):
+        mark = _read(store, f"{KEY}/failed/{r}")
+        if mark is not None:
+            order, _, why = mark.partition(" ")
+            out[r] = (int(order), why)
+    return out
+
+
 def _local_liveness(pids: dict[int, int], settle_s: float) -> dict[int, bool]:
     """rank -> alive, for peers on this host. A rank that was just killed closes its sockets
     before its process is gone, so a peer that still looks alive is looked at again for up to
@@ -98,21 +128,32 @@ def _local_liveness(pids: dict[int, int], settle_s: float) -> dict[int, bool]:
 
 
 def describe_peers(info: Ranks, wait_s: float = 2.5, settle_s: float = 1.0) -> list[tuple[int, str, str]]:
-    """(rank, status, description) of every peer; status is ``gone``, ``ended`` (gone, but ended
-    by its launcher's SIGTERM: not a cause), ``unreachable`` (the store, which rank 0 serves, does
-    not answer: rank 0 is gone, and nobody else can be checked), ``busy`` (alive, not in a
-    collective: the stuck one if we timed out waiting), ``waiting`` or ``alive``. Peers on this
-    host are checked by pid; others by whether their heartbeat still advances over ``wait_s``."""
+    """(rank, status, description) of every peer; status is ``failed`` (it marked itself failed
+    before this rank did: a cause, even while its process is still exiting), ``gone``, ``ended``
+    (gone, but ended by its launcher's SIGTERM: not a cause), ``after`` (it failed after this
+    rank: not a cause), ``unreachable`` (the store, which rank 0 serves, does not answer: rank 0
+    is gone, and nobody else can be checked), ``busy`` (alive, not in a collective: the stuck one
+    if we timed out waiting), ``waiting`` or ``alive``. Peers on this host are checked by pid;
+    others by whether their heartbeat still advances over ``wait_s``."""
     try:
         store = rendezvous_store()
         procs = {r: _read(store, f"{KEY}/proc/{r}") for r in range(info.world_size) if r != info.rank}
         beats = {r: _read(store, f"{KEY}/beat/{r}") for r in procs}
+        failures = _failures(store, info.world_size)
     except Exception:
         return [(0, "unreachable", f"rank 0: the rendezvous store it serves at {os.environ.get('MASTER_ADDR')}:"
                             f"{os.environ.get('MASTER_PORT')} does not answer (rank 0 is gone)")]
     host = socket.gethostname()
     found = {r: json.loads(p) for r, p in procs.items() if p is not None}
     out = [(r, "gone", f"rank {r}: never announced itself") for r, p in procs.items() if p is None]
+    mine = failures.get(info.rank, (None, ""))[0]
+    for r in [r for r in found if r in failures]:
+        order, why = failures[r]
+        where = f"pid {found[r]['pid']} on {host}" if found[r]["host"] == host else f"on {found[r]['host']}"
+        first = mine is None or order < mine
+        text = f"FAILED before this rank: {why}" if first else f"failed after this rank: {why}"
+        out.append((r, "failed" if first else "after", f"rank {r} ({where}): {text}"))
+        del found[r]
     local = {r: p["pid"] for r, p in found.items() if p["host"] == host}
     for r, alive in _local_liveness(local, settle_s).items():
         if alive:
@@ -148,12 +189,29 @@ def _beat_status(beat: str | None) -> tuple[str, str]:
     return "busy", f"alive, last finished step {step}, NOT in a collective: main thread at {where}"
 
 
-def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str], bool], str],
+@dataclass
+class Causes:
+    """What the peers' states say about why this rank ended, for a report's last line."""
+    gone: list[str]  # ranks that ended before this one: failed (marked) or died
+    how: str  # "failed", "died" or "failed or died": how the ranks in ``gone`` ended
+    busy: list[str]  # alive, outside any collective
+    store_gone: bool  # the store, and so rank 0, is gone
+
+    @classmethod
+    def of(cls, peers: list[tuple[int, str, str]]) -> "Causes":
+        failed = [str(r) for r, status, _ in peers if status == "failed"]
+        dead = [str(r) for r, status, _ in peers if status in ("gone", "unreachable")]
+        how = "failed or died" if failed and dead else "failed" if failed else "died"
+        return cls(sorted(failed + dead, key=int), how, [str(r) for r, status, _ in peers if status == "busy"],
+                   any(status == "unreachable" for _, status, _ in peers))
+
+
+def peer_report(info: Ranks, prefix: str, summary: Callable[[Causes], str],
                 unless_reported: bool = False) -> bool:
-    """Print one line per peer and a last one, ``summary(gone, busy, store_gone)`` (the ranks in
-    each state; whether the store, and so rank 0, is gone), each after ``prefix``, and mark this process as having reported its peers; with
-    ``unless_reported``, print nothing (and return False) if it already has. Under a lock, so that
-    the SIGTERM thread cannot end the process halfway through the main thread's report."""
+    """Print one line per peer and a last one, ``summary(causes)``, each after ``prefix``, and
+    mark this process as having reported its peers; with ``unless_reported``, print nothing (and
+    return False) if it already has. Under a lock, so that the SIGTERM thread cannot end the
+    process halfway through the main thread's report."""
     with _report_lock:
         if unless_reported and _reported[0]:
             return False
@@ -161,10 +219,7 @@ def peer_report(info: Ranks, prefix: str, summary: Callable[[list[str], list[str
             peers = describe_peers(info)
         except Exception as why:  # the report must never hide the original error
             peers = [(-1, "alive", f"could not check the peers: {why}")]
-        gone = [str(r) for r, status, _ in peers if status in ("gone", "unreachable")]
-        busy = [str(r) for r, status, _ in peers if status == "busy"]
-        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(
-            gone, busy, any(status == "unreachable" for _, status, _ in peers))]
+        lines = [f"{prefix}peer {text}" for _, _, text in peers] + [prefix + summary(Causes.of(peers))]
         print("\n".join(lines), file=sys.stderr, flush=True)
         _reported[0] = True
         return True
@@ -180,15 +235,15 @@ def ended_report(info: Ranks) -> list[str]:
     except Exception:  # the store is gone with rank 0: the report below says so
         pass
 
-    def summary(gone: list[str], _busy: list[str], store_gone: bool) -> str:
-        if store_gone:
+    def summary(c: Causes) -> str:
+        if c.store_gone:
             return ("rank 0, which serves the rendezvous store, has ended: whether it failed or was "
                     "ended by its launcher cannot be told from here (the rank that failed first "
                     "reports itself)")
-        if gone:
+        if c.gone:
             # whichever way the peer ended (it died, or failed: waiting for this very rank, say,
             # which its own report then names), its end is why the launcher ends this rank
-            return (f"rank {', '.join(gone)} ended first (failed or died); rank {info.rank} was ended "
+            return (f"rank {', '.join(c.gone)} ended first ({c.how}); rank {info.rank} was ended "
                     f"because of that")
         return (f"no peer ended before it of its own accord: rank {info.rank} was ended from outside "
                 f"(the launcher was stopped or the job cancelled)")
@@ -203,15 +258,16 @@ def report_failure(info: Ranks, step: int, err: BaseException, label: str) -> No
     head = (f"xstilts: rank {info.rank} {label}: failed after finishing step {step}: "
             f"{type(err).__name__}: {err}")
     print(head, file=sys.stderr, flush=True)  # first, in case the launcher ends us any moment
+    mark_failed(info, err)
     if info.world_size == 1 or not _initialized():
         return
 
-    def summary(gone: list[str], busy: list[str], _store_gone: bool) -> str:
-        if gone:
-            return f"rank {', '.join(gone)} died first; rank {info.rank} failed because of that"
-        if busy and "timed out" in str(err).lower():
-            return (f"rank {', '.join(busy)} is alive but outside any collective while rank {info.rank} "
-                    f"timed out waiting in one: rank {', '.join(busy)} is stuck")
-        return f"every peer is alive: rank {info.rank} failed on its own"
+    def summary(c: Causes) -> str:
+        if c.gone:
+            return f"rank {', '.join(c.gone)} {c.how} first; rank {info.rank} failed because of that"
+        if c.busy and "timed out" in str(err).lower():
+            return (f"rank {', '.join(c.busy)} is alive but outside any collective while rank {info.rank} "
+                    f"timed out waiting in one: rank {', '.join(c.busy)} is stuck")
+        return f"no peer failed or died before it: rank {info.rank} failed on its own"
 
     peer_report(info, f"xstilts: rank {info.rank}: ", summary)
