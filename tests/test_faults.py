@@ -308,6 +308,7 @@ def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys
     peers.ended_report(dist.DistInfo(rank=0, world_size=3))
     err = capsys.readouterr().err
     assert "peer rank 2 (pid" in err and "FAILED before this rank: RuntimeError: own fault" in err
+    assert err.count("peer rank 2 (") == 1, err  # described once, by its mark
     assert "rank 0: rank 2 ended first (failed); rank 0 was ended because of that" in err
     # This rank fails after it: the mark is second, rank 2 is named first
     monkeypatch.setattr(peers, "_reported", [False])
