@@ -259,6 +259,17 @@ class _Store:
         return int(self.data[key])
 
 
+def test_causes_say_how_the_peers_ended():
+    peers_of = [(0, "unreachable", "store"), (2, "failed", "x"), (3, "busy", "y"), (4, "ended", "z"),
+                (5, "after", "w"), (10, "gone", "v"), (6, "waiting", "u")]
+    c = peers.Causes.of(peers_of)
+    assert (c.gone, c.how, c.busy, c.store_gone) == (["0", "2", "10"], "failed or died", ["3"], True)
+    assert peers.Causes.of([(2, "failed", "x"), (5, "after", "w")]).how == "failed"
+    c = peers.Causes.of([(1, "gone", "x"), (4, "ended", "z")])
+    assert (c.gone, c.how, c.store_gone) == (["1"], "died", False)
+    assert peers.Causes.of([(1, "alive", "x"), (5, "after", "w")]).gone == []
+
+
 @pytest.mark.slow
 def test_peer_report_tells_dead_stuck_and_silent_ranks_apart(monkeypatch, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
